@@ -1,0 +1,1 @@
+"""rejoinder.modelserver: FAISS index and the gRPC model server (imported as rejoinder.modelserver)."""

@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf code for the model server API."""

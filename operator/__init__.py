@@ -1,0 +1,1 @@
+"""rejoinder.operator: the kopf operator that reconciles DialogModels (imported as rejoinder.operator)."""

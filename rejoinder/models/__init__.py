@@ -1,0 +1,1 @@
+"""Keras 3 model definitions (BERT, QA-LSTM, task heads) and pretrained checkpoint import."""

@@ -1,0 +1,1 @@
+"""Dialog data formats, context formatting and tokenization, shared by training and serving."""

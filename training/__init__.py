@@ -1,0 +1,1 @@
+"""rejoinder.training: Horovod training, evaluation and export (imported as rejoinder.training)."""
