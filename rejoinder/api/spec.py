@@ -131,12 +131,6 @@ class BertSpec(ApiModel):
             field=".heads",
             holds=lambda s: s.hidden % s.heads == 0,
         ),
-        CrossFieldRule(
-            cel="self.contextLength + self.responseLength <= self.maxSeqLength",
-            message="contextLength + responseLength must not exceed maxSeqLength",
-            field=".contextLength",
-            holds=lambda s: s.context_length + s.response_length <= s.max_seq_length,
-        ),
     )
 
     layers: int = Field(4, ge=1, le=24)
@@ -455,6 +449,14 @@ class DialogModelSpec(ApiModel):
             holds=lambda s: s.tokenizer.kind != TokenizerKind.wordpiece
             or s.tokenizer.vocab_file is not None
             or _pretrained_init(s),
+        ),
+        CrossFieldRule(
+            cel="self.task != 'reranking' || self.model.bert.contextLength + self.model.bert.responseLength"
+            " <= self.model.bert.maxSeqLength",
+            message="the cross-encoder input contextLength + responseLength must not exceed maxSeqLength",
+            field=".model.bert.contextLength",
+            holds=lambda s: s.task != Task.reranking
+            or s.model.bert.context_length + s.model.bert.response_length <= s.model.bert.max_seq_length,
         ),
         CrossFieldRule(
             cel="self.task != 'pretraining' || self.model.architecture == 'bert'",
