@@ -1,0 +1,227 @@
+"""Request batchifier: concurrent requests become one model call.
+
+Each request waits at most `max_delay_s` (counted from the oldest request in the batch) for
+others to join, and a batch holds at most `max_batch_size` rows (a Rerank request of 20
+candidates is 20 rows; a Retrieve request is one). Only one batch runs at a time per
+batchifier, in its own worker thread, so while the model computes a batch the next one fills
+up: under load batches are full without any extra wait, and an idle server adds no delay
+beyond `max_delay_s`.
+
+Guarantees the server relies on:
+- the queue is bounded: `submit` on a full queue raises `QueueFull` at once (RESOURCE_EXHAUSTED);
+- a request that is cancelled or whose deadline passes leaves the queue and never reaches the
+  model;
+- an exception in one batch fails only that batch's requests (`BatchFailed`); the worker keeps
+  serving the next batch;
+- `close()` refuses new requests and finishes every accepted one (drain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Optional, Protocol, Sequence, TypeVar
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P")  # a request's payload
+R = TypeVar("R")  # its result
+
+
+class QueueFull(Exception):
+    """The bounded queue is full: the caller should answer RESOURCE_EXHAUSTED."""
+
+
+class Closed(Exception):
+    """The batchifier is draining or stopped and accepts no new requests."""
+
+
+class DeadlineExceeded(Exception):
+    """The request's deadline passed while it waited in the queue."""
+
+
+class BatchFailed(Exception):
+    """The batch this request was part of raised; `__cause__` is the model's exception."""
+
+
+class BatchObserver(Protocol):
+    """Receives what the metrics need; every method is called on the event loop thread."""
+
+    def queue_depth(self, batcher: str, depth: int) -> None: ...
+
+    def batch_started(self, batcher: str, rows: int, requests: int, queue_waits: Sequence[float]) -> None: ...
+
+    def batch_finished(self, batcher: str, seconds: float, ok: bool) -> None: ...
+
+
+@dataclass(eq=False)
+class _Item(Generic[P, R]):
+    payload: P
+    rows: int
+    future: asyncio.Future
+    enqueued: float
+    timer: Optional[asyncio.TimerHandle] = field(default=None)
+
+
+class Batchifier(Generic[P, R]):
+    """Groups payloads submitted concurrently into calls of `run_batch(payloads) -> results`.
+
+    `run_batch` is synchronous (it runs the model) and is called in a dedicated worker thread
+    with the payloads of one batch; it returns one result per payload, in order.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[P]], Sequence[R]],
+        *,
+        max_batch_size: int,
+        max_delay_s: float,
+        capacity: int,
+        observer: Optional[BatchObserver] = None,
+    ) -> None:
+        if max_batch_size < 1 or capacity < 1 or max_delay_s < 0:
+            raise ValueError("max_batch_size and capacity must be >= 1 and max_delay_s >= 0")
+        self.name = name
+        self.max_batch_size = max_batch_size
+        self.max_delay_s = max_delay_s
+        self.capacity = capacity
+        self._run_batch = run_batch
+        self._observer = observer
+        self._queue: collections.deque[_Item[P, R]] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
+        self._worker: Optional[asyncio.Task] = None
+
+    # --- requests ---------------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    async def submit(self, payload: P, rows: int = 1, timeout_s: Optional[float] = None) -> R:
+        """Queue one request and wait for its result.
+
+        Raises QueueFull (at once), Closed, DeadlineExceeded, BatchFailed; cancelling the
+        awaiting task removes the request from the queue.
+        """
+        if self._closing:
+            raise Closed(f"{self.name}: server is shutting down")
+        if len(self._queue) >= self.capacity:
+            raise QueueFull(f"{self.name}: request queue is full ({self.capacity} waiting); retry later")
+        self._ensure_worker()
+        loop = asyncio.get_running_loop()
+        item: _Item[P, R] = _Item(payload, max(1, rows), loop.create_future(), time.monotonic())
+        if timeout_s is not None:
+            item.timer = loop.call_later(max(0.0, timeout_s), self._expire, item)
+        self._queue.append(item)
+        self._depth_changed()
+        self._wakeup.set()
+        try:
+            return await item.future
+        except asyncio.CancelledError:
+            self._leave(item)
+            raise
+        finally:
+            if item.timer is not None:
+                item.timer.cancel()
+
+    def _expire(self, item: _Item[P, R]) -> None:
+        if not item.future.done() and self._leave(item):
+            item.future.set_exception(DeadlineExceeded(f"{self.name}: deadline passed while queued"))
+
+    def _leave(self, item: _Item[P, R]) -> bool:
+        """Take a request that no longer wants an answer out of the queue (if still there)."""
+        try:
+            self._queue.remove(item)
+        except ValueError:
+            return False  # already in a running batch: its result is simply dropped
+        self._depth_changed()
+        return True
+
+    def _depth_changed(self) -> None:
+        if self._observer is not None:
+            self._observer.queue_depth(self.name, len(self._queue))
+
+    # --- the worker -------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"batchifier-{self.name}")
+
+    async def _next_batch(self) -> Optional[list[_Item[P, R]]]:
+        while not self._queue:
+            if self._closing:
+                return None
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        first = self._queue.popleft()
+        batch, rows = [first], first.rows
+        close_at = first.enqueued + self.max_delay_s
+        while rows < self.max_batch_size:
+            if self._queue:
+                if rows + self._queue[0].rows > self.max_batch_size:
+                    break
+                item = self._queue.popleft()
+                batch.append(item)
+                rows += item.rows
+                continue
+            remaining = close_at - time.monotonic()
+            if remaining <= 0 or self._closing:
+                break
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except asyncio.TimeoutError:
+                break
+        self._depth_changed()
+        return batch
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._next_batch()
+            if batch is None:
+                return
+            live = [item for item in batch if not item.future.done()]
+            if not live:
+                continue
+            started = time.monotonic()
+            if self._observer is not None:
+                self._observer.batch_started(
+                    self.name, sum(i.rows for i in live), len(live), [started - i.enqueued for i in live]
+                )
+            ok = True
+            try:
+                results = await loop.run_in_executor(self._executor, self._run_batch, [i.payload for i in live])
+                if len(results) != len(live):
+                    raise RuntimeError(f"run_batch returned {len(results)} results for {len(live)} requests")
+            except Exception as error:  # fail this batch only; keep serving
+                ok = False
+                log.exception("%s: batch of %d requests failed", self.name, len(live))
+                for item in live:
+                    if not item.future.done():
+                        failure = BatchFailed(f"{self.name}: model failed on this batch: {error}")
+                        failure.__cause__ = error
+                        item.future.set_exception(failure)
+            else:
+                for item, result in zip(live, results):
+                    if not item.future.done():
+                        item.future.set_result(result)
+            if self._observer is not None:
+                self._observer.batch_finished(self.name, time.monotonic() - started, ok)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Refuse new requests, finish the queued and running ones, stop the worker thread."""
+        self._closing = True
+        self._wakeup.set()
+        if self._worker is not None:
+            await self._worker
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,156 @@
+"""The batchifier on its own: batching, bounds, cancellation, failure isolation, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from rejoinder.modelserver.batchifier import (
+    Batchifier,
+    BatchFailed,
+    Closed,
+    DeadlineExceeded,
+    QueueFull,
+)
+
+
+class Recorder:
+    """A run_batch that records the batches it saw; optionally blocks until released."""
+
+    def __init__(self, fail_on: object = None, gate: threading.Event | None = None):
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on
+        self.gate = gate
+
+    def __call__(self, payloads: list[int]) -> list[int]:
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.batches.append(list(payloads))
+        if self.fail_on in payloads:
+            raise ValueError(f"bad payload {self.fail_on}")
+        return [p * 10 for p in payloads]
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_concurrent_requests_share_a_batch_and_get_their_own_results():
+    recorder = Recorder()
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=8, max_delay_s=0.2, capacity=100)
+        results = await asyncio.gather(*(b.submit(i) for i in range(8)))
+        await b.close()
+        return results
+
+    assert run(main()) == [i * 10 for i in range(8)]
+    assert recorder.batches == [list(range(8))]  # one full batch, sent as soon as it was full
+
+
+def test_batches_never_exceed_max_rows():
+    recorder = Recorder()
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=4, max_delay_s=0.05, capacity=100)
+        results = await asyncio.gather(*(b.submit(i, rows=2) for i in range(7)))
+        await b.close()
+        return results
+
+    assert run(main()) == [i * 10 for i in range(7)]
+    assert all(len(batch) * 2 <= 4 for batch in recorder.batches)
+    assert sorted(p for batch in recorder.batches for p in batch) == list(range(7))
+
+
+def test_a_lone_request_waits_at_most_the_delay():
+    recorder = Recorder()
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=32, max_delay_s=0.05, capacity=10)
+        result = await b.submit(3)
+        await b.close()
+        return result
+
+    assert run(main()) == 30
+    assert recorder.batches == [[3]]
+
+
+def test_full_queue_refuses_at_once():
+    gate = threading.Event()
+    recorder = Recorder(gate=gate)
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=1, max_delay_s=0.0, capacity=2)
+        running = asyncio.ensure_future(b.submit(0))
+        await asyncio.sleep(0.05)  # the worker now holds request 0 inside the model
+        queued = [asyncio.ensure_future(b.submit(i)) for i in (1, 2)]
+        await asyncio.sleep(0.05)
+        assert b.depth == 2
+        with pytest.raises(QueueFull):
+            await b.submit(99)
+        gate.set()
+        results = await asyncio.gather(running, *queued)
+        await b.close()
+        return results
+
+    assert run(main()) == [0, 10, 20]
+
+
+def test_cancelled_and_expired_requests_leave_the_queue_and_never_run():
+    gate = threading.Event()
+    recorder = Recorder(gate=gate)
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=1, max_delay_s=0.0, capacity=10)
+        blocker = asyncio.ensure_future(b.submit(0))
+        await asyncio.sleep(0.05)  # the worker now holds request 0 inside the model
+        cancelled = asyncio.ensure_future(b.submit(1))
+        expiring = asyncio.ensure_future(b.submit(2, timeout_s=0.05))
+        kept = asyncio.ensure_future(b.submit(3))
+        await asyncio.sleep(0.01)
+        assert b.depth == 3
+        cancelled.cancel()
+        with pytest.raises(DeadlineExceeded):
+            await expiring
+        assert b.depth == 1
+        gate.set()
+        results = await asyncio.gather(blocker, kept)
+        assert cancelled.cancelled()
+        await b.close()
+        return results
+
+    assert run(main()) == [0, 30]
+    assert recorder.batches == [[0], [3]]
+
+
+def test_an_exception_fails_only_its_batch():
+    recorder = Recorder(fail_on=5)
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=2, max_delay_s=0.05, capacity=10)
+        first = await asyncio.gather(b.submit(4), b.submit(5), return_exceptions=True)
+        after = await asyncio.gather(b.submit(6), b.submit(7))
+        await b.close()
+        return first, after
+
+    first, after = run(main())
+    assert all(isinstance(r, BatchFailed) for r in first)
+    assert isinstance(first[0].__cause__, ValueError)
+    assert after == [60, 70]
+
+
+def test_close_drains_accepted_requests_then_refuses():
+    recorder = Recorder()
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=4, max_delay_s=0.5, capacity=100)
+        accepted = [asyncio.ensure_future(b.submit(i)) for i in range(10)]
+        await asyncio.sleep(0)  # let them enqueue
+        await b.close()
+        with pytest.raises(Closed):
+            await b.submit(1)
+        return await asyncio.gather(*accepted)
+
+    assert run(main()) == [i * 10 for i in range(10)]
