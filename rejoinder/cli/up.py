@@ -1,0 +1,38 @@
+"""`rejoinder up -f dialogmodel.yaml`: the whole pipeline on this machine, then serve it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "up",
+        help="train, index and serve a DialogModel on this machine (local mode)",
+        description="Runs the operator's stages locally: data → tokenizer → training (under horovodrun -np 2 "
+        "when Horovod is installed) → evaluation → index → model server on 127.0.0.1 in the foreground. "
+        "Finished stages of the same model version are reused; an interrupted one resumes. Ctrl-C stops.",
+    )
+    parser.add_argument("-f", "--file", type=Path, required=True, help="DialogModel YAML")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
+    parser.add_argument("--ready-timeout", type=float, default=600.0, help="seconds to wait for SERVING")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--horovod", dest="horovod", action="store_true", default=None,
+                       help="require Horovod (default: use it when installed)")
+    group.add_argument("--no-horovod", dest="horovod", action="store_false", help="train as one process")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import InvalidDialogModel
+    from ..local.runner import up
+
+    try:
+        return up(args.file, host=args.host, port=args.port, metrics_port=args.metrics_port,
+                  ready_timeout=args.ready_timeout, use_horovod=args.horovod)
+    except InvalidDialogModel as error:
+        print(error)
+        return 1

@@ -1,0 +1,50 @@
+"""`kubectl get dm`-style rows for local models (pure formatting)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..api.status import DialogModelStatus
+
+HEADER = ("NAME", "TASK", "PHASE", "VERSION", "PROGRESS", "METRICS", "ENDPOINT", "MESSAGE")
+
+
+def _progress(status: DialogModelStatus) -> str:
+    t = status.training
+    if t is None or not t.total_steps:
+        return "-"
+    text = f"{t.step}/{t.total_steps}"
+    if t.loss is not None:
+        text += f" loss={t.loss:.3f}"
+    return text
+
+
+def _metrics(status: DialogModelStatus, limit: int = 3) -> str:
+    if not status.metrics:
+        return "-"
+    preferred = ["recall@5", "map", "recall@1", "accuracy", "roc_auc", "mlm_accuracy"]
+    keys = [k for k in preferred if k in status.metrics] or sorted(status.metrics)
+    return " ".join(f"{k}={status.metrics[k]:.3f}" for k in keys[:limit])
+
+
+def row(name: str, task: str, status: DialogModelStatus) -> tuple[str, ...]:
+    return (
+        name,
+        task,
+        status.phase.value,
+        status.serving_version or status.latest_version or "-",
+        _progress(status),
+        _metrics(status),
+        status.endpoint or "-",
+        status.message or "",
+    )
+
+
+def table(rows: Sequence[tuple[str, ...]]) -> str:
+    all_rows = [HEADER, *rows]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(HEADER) - 1)]
+    lines = []
+    for r in all_rows:
+        cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)
