@@ -51,7 +51,7 @@ class BatchFailed(Exception):
 class BatchObserver(Protocol):
     """Receives what the metrics need; every method is called on the event loop thread."""
 
-    def queue_depth(self, batcher: str, depth: int) -> None: ...
+    def queue_depth_changed(self, batcher: str, depth: int) -> None: ...
 
     def batch_started(self, batcher: str, rows: int, requests: int, queue_waits: Sequence[float]) -> None: ...
 
@@ -146,7 +146,7 @@ class Batchifier(Generic[P, R]):
 
     def _depth_changed(self) -> None:
         if self._observer is not None:
-            self._observer.queue_depth(self.name, len(self._queue))
+            self._observer.queue_depth_changed(self.name, len(self._queue))
 
     # --- the worker -------------------------------------------------------------------------
 

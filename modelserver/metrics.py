@@ -1,0 +1,79 @@
+"""Prometheus metrics of the model server, served on their own HTTP port (text format).
+
+The operator's autoscaler reads `rejoinder_requests_total` (sum over method and code per pod,
+differentiated over time = RPS). Each server owns its registry, so several servers can run in
+one process (tests) without clashing.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServerMetrics:
+    """All metrics of one server; also the batchifier's BatchObserver."""
+
+    def __init__(self, registry: Optional[CollectorRegistry] = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "rejoinder_requests", "RPCs answered, by method and gRPC status code.", ["method", "code"], registry=r
+        )
+        self.latency = Histogram(
+            "rejoinder_request_duration_seconds", "Time to answer an RPC.", ["method"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.in_flight = Gauge("rejoinder_in_flight_requests", "RPCs being handled now.", ["method"], registry=r)
+        self.queue_depth = Gauge(
+            "rejoinder_queue_depth", "Requests waiting in a batchifier queue.", ["batcher"], registry=r
+        )
+        self.queue_wait = Histogram(
+            "rejoinder_queue_wait_seconds", "Time a request waited before its batch started.", ["batcher"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.batch_size = Histogram(
+            "rejoinder_batch_size", "Rows (contexts, pairs or sessions) per model call.", ["batcher"],
+            buckets=BATCH_BUCKETS, registry=r,
+        )
+        self.batch_requests = Histogram(
+            "rejoinder_batch_requests", "Requests per model call.", ["batcher"], buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_duration = Histogram(
+            "rejoinder_batch_duration_seconds", "Model compute time per batch.", ["batcher", "outcome"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.model_info = Gauge(
+            "rejoinder_model_info", "What this server serves (value 1).",
+            ["name", "namespace", "task", "model_version", "index_version", "reranker_version"], registry=r,
+        )
+        self.ready = Gauge("rejoinder_ready", "1 when loaded, warmed up and SERVING; 0 otherwise.", registry=r)
+        self.warmup_seconds = Gauge("rejoinder_warmup_seconds", "Time spent loading and warming up.", registry=r)
+
+    # --- BatchObserver ---------------------------------------------------------------------
+
+    def queue_depth_changed(self, batcher: str, depth: int) -> None:
+        self.queue_depth.labels(batcher).set(depth)
+
+    def batch_started(self, batcher: str, rows: int, requests: int, queue_waits: Sequence[float]) -> None:
+        self.batch_size.labels(batcher).observe(rows)
+        self.batch_requests.labels(batcher).observe(requests)
+        wait = self.queue_wait.labels(batcher)
+        for seconds in queue_waits:
+            wait.observe(seconds)
+
+    def batch_finished(self, batcher: str, seconds: float, ok: bool) -> None:
+        self.batch_duration.labels(batcher, "ok" if ok else "error").observe(seconds)
+
+    # --- the rest ----------------------------------------------------------------------------
+
+    def set_model_info(self, labels: Mapping[str, str]) -> None:
+        self.model_info.labels(**{k: labels.get(k, "") for k in self.model_info._labelnames}).set(1)
+
+    def serve_http(self, port: int, host: str = "0.0.0.0"):
+        """Start the /metrics HTTP server in a daemon thread; returns (server, thread)."""
+        return start_http_server(port, addr=host, registry=self.registry)
