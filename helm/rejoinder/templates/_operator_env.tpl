@@ -1,0 +1,23 @@
+{{/* The operator's settings, as environment variables its settings module reads. */}}
+{{- define "rejoinder.operatorEnv" -}}
+- name: REJOINDER_TRAINER_IMAGE
+  value: {{ include "rejoinder.image" (dict "root" . "key" "trainer") | quote }}
+- name: REJOINDER_MODEL_SERVER_IMAGE
+  value: {{ include "rejoinder.image" (dict "root" . "key" "modelServer") | quote }}
+- name: REJOINDER_WATCH_NAMESPACES
+  value: {{ join "," .Values.operator.watchNamespaces | quote }}
+- name: REJOINDER_PROMETHEUS_URL
+  value: {{ .Values.operator.prometheusUrl | quote }}
+- name: REJOINDER_HEALTH_PORT
+  value: {{ .Values.operator.healthPort | quote }}
+- name: REJOINDER_METRICS_PORT
+  value: {{ .Values.operator.metricsPort | quote }}
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
