@@ -16,6 +16,8 @@ class Phase(str, Enum):
     Indexing = "Indexing"
     RollingOut = "RollingOut"
     Serving = "Serving"
+    Trained = "Trained"
+    """Training finished and nothing is served (pretraining, or serving.enabled false)."""
     Degraded = "Degraded"
     Failed = "Failed"
 
@@ -63,6 +65,9 @@ class DialogModelStatus(ApiModel):
     """Version the model servers run now."""
     last_good_version: Optional[str] = None
     """Version rolled back to when a rollout fails."""
+    failed_version: Optional[str] = None
+    """Version whose rollout failed and was rolled back; it is not rolled out again (change the
+    spec to get a new version)."""
     training: Optional[TrainingProgress] = None
     metrics: dict[str, float] = Field(default_factory=dict)
     """Evaluation metrics of the trained version (map, recall@5, accuracy, …)."""
