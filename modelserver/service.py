@@ -1,0 +1,245 @@
+"""The rejoinder.serving.v1.DialogService gRPC handlers (grpc.aio).
+
+Requests arrive as raw bytes and are parsed here, so a malformed request — most often text
+that is not UTF-8, which protobuf refuses to parse into a `string` field — is answered
+INVALID_ARGUMENT with a message instead of gRPC's generic INTERNAL deserialisation error.
+Every outcome is counted in `rejoinder_requests_total{method, code}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Optional
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from . import validation
+from .batchifier import Batchifier, BatchFailed, Closed, DeadlineExceeded, QueueFull
+from .metrics import ServerMetrics
+from .protos import dialog_service_pb2 as pb
+from .runtime import MODEL_INFO, RERANK, RESPOND, RETRIEVE, SCORE_SESSION, Hit, Runtime
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DialogService"].full_name  # rejoinder.serving.v1.DialogService
+
+
+class NotServed(Exception):
+    """This server's model cannot answer the method (UNIMPLEMENTED)."""
+
+
+class NotReady(Exception):
+    """Still loading or warming up, or draining (UNAVAILABLE)."""
+
+
+_CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
+    (validation.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Closed, grpc.StatusCode.UNAVAILABLE),
+    (NotReady, grpc.StatusCode.UNAVAILABLE),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (NotServed, grpc.StatusCode.UNIMPLEMENTED),
+    (BatchFailed, grpc.StatusCode.INTERNAL),
+]
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    max_batch_size: int = 32
+    max_delay_s: float = 0.005
+    capacity: int = 1024
+
+
+@dataclass(frozen=True)
+class ServedIdentity:
+    """What ModelInfo and the model-info metric report."""
+
+    name: str = ""
+    namespace: str = ""
+    task: str = ""
+    architecture: str = ""
+    model_version: str = ""
+    index_version: str = ""
+    reranker_version: str = ""
+    precision: str = "float32"
+    xla: bool = False
+
+
+class DialogService:
+    def __init__(
+        self,
+        runtime: Runtime,
+        identity: ServedIdentity,
+        limits: validation.Limits,
+        batching: BatchingConfig,
+        metrics: ServerMetrics,
+    ) -> None:
+        self.runtime = runtime
+        self.identity = identity
+        self.limits = limits
+        self.batching = batching
+        self.metrics = metrics
+        self.ready = False
+
+        def batcher(name: str, fn: Callable) -> Batchifier:
+            return Batchifier(
+                name, fn, max_batch_size=batching.max_batch_size, max_delay_s=batching.max_delay_s,
+                capacity=batching.capacity, observer=metrics,
+            )
+
+        methods = runtime.methods
+        self._retrieve = batcher("retrieve", runtime.retrieve_batch) if RETRIEVE in methods else None
+        self._rerank = batcher("rerank", runtime.rerank_batch) if RERANK in methods else None
+        self._sessions = batcher("score-session", runtime.score_sessions_batch) if SCORE_SESSION in methods else None
+
+    # --- registration -----------------------------------------------------------------------
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        rpcs: dict[str, tuple[Any, Callable[[Any, Any], Awaitable[Any]]]] = {
+            RETRIEVE: (pb.RetrieveRequest, self.retrieve),
+            RERANK: (pb.RerankRequest, self.rerank),
+            SCORE_SESSION: (pb.ScoreSessionRequest, self.score_session),
+            RESPOND: (pb.RespondRequest, self.respond),
+            MODEL_INFO: (pb.ModelInfoRequest, self.model_info),
+        }
+        return grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {
+                name: grpc.unary_unary_rpc_method_handler(
+                    self._wrap(name, request_type, fn),
+                    request_deserializer=None,  # raw bytes: parsed in _wrap
+                    response_serializer=lambda message: message.SerializeToString(),
+                )
+                for name, (request_type, fn) in rpcs.items()
+            },
+        )
+
+    def _wrap(self, method: str, request_type: Any, fn: Callable[[Any, Any], Awaitable[Any]]):
+        full_name = request_type.DESCRIPTOR.full_name
+
+        async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            in_flight = self.metrics.in_flight.labels(method)
+            in_flight.inc()
+            try:
+                try:
+                    request = request_type.FromString(raw)
+                except DecodeError as error:
+                    raise validation.InvalidRequest(
+                        f"malformed {full_name} (every text must be valid UTF-8): {error}"
+                    ) from None
+                if method != MODEL_INFO and not self.ready:
+                    raise NotReady("the model is not serving (loading, warming up or shutting down); retry")
+                return await fn(request, context)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                code = next((c for kind, c in _CODES if isinstance(error, kind)), grpc.StatusCode.INTERNAL)
+                if code is grpc.StatusCode.INTERNAL:
+                    log.exception("%s failed", method)
+                await context.abort(code, str(error) or type(error).__name__)
+            finally:
+                in_flight.dec()
+                self.metrics.requests.labels(method, code.name).inc()
+                self.metrics.latency.labels(method).observe(time.perf_counter() - started)
+
+        return handle
+
+    # --- methods ----------------------------------------------------------------------------
+
+    def _require(self, batcher: Optional[Batchifier], method: str, why: str) -> Batchifier:
+        if batcher is None:
+            raise NotServed(
+                f"{method} is not served here: this server runs a {self.identity.task} model "
+                f"{self.identity.model_version}; {why}. Served: {', '.join(self.runtime.methods)}"
+            )
+        return batcher
+
+    @staticmethod
+    def _timeout(context: grpc.aio.ServicerContext) -> Optional[float]:
+        return context.time_remaining()
+
+    def _candidate(self, hit: Hit, rank: int, score: Optional[float] = None) -> pb.Candidate:
+        index = self.runtime.index
+        assert index is not None
+        return pb.Candidate(
+            id=index.ids[hit.row], text=index.texts[hit.row], score=hit.score if score is None else score,
+            retrieval_score=hit.score, rank=rank,
+        )
+
+    async def _retrieve_hits(self, request: Any, context: Any, method: str) -> list[Hit]:
+        batcher = self._require(self._retrieve, method, "it needs a retrieval model and its index")
+        turns = validation.context_turns(list(request.context), self.limits)
+        k = validation.top_k(request.top_k, self.limits)
+        return await batcher.submit((turns, k), rows=1, timeout_s=self._timeout(context))
+
+    async def retrieve(self, request: pb.RetrieveRequest, context: Any) -> pb.RetrieveResponse:
+        hits = await self._retrieve_hits(request, context, RETRIEVE)
+        return pb.RetrieveResponse(
+            candidates=[self._candidate(h, i + 1) for i, h in enumerate(hits)],
+            model_version=self.identity.model_version,
+            index_version=self.identity.index_version,
+        )
+
+    async def rerank(self, request: pb.RerankRequest, context: Any) -> pb.RerankResponse:
+        batcher = self._require(self._rerank, RERANK, "it needs a reranking model (or a configured reranker)")
+        turns = validation.context_turns(list(request.context), self.limits)
+        responses = validation.responses(list(request.responses), self.limits)
+        scores = await batcher.submit((turns, responses), rows=len(responses), timeout_s=self._timeout(context))
+        version = self.identity.model_version if self.runtime.task == "reranking" else self.identity.reranker_version
+        return pb.RerankResponse(scores=[float(s) for s in scores], model_version=version)
+
+    async def score_session(self, request: pb.ScoreSessionRequest, context: Any) -> pb.ScoreSessionResponse:
+        batcher = self._require(self._sessions, SCORE_SESSION, "it needs a session-scoring model")
+        turns = validation.session_turns(list(request.turns), self.limits)
+        score = await batcher.submit(turns, rows=1, timeout_s=self._timeout(context))
+        return pb.ScoreSessionResponse(score=score, model_version=self.identity.model_version)
+
+    async def respond(self, request: pb.RespondRequest, context: Any) -> pb.RespondResponse:
+        """The seed's whole pipeline: retrieve top-k, rerank them when a reranker is configured."""
+        hits = await self._retrieve_hits(request, context, RESPOND)
+        if not hits:
+            raise validation.InvalidRequest("the index returned no candidates")
+        reranked = self._rerank is not None
+        if reranked:
+            turns = validation.context_turns(list(request.context), self.limits)
+            texts = [self.runtime.index.texts[h.row] for h in hits]  # type: ignore[union-attr]
+            scores = await self._rerank.submit((turns, texts), rows=len(texts), timeout_s=self._timeout(context))
+            order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
+            candidates = [self._candidate(hits[i], rank + 1, float(scores[i])) for rank, i in enumerate(order)]
+        else:
+            candidates = [self._candidate(h, i + 1) for i, h in enumerate(hits)]
+        return pb.RespondResponse(
+            best=candidates[0], candidates=candidates, reranked=reranked,
+            model_version=self.identity.model_version, index_version=self.identity.index_version,
+            reranker_version=self.identity.reranker_version if reranked else "",
+        )
+
+    async def model_info(self, request: pb.ModelInfoRequest, context: Any) -> pb.ModelInfoResponse:
+        ident, index = self.identity, self.runtime.index
+        return pb.ModelInfoResponse(
+            name=ident.name, namespace=ident.namespace, task=ident.task, architecture=ident.architecture,
+            model_version=ident.model_version, index_version=ident.index_version,
+            index_kind=index.params.kind if index else "", index_size=index.size if index else 0,
+            index_recall_at_20=float(index.manifest.get("recallAt20") or 0.0) if index else 0.0,
+            reranker_version=ident.reranker_version, methods=self.runtime.methods,
+            default_top_k=validation.top_k(0, self.limits), max_top_k=self.limits.max_top_k,
+            max_context_turns=self.limits.max_context_turns, max_candidates=self.limits.max_candidates,
+            max_batch_size=self.batching.max_batch_size, batch_shapes=list(self.runtime.shapes),
+            precision=ident.precision, xla=ident.xla,
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Finish every accepted request, then stop the batchifiers' worker threads."""
+        self.ready = False
+        for batcher in (self._retrieve, self._rerank, self._sessions):
+            if batcher is not None:
+                await batcher.close()

@@ -1,0 +1,99 @@
+"""`rejoinder build-index -f dialogmodel.yaml`: encode the candidates and publish the FAISS index.
+
+In a pod (the operator's Job) everything comes from the DialogModel: the bundle at
+versions/<v>/export, the candidates at versions/<v>/data/candidates.jsonl (written by training)
+or spec.data.candidates, the index settings in spec.index, the output versions/<v>/index/<i>/.
+Without -f, give --bundle, --candidates and --output explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "build-index",
+        help="encode candidate responses and build the FAISS index (retrieval models)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-f", "--file", type=Path, help="DialogModel YAML (e.g. /etc/rejoinder/dialogmodel.yaml)")
+    parser.add_argument("--version", help="model version to index (default: the version the spec trains)")
+    parser.add_argument("--bundle", type=Path, help="exported model bundle directory (overrides the layout)")
+    parser.add_argument("--candidates", type=Path, help="candidates JSONL of {id, text} (overrides the layout)")
+    parser.add_argument("--output", type=Path, help="index directory to publish (overrides the layout)")
+    parser.add_argument("--kind", choices=["flat", "hnsw", "ivf"], help="override spec.index.kind")
+    parser.add_argument("--recall-sample", type=int, help="queries for recall@20 (default spec.index.recallSample or 1000)")
+    parser.add_argument("--batch-size", type=int, default=256, help="candidates encoded per model call")
+    parser.add_argument("--gpu", action="store_true", default=None, help="build on GPU when FAISS has one")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rejoinder.api import InvalidDialogModel, load_dialog_model
+    from rejoinder.text.formats import RecordKind, read_records
+
+    from rejoinder.modelserver import index as ix
+    from rejoinder.modelserver.build_index import build_and_publish
+    from rejoinder.modelserver.locate import locate
+    from rejoinder.modelserver.loading import load_model_bundle
+
+    model = None
+    if args.file is not None:
+        try:
+            model = load_dialog_model(args.file)
+        except (InvalidDialogModel, FileNotFoundError) as error:
+            print(error, file=sys.stderr)
+            return 2
+        if model.spec.task.value != "retrieval":
+            print(f"{args.file}: build-index is for retrieval models; this one is {model.spec.task.value}", file=sys.stderr)
+            return 2
+    elif not (args.bundle and args.candidates and args.output):
+        print("build-index needs -f DIALOGMODEL.yaml, or all of --bundle, --candidates and --output", file=sys.stderr)
+        return 2
+
+    extra: dict = {}
+    params = ix.IndexParams()
+    recall_sample, use_gpu = 1000, False
+    bundle_dir, candidates, output = args.bundle, args.candidates, args.output
+    if model is not None:
+        where = locate(model, args.version)
+        bundle_dir = bundle_dir or where.bundle_dir
+        output = output or where.index_dir
+        if candidates is None:
+            candidates = where.version_dir.data_dir / "candidates.jsonl"
+            if not candidates.is_file() and model.spec.data.candidates:
+                candidates = Path(model.spec.data.candidates)
+        params = ix.IndexParams.from_spec(model.spec.index)
+        recall_sample, use_gpu = model.spec.index.recall_sample, model.spec.index.gpu
+        extra = {
+            "name": model.metadata.name, "namespace": where.namespace,
+            "modelVersion": where.model_version, "indexVersion": where.index_version,
+        }
+    if args.kind:
+        params = ix.IndexParams(**{**params.__dict__, "kind": args.kind})
+    recall_sample = args.recall_sample or recall_sample
+    use_gpu = bool(args.gpu if args.gpu is not None else use_gpu)
+    if use_gpu and not ix.gpu_available():
+        log.warning("a GPU build was asked for but FAISS sees no GPU: building on the CPU")
+        use_gpu = False
+
+    if not candidates.is_file():
+        print(f"no candidates at {candidates}: training writes them (retrieval), or pass --candidates", file=sys.stderr)
+        return 2
+    records = list(read_records(candidates, RecordKind.candidates))
+    bundle = load_model_bundle(bundle_dir)
+    extra.setdefault("modelVersion", bundle.version)
+    extra.setdefault("indexVersion", output.name)
+    manifest = build_and_publish(
+        bundle, [r.id for r in records], [r.text for r in records], params, output,
+        recall_sample=recall_sample, use_gpu=use_gpu, batch_size=args.batch_size, extra=extra,
+    )
+    print(f"{output}: {ix.describe(manifest)}, built in {manifest['totalSeconds']:.1f} s")
+    return 0

@@ -1,0 +1,114 @@
+"""`rejoinder serve -f dialogmodel.yaml`: the gRPC model server (Deployment command, local mode).
+
+Paths come from the DialogModel's artifact layout (bundle versions/<v>/export, index
+versions/<v>/index/<i>, reranker: the newest export of spec.serving.reranker); batching,
+precision, XLA and top-k from spec.serving. Explicit --bundle/--index/--reranker-bundle
+override the layout or replace -f entirely. gRPC health ("" and
+rejoinder.serving.v1.DialogService) is NOT_SERVING until the model is loaded and warmed up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve a model over gRPC (health, reflection, Prometheus metrics)", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-f", "--file", type=Path, help="DialogModel YAML (e.g. /etc/rejoinder/dialogmodel.yaml)")
+    parser.add_argument("--version", help="model version to serve (default: the version the spec trains; older = rollback)")
+    parser.add_argument("--bundle", type=Path, help="exported bundle directory")
+    parser.add_argument("--index", type=Path, help="index directory (retrieval)")
+    parser.add_argument("--reranker-bundle", type=Path, help="a reranking bundle Respond reranks with")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0 in a pod)")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0 = any free port)")
+    parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics port; -1 disables")
+    parser.add_argument("--max-batch-size", type=int, help="default spec.serving.batching.maxBatchSize or 32")
+    parser.add_argument("--max-delay-ms", type=float, help="default spec.serving.batching.maxQueueDelayMs or 5")
+    parser.add_argument("--queue-capacity", type=int, help="default spec.serving.batching.queueCapacity or 1024")
+    parser.add_argument("--precision", choices=["auto", "none", "float16", "bfloat16"], help="default spec.serving.mixedPrecision or auto")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default spec.serving.xla or on")
+    parser.add_argument("--top-k", type=int, help="default top-k (spec.serving.topK or 20)")
+    parser.add_argument("--drain-delay", type=float, default=2.0,
+                        help="seconds to keep answering after SIGTERM while health is NOT_SERVING (default 2)")
+    parser.add_argument("--grace", type=float, default=30.0, help="seconds to finish accepted requests on shutdown")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rejoinder.api import InvalidDialogModel, load_dialog_model
+
+    from rejoinder.modelserver import validation
+    from rejoinder.modelserver.loading import LoadRequest, load_runtime
+    from rejoinder.modelserver.locate import NotFound, locate, reranker_bundle
+    from rejoinder.modelserver.server import ModelServer, ServerSettings
+    from rejoinder.modelserver.service import BatchingConfig
+
+    model = None
+    if args.file is not None:
+        try:
+            model = load_dialog_model(args.file)
+        except (InvalidDialogModel, FileNotFoundError) as error:
+            print(error, file=sys.stderr)
+            return 2
+    elif args.bundle is None:
+        print("serve needs -f DIALOGMODEL.yaml or --bundle (and --index for retrieval)", file=sys.stderr)
+        return 2
+
+    batching, max_turns, top_k = BatchingConfig(), 4, 20
+    precision, xla, gpu = "auto", True, False
+    req = LoadRequest(bundle_dir=args.bundle or Path("."), index_dir=args.index, reranker_dir=args.reranker_bundle)
+    if model is not None:
+        spec = model.spec
+        if not spec.serving.enabled:
+            print(f"{args.file}: serving.enabled is false ({spec.task.value} models are not served)", file=sys.stderr)
+            return 2
+        where = locate(model, args.version)
+        req.bundle_dir = args.bundle or where.bundle_dir
+        if spec.task.value == "retrieval":
+            req.index_dir = args.index or where.index_dir
+        try:
+            req.reranker_dir = args.reranker_bundle or reranker_bundle(model)
+        except NotFound as error:
+            print(error, file=sys.stderr)
+            return 2
+        req.name, req.namespace = where.name, where.namespace
+        b = spec.serving.batching
+        batching = BatchingConfig(b.max_batch_size, b.max_queue_delay_ms / 1000.0, b.queue_capacity)
+        max_turns, top_k = spec.data.max_context_turns, spec.serving.top_k
+        precision, xla, gpu = spec.serving.mixed_precision.value, spec.serving.xla, spec.serving.gpus > 0
+    batching = BatchingConfig(
+        args.max_batch_size or batching.max_batch_size,
+        args.max_delay_ms / 1000.0 if args.max_delay_ms is not None else batching.max_delay_s,
+        args.queue_capacity or batching.capacity,
+    )
+    req.precision = args.precision or precision
+    req.xla = xla if args.xla is None else args.xla
+    req.max_batch_size, req.gpu = batching.max_batch_size, gpu
+
+    settings = ServerSettings(
+        host=args.host, port=args.port, metrics_port=None if args.metrics_port < 0 else args.metrics_port,
+        batching=batching,
+        limits=validation.Limits(max_context_turns=max_turns, default_top_k=args.top_k or top_k),
+        drain_delay_s=args.drain_delay, grace_s=args.grace,
+    )
+
+    def load():
+        runtime, identity = load_runtime(req)
+        if runtime.index is not None:  # top_k cannot exceed the candidates there are
+            settings.limits = validation.Limits(**{
+                **settings.limits.__dict__, "max_top_k": min(settings.limits.max_top_k, runtime.index.size)
+            })
+        return runtime, identity
+
+    server = ModelServer(settings)
+    return asyncio.run(server.run(load))
