@@ -79,7 +79,8 @@ seccompProfile:
 {{- if empty .Values.operator.watchNamespaces }}true{{ end }}
 {{- end }}
 
-{{/* Labels the operator puts on every model-server Service it creates (operator code). */}}
+{{/* Labels the operator puts on every model-server Service it creates (operator/names.py). */}}
 {{- define "rejoinder.modelServerServiceLabels" -}}
-app.kubernetes.io/component: model-server
+app.kubernetes.io/component: server
+app.kubernetes.io/managed-by: rejoinder-operator
 {{- end }}

@@ -1,4 +1,4 @@
-{{/* The operator's settings, as environment variables its settings module reads. */}}
+{{/* The operator's settings, as the environment variables operator/settings.py reads. */}}
 {{- define "rejoinder.operatorEnv" -}}
 - name: REJOINDER_TRAINER_IMAGE
   value: {{ include "rejoinder.image" (dict "root" . "key" "trainer") | quote }}
@@ -8,6 +8,12 @@
   value: {{ join "," .Values.operator.watchNamespaces | quote }}
 - name: REJOINDER_PROMETHEUS_URL
   value: {{ .Values.operator.prometheusUrl | quote }}
+- name: REJOINDER_RUN_AS_USER
+  value: {{ .Values.operator.workloadRunAsUser | quote }}
+- name: REJOINDER_RESYNC_SECONDS
+  value: {{ .Values.operator.resyncSeconds | quote }}
+- name: REJOINDER_AUTOSCALE_SECONDS
+  value: {{ .Values.operator.autoscaleSeconds | quote }}
 - name: REJOINDER_HEALTH_PORT
   value: {{ .Values.operator.healthPort | quote }}
 - name: REJOINDER_METRICS_PORT

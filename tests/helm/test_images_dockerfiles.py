@@ -1,0 +1,197 @@
+"""The Dockerfiles, checked without a container engine (none exists on these machines).
+
+What can be checked statically is checked: multi-stage, pinned base images, a non-root user,
+entrypoints that parse as existing `rejoinder` CLI verbs with valid flags, COPY sources that
+exist and are not excluded by .dockerignore, and names that match the chart.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rejoinder.cli import build_parser
+from tests.helm.helm_support import CHART, REPO
+
+IMAGES = REPO / "images"
+COMPONENTS = ("operator", "trainer", "model-server")
+# values.yaml `image.<key>` for each image directory
+VALUE_KEYS = {"operator": "operator", "trainer": "trainer", "model-server": "modelServer"}
+
+
+@dataclass
+class Stage:
+    base: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def last(self, keyword: str) -> str | None:
+        found = [arg for kw, arg in self.instructions if kw == keyword]
+        return found[-1] if found else None
+
+
+def parse(path: Path) -> tuple[dict[str, str], list[Stage]]:
+    """Global ARG defaults and the stages, with line continuations joined and ARGs substituted."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "ARG":
+            name, _, default = rest.strip().partition("=")
+            if not stages or default:
+                args.setdefault(name, default)
+        rest = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), rest.strip())
+        if keyword == "FROM":
+            stages.append(Stage(base=rest.split()[0]))
+        elif stages:
+            stages[-1].instructions.append((keyword, rest))
+    return args, stages
+
+
+def exec_form(value: str | None) -> list[str]:
+    assert value is not None
+    parsed = json.loads(value)  # exec form: signals reach tini, not a shell
+    assert isinstance(parsed, list) and all(isinstance(x, str) for x in parsed)
+    return parsed
+
+
+@pytest.fixture(params=COMPONENTS)
+def component(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_multi_stage_with_pinned_bases(component: str) -> None:
+    _, stages = parse(IMAGES / component / "Dockerfile")
+    assert len(stages) >= 2, "build and runtime stages"
+    for stage in stages:
+        image = stage.base
+        if image in {s.last("AS") for s in stages}:
+            continue
+        name, _, tag = image.rpartition(":")
+        assert name and tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{image} is not pinned"
+    # the runtime copies from the build stage and installs nothing with pip itself
+    runtime = stages[-1]
+    assert any(kw == "COPY" and "--from=build" in arg for kw, arg in runtime.instructions)
+    assert not any(kw == "RUN" and "pip install" in arg for kw, arg in runtime.instructions)
+
+
+def test_runs_as_the_non_root_user_the_chart_and_operator_expect(component: str) -> None:
+    _, stages = parse(IMAGES / component / "Dockerfile")
+    user = stages[-1].last("USER")
+    assert user, "no USER in the runtime stage"
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, f"USER {user} must be a numeric non-root uid (runAsNonRoot)"
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert int(uid) == values["securityContext"]["runAsUser"] == values["operator"]["workloadRunAsUser"]
+
+
+def test_entrypoint_is_an_existing_rejoinder_verb_with_valid_flags(component: str) -> None:
+    _, stages = parse(IMAGES / component / "Dockerfile")
+    runtime = stages[-1]
+    command = exec_form(runtime.last("ENTRYPOINT")) + exec_form(runtime.last("CMD"))
+    assert "rejoinder" in command, command
+    argv = command[command.index("rejoinder") + 1:]
+    parser = build_parser()
+    verbs = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    verb = next(a for a in argv if not a.startswith("-"))
+    assert verb in verbs, f"{component}: `rejoinder {verb}` is not a CLI verb (have {sorted(verbs)})"
+    try:
+        parser.parse_args(argv)  # flags of the verb exist and have valid values
+    except SystemExit as exit_:
+        pytest.fail(f"{component}: `rejoinder {' '.join(argv)}` does not parse ({exit_.code})")
+
+
+def _ignored(relative: str) -> bool:
+    """Docker's rules for the patterns used here: root-relative globs, `**/` for any depth, a
+    matched directory excludes what is under it, and a later `!pattern` re-includes."""
+    lines = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines()]
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for line in (l for l in lines if l and not l.startswith("#")):
+        negate, pattern = line.startswith("!"), line.lstrip("!")
+        if pattern.startswith("**/"):
+            tail = pattern[3:]
+            hit = any(fnmatch.fnmatch("/".join(parts[i:j]), tail)
+                      for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))
+        else:
+            hit = any(fnmatch.fnmatch(prefix, pattern) and "/" not in prefix[len(pattern.split("*")[0]):]
+                      or prefix == pattern for prefix in prefixes)
+        if hit:
+            ignored = not negate
+    return ignored
+
+
+def test_copy_sources_exist_and_reach_the_build_context(component: str) -> None:
+    _, stages = parse(IMAGES / component / "Dockerfile")
+    for stage in stages:
+        for keyword, arg in stage.instructions:
+            if keyword != "COPY" or "--from=" in arg:
+                continue
+            *sources, _ = [a for a in shlex.split(arg) if not a.startswith("--")]
+            for source in sources:
+                assert (REPO / source).exists(), f"{component}: COPY {source}: no such path"
+                assert not _ignored(source), f"{component}: COPY {source} is excluded by .dockerignore"
+
+
+def test_dockerignore_keeps_secrets_and_bulk_out_of_the_context() -> None:
+    for path in (".git", ".venv", "tests", "runs"):
+        assert _ignored(path), f".dockerignore should exclude {path}"
+    assert not _ignored("README.md") and not _ignored("rejoinder/cli/__init__.py")
+
+
+def test_trainer_builds_horovod_with_nccl_and_mpi_with_the_project_script() -> None:
+    text = re.sub(r"\\\n", " ", (IMAGES / "trainer" / "Dockerfile").read_text())
+    assert "bash training/install_horovod.sh /opt/venv/bin/python" in text
+    assert (REPO / "training" / "install_horovod.sh").is_file()
+    assert "HOROVOD_GPU_OPERATIONS=NCCL" in text and "libopenmpi-dev" in text
+    assert "[X\\] NCCL" in text, "the build must fail when Horovod lacks NCCL"
+    for package in ("openmpi-bin", "openssh-server", "openssh-client"):
+        assert package in text
+    sshd = (IMAGES / "trainer" / "sshd_config").read_text()
+    assert "PidFile /tmp/" in sshd, "pid file must be on the writable /tmp (read-only root filesystem)"
+    port = re.search(r"^Port (\d+)", sshd, re.M)
+    assert port and int(port.group(1)) > 1024, "sshd must not need NET_BIND_SERVICE"
+    assert f"Port {port.group(1)}" in (IMAGES / "trainer" / "ssh_config").read_text()
+
+
+def test_model_server_has_gpu_faiss_and_exposes_the_contract_ports() -> None:
+    _, stages = parse(IMAGES / "model-server" / "Dockerfile")
+    text = (IMAGES / "model-server" / "Dockerfile").read_text()
+    assert "faiss-gpu-cu12" in text and "uninstall -y faiss-cpu" in text
+    assert stages[-1].last("EXPOSE") == "8500 9090"
+
+
+def test_pinned_versions_come_from_the_constraints_file() -> None:
+    pins = {}
+    for line in (IMAGES / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line} is not an exact pin"
+            pins[name.lower()] = version
+    for must in ("tensorflow", "keras", "kopf", "faiss-gpu-cu12", "nvidia-nccl-cu12", "grpcio", "pydantic"):
+        assert must in pins, f"{must} is not pinned"
+    for component in COMPONENTS:
+        text = (IMAGES / component / "Dockerfile").read_text()
+        assert "-c /tmp/constraints.txt" in text
+        for line in re.findall(r"pip install[^\n&]*", text):
+            assert "-c /tmp/constraints.txt" in line or "$PIP" in line, line
+
+
+def test_build_script_names_match_the_chart_values(component: str) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["image"][VALUE_KEYS[component]] == f"rejoinder-{component}"
+    build = (IMAGES / "build.sh").read_text()
+    assert 'image="$REGISTRY/rejoinder-$component:$TAG"' in build
+    assert f"REGISTRY:-{values['image']['registry']}" in build
