@@ -1,0 +1,73 @@
+"""The dashboard and the alert rules query only metrics the code really exports.
+
+A renamed metric in the model server or the operator would otherwise leave an empty panel or
+an alert that never fires, which nobody notices until it matters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.helm.helm_support import CHART, REPO, by_kind, render
+from tests.helm.helm_values import NON_DEFAULT
+
+METRIC = re.compile(r"\brejoinder_[a-z0-9_]+\b")
+# Series prometheus_client derives from one metric family.
+SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created", "_info")
+SOURCES = [*sorted((REPO / "modelserver").glob("*.py")), *sorted((REPO / "operator").glob("*.py"))]
+
+
+def _exported_families() -> set[str]:
+    """Names passed to prometheus_client constructors (the first string argument)."""
+    families = set()
+    pattern = re.compile(r"\b(?:Counter|Gauge|Histogram|Summary|Info|Enum)\(\s*[\"'](rejoinder_[a-z0-9_]+)[\"']")
+    for path in SOURCES:
+        families.update(pattern.findall(path.read_text()))
+    return families
+
+
+def _family(series: str, families: set[str]) -> str | None:
+    if series in families:
+        return series
+    for suffix in SUFFIXES:
+        if series.endswith(suffix) and series[: -len(suffix)] in families:
+            return series[: -len(suffix)]
+    return None
+
+
+def _queried() -> dict[str, set[str]]:
+    dashboard = json.loads((CHART / "dashboards" / "rejoinder.json").read_text())
+    exprs = {f"dashboard panel {p['title']!r}": t["expr"] for p in dashboard["panels"] for t in p["targets"]}
+    for variable in dashboard["templating"]["list"]:
+        if variable.get("type") == "query":
+            exprs[f"dashboard variable {variable['name']}"] = variable["query"]["query"]
+    return {where: set(METRIC.findall(expr)) for where, expr in exprs.items()}
+
+
+def test_dashboard_queries_exported_metrics() -> None:
+    families = _exported_families()
+    assert "rejoinder_requests" in families, "the model server's request counter is not found"
+    for where, names in _queried().items():
+        for name in names:
+            assert _family(name, families), f"{where} queries {name}, which no code exports"
+
+
+def test_alert_rules_query_exported_metrics(tmp_path: Path) -> None:
+    families = _exported_families()
+    (rule,) = by_kind(render(NON_DEFAULT, tmp_path), "PrometheusRule")
+    for group in rule["spec"]["groups"]:
+        for alert in group["rules"]:
+            for name in METRIC.findall(alert["expr"]):
+                assert _family(name, families), f"alert {alert['alert']} queries {name}, which no code exports"
+
+
+def test_operator_prometheus_query_uses_labels_the_service_monitor_provides() -> None:
+    """The operator's default PromQL filters on namespace and pod: target labels a ServiceMonitor
+    adds to every scraped series by default."""
+    from rejoinder.operator.settings import PROMETHEUS_QUERY
+
+    assert "rejoinder_requests_total" in PROMETHEUS_QUERY
+    for label in re.findall(r"(\w+)=~?\"", PROMETHEUS_QUERY.replace("{{", "{").replace("}}", "}")):
+        assert label in {"namespace", "pod", "service", "job", "instance", "container", "endpoint"}, label
