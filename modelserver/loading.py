@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .index import LoadedIndex
 from .runtime import Runtime
+from .shapes import batch_shapes
 from .service import ServedIdentity
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,19 @@ def resolve_precision(requested: str, gpu: bool) -> str:
     raise ValueError(f"unknown precision {requested!r}: expected auto, none, float16 or bfloat16")
 
 
-def load_model_bundle(path: Path, precision: str = "float32", xla: bool = False) -> Any:
-    """An exported bundle (rejoinder.models.bundle) ready for encode_* / score_* calls."""
-    from rejoinder.models.bundle import load_bundle
+def load_model_bundle(
+    path: Path, precision: str = "float32", xla: bool = False, batch_sizes: Optional[Sequence[int]] = None
+) -> Any:
+    """An exported bundle (rejoinder.models.bundle.ModelBundle) padding to `batch_sizes`."""
+    from rejoinder.models.bundle import DEFAULT_BATCH_SIZES, load_bundle
 
     path = Path(path)
     if not (path / "manifest.json").is_file():
         raise FileNotFoundError(f"{path}: no manifest.json — not a finished export (training writes it last)")
-    return load_bundle(path, precision=precision, xla=xla)
+    return load_bundle(
+        path, precision="none" if precision == "float32" else precision, xla=xla,
+        batch_sizes=tuple(batch_sizes or DEFAULT_BATCH_SIZES),
+    )
 
 
 @dataclass
@@ -61,7 +67,8 @@ def load_runtime(req: LoadRequest) -> tuple[Runtime, ServedIdentity]:
     gpu = gpu_present()
     precision = resolve_precision(req.precision, gpu)
     log.info("loading bundle %s (precision %s, XLA %s)", req.bundle_dir, precision, "on" if req.xla else "off")
-    bundle = load_model_bundle(req.bundle_dir, precision, req.xla)
+    shapes = batch_shapes(req.max_batch_size)
+    bundle = load_model_bundle(req.bundle_dir, precision, req.xla, shapes)
     task = str(getattr(bundle.task, "value", bundle.task))
     index = None
     if task == "retrieval":
@@ -76,10 +83,10 @@ def load_runtime(req: LoadRequest) -> tuple[Runtime, ServedIdentity]:
         log.info("index %s: %d candidates, %s", req.index_dir, index.size, index.params.kind)
     reranker = None
     if req.reranker_dir is not None:
-        reranker = load_model_bundle(req.reranker_dir, precision, req.xla)
+        reranker = load_model_bundle(req.reranker_dir, precision, req.xla, shapes)
         if str(getattr(reranker.task, "value", reranker.task)) != "reranking":
             raise ValueError(f"{req.reranker_dir} is a {reranker.task} model, not a reranker")
-    runtime = Runtime(bundle, task, index=index, reranker=reranker, max_batch_size=req.max_batch_size)
+    runtime = Runtime(bundle, task, index=index, reranker=reranker)
     identity = ServedIdentity(
         name=req.name, namespace=req.namespace, task=task,
         architecture=str(getattr(bundle, "architecture", "")),

@@ -1,13 +1,9 @@
-"""Fixed batch shapes: every model call is padded to one of a few batch sizes, so XLA compiles
-each shape once at warm-up and never while serving."""
+"""Fixed batch shapes: every model call is padded to one of a few batch sizes (the bundle's
+`batch_sizes`), so XLA compiles each shape once at warm-up and never while serving."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
-
-import numpy as np
-
-T = TypeVar("T")
+from typing import Sequence
 
 
 def batch_shapes(max_batch_size: int) -> tuple[int, ...]:
@@ -29,19 +25,3 @@ def shape_for(rows: int, shapes: Sequence[int]) -> int:
             return shape
     raise ValueError(f"{rows} rows exceed the largest batch shape {shapes[-1]}")
 
-
-def run_in_shapes(fn: Callable[[list[T]], np.ndarray], rows: Sequence[T], shapes: Sequence[int]) -> np.ndarray:
-    """fn over `rows` in chunks of at most the largest shape, each padded (by repeating its last
-    row) to a fixed shape; padding rows' outputs are dropped. Returns the outputs concatenated."""
-    if not rows:
-        raise ValueError("no rows to run")
-    largest = shapes[-1]
-    outputs = []
-    for start in range(0, len(rows), largest):
-        chunk = list(rows[start : start + largest])
-        padded = chunk + [chunk[-1]] * (shape_for(len(chunk), shapes) - len(chunk))
-        out = np.asarray(fn(padded))
-        if out.shape[0] != len(padded):
-            raise RuntimeError(f"model returned {out.shape[0]} rows for a batch of {len(padded)}")
-        outputs.append(out[: len(chunk)])
-    return np.concatenate(outputs, axis=0)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from rejoinder.modelserver import validation as v
-from rejoinder.modelserver.shapes import batch_shapes, run_in_shapes, shape_for
+from rejoinder.modelserver.shapes import batch_shapes, shape_for
 
 
 def test_batch_shapes_are_powers_of_two_up_to_the_maximum():
@@ -16,21 +15,6 @@ def test_batch_shapes_are_powers_of_two_up_to_the_maximum():
     assert shape_for(5, batch_shapes(32)) == 8
     with pytest.raises(ValueError):
         shape_for(33, batch_shapes(32))
-
-
-def test_run_in_shapes_pads_chunks_and_drops_padding():
-    seen = []
-
-    def double(batch):
-        seen.append(len(batch))
-        return np.array(batch) * 2
-
-    out = run_in_shapes(double, list(range(11)), batch_shapes(4))
-    assert out.tolist() == [i * 2 for i in range(11)]
-    assert seen == [4, 4, 4]  # 4 + 4 + 3 padded to 4
-    seen.clear()
-    run_in_shapes(double, [1, 2, 3], batch_shapes(8))
-    assert seen == [4]
 
 
 LIMITS = v.Limits(max_context_turns=2, max_request_turns=5, max_candidates=3, default_top_k=20, max_top_k=50, max_turn_chars=10)
