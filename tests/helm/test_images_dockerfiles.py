@@ -195,3 +195,55 @@ def test_build_script_names_match_the_chart_values(component: str) -> None:
     build = (IMAGES / "build.sh").read_text()
     assert 'image="$REGISTRY/rejoinder-$component:$TAG"' in build
     assert f"REGISTRY:-{values['image']['registry']}" in build
+
+
+def test_trainer_image_fits_the_pods_the_operator_builds() -> None:
+    """The MPIJob worker command and SSH mount path the operator uses exist in the trainer image."""
+    from rejoinder.operator import children
+
+    _, stages = parse(IMAGES / "trainer" / "Dockerfile")
+    runtime = stages[-1]
+    copied = {shlex.split(arg)[-1] for kw, arg in runtime.instructions if kw == "COPY" and "--from" not in arg}
+    command = children.SSHD_COMMAND
+    assert command[0] == "/usr/sbin/sshd" and "-D" in command[1]
+    if "-f" in command:
+        assert command[command.index("-f") + 1] in copied, f"{command}: config file not in the image"
+    useradd = next(arg for kw, arg in runtime.instructions if kw == "RUN" and "useradd" in arg)
+    home = "/home/rejoinder"
+    assert "--create-home" in useradd and useradd.rstrip().endswith("rejoinder")
+    assert children.SSH_AUTH_MOUNT_PATH == f"{home}/.ssh"
+    sshd = (IMAGES / "trainer" / "sshd_config").read_text()
+    assert f"HostKey {home}/.ssh/id_rsa" in sshd and f"AuthorizedKeysFile {home}/.ssh/authorized_keys" in sshd
+    # the worker port the operator declares is the one sshd listens on
+    from rejoinder.api.spec import DialogModelSpec
+    from rejoinder.operator.settings import OperatorSettings
+
+    spec = DialogModelSpec.model_validate({"task": "retrieval", "data": {"preset": "chatterbot"},
+                                           "training": {"workers": 2}})
+    job = children.mpi_job(children.Model(name="m", namespace="ns", uid="u", spec=spec), "v-0123456789ab",
+                           OperatorSettings())
+    (worker,) = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    port = int(re.search(r"^Port (\d+)", sshd, re.M).group(1))
+    assert worker["command"] == command and {p["containerPort"] for p in worker["ports"]} == {port}
+
+
+def test_operator_commands_name_existing_verbs_and_binaries() -> None:
+    """Commands the operator puts in pods run in these images: `rejoinder <verb>` parses, and
+    launchers (horovodrun, mpirun) are installed in the trainer image."""
+    from rejoinder.api.spec import DialogModelSpec
+    from rejoinder.operator import children
+
+    spec = DialogModelSpec.model_validate({"task": "retrieval", "data": {"preset": "chatterbot"},
+                                           "training": {"workers": 2, "gpusPerWorker": 2}})
+    commands = [children.train_command(spec), children.mpirun_command(spec), children.serve_command("v-0123456789ab"),
+                ["rejoinder", "build-index", "-f", "/etc/rejoinder/dialogmodel.yaml"]]
+    parser = build_parser()
+    for command in commands:
+        argv = command[command.index("rejoinder") + 1:]
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"`{' '.join(command)}` does not parse as a rejoinder command")
+    trainer = (IMAGES / "trainer" / "Dockerfile").read_text()
+    assert "openmpi-bin" in trainer  # mpirun
+    assert "install_horovod.sh" in trainer  # horovodrun
