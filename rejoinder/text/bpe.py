@@ -26,19 +26,23 @@ MODEL_FILE = "bpe.model"
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """YouTokenToMe's C++ trainer prints its parameters and merges to fd 1; keep logs readable."""
+def _quiet_native_output() -> Iterator[None]:
+    """YouTokenToMe's C++ trainer prints its parameters and merges straight to fds 1 and 2; keep
+    logs readable. (Its errors still arrive as Python exceptions.)"""
     import sys
 
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
     try:
         with open(os.devnull, "wb") as devnull:
             os.dup2(devnull.fileno(), 1)
+            os.dup2(devnull.fileno(), 2)
             yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        for fd, old in zip((1, 2), saved):
+            os.dup2(old, fd)
+            os.close(old)
 
 
 def normalise(text: str, lowercase: bool) -> str:
@@ -93,7 +97,7 @@ class BpeTokenizer(Tokenizer):
                 raise ValueError("cannot train a BPE tokenizer on an empty corpus")
             tmp_model = Path(tmp) / MODEL_FILE
             log.info("training YouTokenToMe BPE on %d lines, vocab %d", lines, vocab_size)
-            with _quiet_stdout():
+            with _quiet_native_output():
                 yttm.BPE.train(
                     data=str(corpus), vocab_size=vocab_size - 1, model=str(tmp_model), n_threads=n_threads
                 )

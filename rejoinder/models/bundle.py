@@ -1,0 +1,417 @@
+"""The exported model bundle (`versions/<v>/export/`, format `rejoinder.bundle/v1`).
+
+Layout::
+
+    export/
+      manifest.json          format, version, task, architecture, spec, metrics, created,
+                             sequence lengths, embeddingDim, vocabSize, files
+      model/config.json      rejoinder.models.config.ModelConfig (rebuilt by code at load time)
+      model/model.weights.h5 Keras 3 weights (float32 variables, whatever the load precision)
+      tokenizer/             tokenizer.json + bpe.model or vocab.txt
+
+API::
+
+    save_bundle(export_dir, model, tokenizer, spec, *, version, metrics=None, extra=None) -> Path
+        Training's export: written beside `export_dir` and renamed into place in one step, so a
+        reader sees the old bundle or the complete new one (manifest.json included).
+    load_bundle(path, precision="none"|"float16"|"bfloat16"|"auto", xla=False,
+                batch_sizes=(1, 8, 32, 128)) -> ModelBundle
+    build_for_spec(spec, tokenizer, *, precision=None, base_dir=None, resolve_dialog_model=None)
+        -> (TaskModel, list[ImportReport])       training: the model for a spec, init applied
+    create_random_bundle(spec, export_dir, *, texts=None, seed=0, version=None, base_dir=None)
+        -> Path                                   an untrained bundle for tests/servers
+
+ModelBundle (what the server uses):
+
+    .manifest .task .architecture .version .embedding_dim .tokenizer .featurizer .model
+    .kinds                      the input kinds this task serves: "context", "response" (retrieval),
+                                "pair" (reranking), "session" (session-scoring); none for pretraining
+    High level (any n; chunked and padded to `batch_sizes` internally):
+      encode_contexts(list[list[str]]) -> float32 [n, d], L2-normalised     retrieval
+      encode_responses(list[str])      -> float32 [n, d], L2-normalised     retrieval
+      score_pairs(contexts, responses) -> float32 [n], P(upvote)            reranking
+      score_sessions(list[list[str]])  -> float32 [n], P(good session)      session-scoring
+      A method the task does not support raises UnsupportedTask.
+    Id level (for a batchifier that pads to a few fixed batch sizes; XLA compiles once per shape):
+      tokenize(kind, ...) -> dict[str, int32 array [n, L]]   e.g. tokenize("pair", contexts, responses)
+      pad(features, size) -> features with `size` rows (extra rows are padding)
+      bucket(n) -> the smallest configured batch size ≥ n
+      run(kind, features) -> float32 array with one row per input row (no padding added)
+      warmup() compiles every kind at every batch size
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .. import atomic
+from ..text.features import Featurizer
+from ..text.tokenizer import Tokenizer, load_tokenizer
+from .config import ModelConfig, model_config_from_spec
+
+log = logging.getLogger(__name__)
+
+FORMAT = "rejoinder.bundle/v1"
+MANIFEST = "manifest.json"
+CONFIG_FILE = "model/config.json"
+WEIGHTS_FILE = "model/model.weights.h5"
+TOKENIZER_DIR = "tokenizer"
+DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
+
+# Which serving inputs each task answers.
+TASK_KINDS = {
+    "retrieval": ("context", "response"),
+    "reranking": ("pair",),
+    "session-scoring": ("session",),
+    "pretraining": (),
+}
+
+
+class BundleError(ValueError):
+    """A bundle directory that is missing files or is not a rejoinder bundle."""
+
+
+class UnsupportedTask(RuntimeError):
+    """A serving call the bundle's task does not answer (e.g. score_pairs on a retrieval model)."""
+
+
+# --- save ---------------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def _spec_wire(spec: Any) -> Optional[dict[str, Any]]:
+    if spec is None:
+        return None
+    return spec.to_wire() if hasattr(spec, "to_wire") else dict(spec)
+
+
+def save_bundle(
+    export_dir: Union[str, Path],
+    model: Any,
+    tokenizer: Tokenizer,
+    spec: Any,
+    *,
+    version: str,
+    metrics: Optional[Mapping[str, Any]] = None,
+    extra: Optional[Mapping[str, Any]] = None,
+) -> Path:
+    """Write `model` (a TaskModel from `build_model`/`build_for_spec`) as a bundle at `export_dir`."""
+    import keras
+
+    config: ModelConfig = model.model_config
+    if config.vocab_size != tokenizer.vocab_size:
+        raise BundleError(f"model has {config.vocab_size} token ids but the tokenizer {tokenizer.vocab_size}")
+    export_dir = Path(export_dir)
+    with atomic.publish_dir(export_dir) as tmp:
+        (tmp / "model").mkdir()
+        atomic.write_json(tmp / CONFIG_FILE, config.to_json())
+        model.save_weights(str(tmp / WEIGHTS_FILE))
+        tokenizer.save(tmp / TOKENIZER_DIR)
+        manifest = {
+            "format": FORMAT,
+            "version": version,
+            "task": config.task,
+            "architecture": config.architecture,
+            "spec": _spec_wire(spec),
+            "metrics": dict(metrics or {}),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "sequence": {_camel(k): v for k, v in config.sequence.to_json().items()},
+            "embeddingDim": config.embedding_dim,
+            "vocabSize": config.vocab_size,
+            "tokenizer": tokenizer.kind,
+            "files": {"config": CONFIG_FILE, "weights": WEIGHTS_FILE, "tokenizer": TOKENIZER_DIR + "/"},
+            "keras": keras.__version__,
+            **dict(extra or {}),
+        }
+        atomic.write_json(tmp / MANIFEST, manifest)  # last: its presence means "complete"
+    log.info("exported %s bundle %s to %s", config.task, version, export_dir)
+    return export_dir
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+def read_manifest(path: Union[str, Path]) -> dict[str, Any]:
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleError(f"{path}: no {MANIFEST}; not an exported bundle (or its export has not finished)")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise BundleError(f"{manifest_path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def _resolve_precision(precision: str) -> str:
+    precision = getattr(precision, "value", precision)
+    if precision != "auto":
+        return precision
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return "float16" if tf.config.list_physical_devices("GPU") else "none"
+    return "none"
+
+
+def _compile(fn: Callable, xla: bool) -> Callable:
+    """One compiled function per input shape: XLA traces each padded batch size once."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=xla, reduce_retracing=False)
+    if backend == "jax" and xla:
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+def load_bundle(
+    path: Union[str, Path],
+    precision: str = "none",
+    xla: bool = False,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+) -> "ModelBundle":
+    """Rebuild a bundle's model at `precision` (none/float16/bfloat16/auto) with XLA on or off."""
+    from .build import build_model
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    for rel in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR):
+        if not (path / rel).exists():
+            raise BundleError(f"{path}: {rel} is missing")
+    config = ModelConfig.from_json(json.loads((path / CONFIG_FILE).read_text()))
+    tokenizer = load_tokenizer(path / TOKENIZER_DIR)
+    precision = _resolve_precision(precision)
+    model = build_model(config, precision=precision)
+    model.load_weights(str(path / WEIGHTS_FILE))
+    log.info("loaded %s bundle %s (precision %s, xla %s)", config.task, manifest.get("version"), precision, xla)
+    return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, batch_sizes)
+
+
+class ModelBundle:
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        config: ModelConfig,
+        tokenizer: Tokenizer,
+        model: Any,
+        precision: str,
+        xla: bool,
+        batch_sizes: Sequence[int],
+    ):
+        if not batch_sizes or any(b < 1 for b in batch_sizes):
+            raise ValueError(f"batch_sizes must be positive, got {batch_sizes}")
+        self.path = path
+        self.manifest = manifest
+        self.config = config
+        self.tokenizer = tokenizer
+        self.featurizer = Featurizer(tokenizer, config.sequence)
+        self.model = model
+        self.precision = precision
+        self.xla = xla
+        self.batch_sizes = tuple(sorted(set(batch_sizes)))
+        self._fns = {kind: _compile(self._forward(kind), xla) for kind in self.kinds}
+
+    # --- facts ----------------------------------------------------------------------------------
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
+    def architecture(self) -> str:
+        return self.config.architecture
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version"))
+
+    @property
+    def embedding_dim(self) -> Optional[int]:
+        return self.config.embedding_dim
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return TASK_KINDS[self.config.task]
+
+    def _require(self, kind: str) -> None:
+        if kind not in self.kinds:
+            served = ", ".join(self.kinds) or "nothing (pretraining models are not served)"
+            raise UnsupportedTask(f"a {self.task} model does not take {kind!r} inputs; it serves {served}")
+
+    # --- id level -------------------------------------------------------------------------------
+
+    def tokenize(self, kind: str, *items: Any) -> dict[str, np.ndarray]:
+        """Text → fixed-shape int32 arrays for `run`, exactly as training featurized them."""
+        self._require(kind)
+        f = self.featurizer
+        if kind == "context":
+            return {"context_ids": f.contexts(items[0])}
+        if kind == "response":
+            return {"response_ids": f.responses(items[0])}
+        if kind == "session":
+            return {"input_ids": f.sessions(items[0])}
+        contexts, responses = items
+        if self.architecture == "bert":
+            return f.pairs(contexts, responses)
+        return {"context_ids": f.contexts(contexts), "response_ids": f.responses(responses)}
+
+    def bucket(self, n: int) -> int:
+        for size in self.batch_sizes:
+            if size >= n:
+                return size
+        return self.batch_sizes[-1]
+
+    def pad(self, features: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+        """Add padding rows (all [PAD], segment 0) up to `size` rows."""
+        out = {}
+        for name, array in features.items():
+            n = array.shape[0]
+            if n > size:
+                raise ValueError(f"{n} rows do not fit a batch of {size}")
+            fill = 0 if name == "segment_ids" else self.config.special.pad
+            extra = np.full((size - n, *array.shape[1:]), fill, dtype=array.dtype)
+            out[name] = np.concatenate([array, extra]) if size > n else array
+        return out
+
+    def _forward(self, kind: str) -> Callable:
+        import keras
+
+        model = self.model
+        if kind == "context":
+            return lambda f: model.encode_context(f["context_ids"])
+        if kind == "response":
+            return lambda f: model.encode_response(f["response_ids"])
+        return lambda f: keras.ops.sigmoid(model(f, training=False))
+
+    def run(self, kind: str, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The model on one batch as given (pad it first to reuse compiled shapes)."""
+        import keras
+
+        self._require(kind)
+        out = self._fns[kind]({k: np.asarray(v, dtype=np.int32) for k, v in features.items()})
+        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+    def warmup(self) -> None:
+        """Compile every served kind at every batch size, before the first request."""
+        for kind in self.kinds:
+            features = self._warmup_features(kind)
+            for size in self.batch_sizes:
+                self.run(kind, self.pad(features, size))
+
+    def _warmup_features(self, kind: str) -> dict[str, np.ndarray]:
+        if kind in ("context", "session"):
+            return self.tokenize(kind, [["hello"]])
+        if kind == "response":
+            return self.tokenize(kind, ["hello"])
+        return self.tokenize(kind, [["hello"]], ["hello"])
+
+    # --- high level -----------------------------------------------------------------------------
+
+    def _predict(self, kind: str, features: dict[str, np.ndarray]) -> np.ndarray:
+        n = next(iter(features.values())).shape[0]
+        largest = self.batch_sizes[-1]
+        parts = []
+        for start in range(0, n, largest):
+            chunk = {k: v[start : start + largest] for k, v in features.items()}
+            rows = next(iter(chunk.values())).shape[0]
+            parts.append(self.run(kind, self.pad(chunk, self.bucket(rows)))[:rows])
+        if not parts:
+            width = (self.embedding_dim or 0,) if kind in ("context", "response") else ()
+            return np.zeros((0, *width), np.float32)
+        return np.concatenate(parts)
+
+    def encode_contexts(self, contexts: Sequence[Sequence[str]]) -> np.ndarray:
+        self._require("context")
+        return self._predict("context", self.tokenize("context", contexts))
+
+    def encode_responses(self, responses: Sequence[str]) -> np.ndarray:
+        self._require("response")
+        return self._predict("response", self.tokenize("response", responses))
+
+    def score_pairs(self, contexts: Sequence[Sequence[str]], responses: Sequence[str]) -> np.ndarray:
+        self._require("pair")
+        return self._predict("pair", self.tokenize("pair", contexts, responses))
+
+    def score_sessions(self, sessions: Sequence[Sequence[str]]) -> np.ndarray:
+        self._require("session")
+        return self._predict("session", self.tokenize("session", sessions))
+
+
+# --- building for a spec --------------------------------------------------------------------------
+
+
+def build_for_spec(
+    spec: Any,
+    tokenizer: Tokenizer,
+    *,
+    precision: Optional[str] = None,
+    base_dir: Optional[Union[str, Path]] = None,
+    resolve_dialog_model: Optional[Callable[[str], Path]] = None,
+) -> tuple[Any, list[Any]]:
+    """The task model a spec describes, with `spec.model.init` applied; and the import reports."""
+    from .build import build_model
+    from .init import apply_init
+
+    config = model_config_from_spec(spec, tokenizer)
+    model = build_model(config, precision=precision)
+    reports = apply_init(model, spec.model.init, base_dir=base_dir, resolve_dialog_model=resolve_dialog_model)
+    return model, reports
+
+
+def create_random_bundle(
+    spec: Any,
+    export_dir: Union[str, Path],
+    *,
+    texts: Optional[Iterable[str]] = None,
+    seed: int = 0,
+    version: Optional[str] = None,
+    base_dir: Optional[Union[str, Path]] = None,
+) -> Path:
+    """An untrained bundle for `spec` (random weights; pretrained init is *not* applied).
+
+    For tests of serving and indexing before training exists. A BPE tokenizer is trained on
+    `texts` (default: the chatterbot corpus). The manifest says `"untrained": true`.
+    """
+    import keras
+
+    from ..api.versioning import model_version
+    from ..text.from_spec import tokenizer_for_spec
+    from .build import build_model
+
+    if texts is None:
+        from ..text.chatterbot import load_corpus
+
+        pairs, _ = load_corpus()
+        texts = [t for p in pairs for t in (*p.context, p.response)]
+    keras.utils.set_random_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = tokenizer_for_spec(spec, Path(tmp) / TOKENIZER_DIR, texts, base_dir=base_dir)
+        model = build_model(model_config_from_spec(spec, tokenizer))
+        return save_bundle(
+            export_dir,
+            model,
+            tokenizer,
+            spec,
+            version=version or model_version(spec),
+            metrics={},
+            extra={"untrained": True},
+        )
