@@ -29,6 +29,11 @@ BY_MODEL = (
 READY = f"rejoinder_ready{{{SEL}}}"
 
 
+def state(metric: str) -> str:
+    """A DialogModel status field exported by kube-state-metrics (files/dialogmodel-state-metrics.yaml)."""
+    return f'rejoinder_dialogmodel_{metric}{{{SEL}, name=~"$model"}}'
+
+
 def per_model(expr: str) -> str:
     return f"({expr}){BY_MODEL}"
 
@@ -87,10 +92,26 @@ def panels() -> list[dict[str, Any]]:
                target(quantile(0.9, "rejoinder_batch_size_bucket"), "{{name}} p90", "B")], "short", 12, 8),
         panel(5, "Queue wait p99", "Time requests wait in the batchifier queue before their batch starts.",
               [target(quantile(0.99, "rejoinder_queue_wait_seconds_bucket"), "{{name}} wait p99", "A")], "s", 0, 16),
-        panel(6, "Replicas", "Model-server pods scraped and those ready (loaded, warmed up, SERVING).",
-              [target(f'count by (name) (rejoinder_model_info{{{SEL}, name=~"$model"}})', "{{name}} scraped", "A"),
-               target(f"sum by (name) ({per_model(READY)})", "{{name}} ready", "B")],
+        panel(6, "Replicas", "Replicas the operator wants (status.replicas), model-server pods scraped, "
+              "and those ready (loaded, warmed up, SERVING).",
+              [target(f"max by (name) ({state('replicas')})", "{{name}} desired", "A"),
+               target(f'count by (name) (rejoinder_model_info{{{SEL}, name=~"$model"}})', "{{name}} scraped", "B"),
+               target(f"sum by (name) ({per_model(READY)})", "{{name}} ready", "C")],
               "short", 12, 16),
+        panel(7, "Training progress", "Step reached over total steps of the running training, from the "
+              "DialogModel status (kube-state-metrics with the chart's dialogModelStateMetrics config).",
+              [target(f"max by (name) ({state('training_step')}) / max by (name) ({state('training_total_steps')})",
+                      "{{name}}", "A")], "percentunit", 0, 24),
+        panel(8, "Training throughput and loss", "Examples per second over all Horovod processes (left) "
+              "and the last reported loss (right).",
+              [target(f"max by (name) ({state('training_examples_per_second')})", "{{name}} examples/s", "A"),
+               target(f"max by (name) ({state('training_loss')})", "{{name}} loss", "B")], "short", 12, 24),
+        panel(9, "DialogModels by phase", "Models the operator reconciles, per phase (operator metrics).",
+              [target("sum by (phase) (rejoinder_operator_dialogmodels)", "{{phase}}", "A")], "short", 0, 32),
+        panel(10, "Operator reconciliations", "Reconciliations per second by result, and their p95 duration.",
+              [target("sum by (result) (rate(rejoinder_operator_reconciles_total[$__rate_interval]))", "{{result}}", "A"),
+               target("histogram_quantile(0.95, sum by (le) (rate(rejoinder_operator_reconcile_seconds_bucket"
+                      "[$__rate_interval])))", "p95 seconds", "B")], "short", 12, 32),
     ]
 
 

@@ -46,6 +46,7 @@ NON_DEFAULT: dict[str, Any] = {
                        "latencyP99Seconds": 0.1, "for": "5m"},
     "grafanaDashboard": {"enabled": True, "labels": {"grafana_dashboard": "1"},
                          "annotations": {"grafana_folder": "ML"}, "namespace": "monitoring"},
+    "dialogModelStateMetrics": {"enabled": True, "namespace": "kube-system"},
     "networkPolicy": {
         "enabled": True,
         "apiServerCidrs": ["10.0.0.1/32"],
@@ -60,4 +61,5 @@ MINIMAL: dict[str, Any] = {
     "rbac": {"create": False},
     "metrics": {"service": False},
     "grafanaDashboard": {"enabled": False},
+    "dialogModelStateMetrics": {"enabled": False},
 }

@@ -51,7 +51,8 @@ def test_rendered_manifests_validate_against_kubernetes_schemas(case: str, tmp_p
 def test_default_render_has_the_expected_objects(tmp_path: Path) -> None:
     kinds = sorted(d["kind"] for d in render())
     assert kinds == sorted([
-        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "ConfigMap",
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment",
+        "ConfigMap", "ConfigMap",  # Grafana dashboard, kube-state-metrics DialogModel config
     ])
 
 
@@ -136,7 +137,8 @@ def test_network_policy_limits_api_server_and_scrapers(tmp_path: Path) -> None:
 
 
 def test_grafana_dashboard_configmap_holds_the_generated_json(tmp_path: Path) -> None:
-    (configmap,) = by_kind(render(NON_DEFAULT, tmp_path), "ConfigMap")
+    (configmap,) = [c for c in by_kind(render(NON_DEFAULT, tmp_path), "ConfigMap")
+                    if c["metadata"]["name"].endswith("-dashboard")]
     assert configmap["metadata"]["namespace"] == "monitoring"
     assert configmap["metadata"]["annotations"] == {"grafana_folder": "ML"}
     assert configmap["data"]["rejoinder.json"].strip() == (CHART / "dashboards" / "rejoinder.json").read_text().strip()
@@ -145,3 +147,11 @@ def test_grafana_dashboard_configmap_holds_the_generated_json(tmp_path: Path) ->
 def test_release_namespace_is_used(tmp_path: Path) -> None:
     (deployment,) = by_kind(render(), "Deployment")
     assert deployment["metadata"]["namespace"] == NAMESPACE
+
+
+def test_state_metrics_configmap_holds_the_config(tmp_path: Path) -> None:
+    (configmap,) = [c for c in by_kind(render(NON_DEFAULT, tmp_path), "ConfigMap")
+                    if c["metadata"]["name"].endswith("-state-metrics")]
+    assert configmap["metadata"]["namespace"] == "kube-system"
+    config = yaml.safe_load(configmap["data"]["dialogmodel-state-metrics.yaml"])
+    assert config["kind"] == "CustomResourceStateMetrics"

@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+import yaml
+
 from tests.helm.helm_support import CHART, REPO, by_kind, render
 from tests.helm.helm_values import NON_DEFAULT
 
@@ -19,13 +21,23 @@ SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created", "_info")
 SOURCES = [*sorted((REPO / "modelserver").glob("*.py")), *sorted((REPO / "operator").glob("*.py"))]
 
 
+STATE_METRICS = CHART / "files" / "dialogmodel-state-metrics.yaml"
+
+
+def _state_metric_names() -> set[str]:
+    """Metrics kube-state-metrics exports with the chart's CustomResourceStateMetrics config."""
+    (resource,) = yaml.safe_load(STATE_METRICS.read_text())["spec"]["resources"]
+    return {f"{resource['metricNamePrefix']}_{m['name']}" for m in resource["metrics"]}
+
+
 def _exported_families() -> set[str]:
-    """Names passed to prometheus_client constructors (the first string argument)."""
+    """Names passed to prometheus_client constructors (the first string argument) in the model
+    server and the operator, and the DialogModel status metrics of the kube-state-metrics config."""
     families = set()
     pattern = re.compile(r"\b(?:Counter|Gauge|Histogram|Summary|Info|Enum)\(\s*[\"'](rejoinder_[a-z0-9_]+)[\"']")
     for path in SOURCES:
         families.update(pattern.findall(path.read_text()))
-    return families
+    return families | _state_metric_names()
 
 
 def _family(series: str, families: set[str]) -> str | None:
@@ -71,3 +83,30 @@ def test_operator_prometheus_query_uses_labels_the_service_monitor_provides() ->
     assert "rejoinder_requests_total" in PROMETHEUS_QUERY
     for label in re.findall(r"(\w+)=~?\"", PROMETHEUS_QUERY.replace("{{", "{").replace("}}", "}")):
         assert label in {"namespace", "pod", "service", "job", "instance", "container", "endpoint"}, label
+
+
+def _schema_at(schema: dict, path: list[str]) -> dict | None:
+    for part in path:
+        schema = (schema.get("properties") or {}).get(part)
+        if schema is None:
+            return None
+    return schema
+
+
+def test_state_metrics_config_reads_fields_the_crd_has() -> None:
+    crd = yaml.safe_load((REPO / "crds" / "dialogmodel.yaml").read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["storage"]]
+    schema = version["schema"]["openAPIV3Schema"]
+    config = yaml.safe_load(STATE_METRICS.read_text())
+    (resource,) = config["spec"]["resources"]
+    gvk = resource["groupVersionKind"]
+    assert (gvk["group"], gvk["version"], gvk["kind"]) == (crd["spec"]["group"], version["name"], crd["spec"]["names"]["kind"])
+    for metric in resource["metrics"]:
+        each = metric["each"]
+        if each["type"] == "Gauge":
+            field = _schema_at(schema, each["gauge"]["path"])
+            assert field and field["type"] in {"integer", "number"}, f"{metric['name']}: {each['gauge']['path']}"
+        else:
+            assert each["type"] == "StateSet"
+            field = _schema_at(schema, each["stateSet"]["path"])
+            assert field and field["enum"] == each["stateSet"]["list"], f"{metric['name']}: states differ from the CRD"

@@ -1,0 +1,126 @@
+"""Kubernetes RBAC authorization, as the apiserver's RBAC authorizer decides it, for tests.
+
+`Grants.from_objects` collects what a ServiceAccount may do from Roles, ClusterRoles and their
+bindings (as the chart renders them, or as they were stored in the API emulator);
+`Grants.allows` answers one request. `RbacEmulator` enforces that for requests carrying one
+bearer token, so code running as the chart's ServiceAccount gets 403 Forbidden exactly where a
+real cluster would refuse it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import attrs
+from kmock._internal import rendering  # kmock==0.8 is pinned by the emulator
+
+from k8s_emulator.emulator import ApiError, KubeEmulator, RecordedRequest
+
+Rule = dict[str, Any]
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _matches(values: Iterable[str], wanted: str) -> bool:
+    values = list(values)
+    return wanted in values or "*" in values
+
+
+def rule_allows(rule: Rule, verb: str, group: str, resource: str, subresource: str, name: str) -> bool:
+    full = f"{resource}/{subresource}" if subresource else resource
+    if not _matches(rule.get("apiGroups", []), group) or not _matches(rule.get("verbs", []), verb):
+        return False
+    resources = rule.get("resources", [])
+    if not (_matches(resources, full) or (subresource and f"{resource}/*" in resources)):
+        return False
+    names = rule.get("resourceNames") or []
+    return not names or name in names
+
+
+@dataclass
+class Grants:
+    cluster: list[Rule] = field(default_factory=list)  # from ClusterRoleBindings: everywhere
+    namespaced: dict[str, list[Rule]] = field(default_factory=dict)  # from RoleBindings: one namespace
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[dict[str, Any]], sa_namespace: str, sa_name: str) -> "Grants":
+        objects = list(objects)
+        cluster_roles = {o["metadata"]["name"]: o.get("rules") or [] for o in objects if o["kind"] == "ClusterRole"}
+        roles = {(o["metadata"]["namespace"], o["metadata"]["name"]): o.get("rules") or []
+                 for o in objects if o["kind"] == "Role"}
+
+        def bound(binding: dict[str, Any]) -> bool:
+            return any(s.get("kind") == "ServiceAccount" and s.get("name") == sa_name
+                       and s.get("namespace", binding["metadata"].get("namespace")) == sa_namespace
+                       for s in binding.get("subjects") or [])
+
+        grants = cls()
+        for o in objects:
+            if o["kind"] == "ClusterRoleBinding" and bound(o):
+                grants.cluster += cluster_roles.get(o["roleRef"]["name"], [])
+            elif o["kind"] == "RoleBinding" and bound(o):
+                ns, ref = o["metadata"]["namespace"], o["roleRef"]
+                rules = cluster_roles.get(ref["name"], []) if ref["kind"] == "ClusterRole" else roles.get((ns, ref["name"]), [])
+                grants.namespaced.setdefault(ns, []).extend(rules)
+        return grants
+
+    def allows(self, request: RecordedRequest) -> bool:
+        args = (request.verb, request.group, request.resource, request.subresource, request.name)
+        if any(rule_allows(rule, *args) for rule in self.cluster):
+            return True
+        # namespaced grants cover requests inside that namespace only (not cluster-wide lists)
+        return bool(request.namespace) and any(
+            rule_allows(rule, *args) for rule in self.namespaced.get(request.namespace, []))
+
+    def triples(self) -> set[tuple[str, str, str]]:
+        """(group, resource, verb) of every rule, wherever it applies."""
+        out = set()
+        for rule in self.cluster + [r for rules in self.namespaced.values() for r in rules]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        out.add((group, resource, verb))
+        return out
+
+
+@attrs.define(kw_only=True)
+class RbacEmulator(KubeEmulator):
+    """The API emulator, enforcing RBAC for requests that carry `Bearer <token>`.
+
+    Grants are read from the emulator's own Roles/ClusterRoles/bindings on every request, so
+    whatever `kubectl apply` stored from the chart is what applies. Other clients (the tests,
+    kubectl with another token) are not restricted. Refused requests are kept in `denied`.
+    """
+
+    token: str = "rbac-subject-token"
+    sa_namespace: str = ""
+    sa_name: str = ""
+    authorized: list[RecordedRequest] = attrs.field(factory=list, init=False)
+    denied: list[RecordedRequest] = attrs.field(factory=list, init=False)
+
+    def grants(self) -> Grants:
+        objects = []
+        for plural, kind in (("clusterroles", "ClusterRole"), ("clusterrolebindings", "ClusterRoleBinding"),
+                             ("roles", "Role"), ("rolebindings", "RoleBinding")):
+            objects += [{**o, "kind": kind} for o in self.objects(RBAC_GROUP, plural)]
+        return Grants.from_objects(objects, self.sa_namespace, self.sa_name)
+
+    async def _handle(self, request: rendering.Request):  # type: ignore[override]
+        if request.headers.get("Authorization") == f"Bearer {self.token}":
+            before = len(self.requests_log)
+            self._record(request)
+            described = self.requests_log[before:]
+            del self.requests_log[before:]
+            if described:  # resource requests; discovery is open to every authenticated user
+                (call,) = described
+                if not self.grants().allows(call):
+                    self.denied.append(call)
+                    self._record(request)
+                    return self._status_response(ApiError(
+                        403, "Forbidden",
+                        f'{call.resource}{"/" + call.subresource if call.subresource else ""} is forbidden: '
+                        f'User "system:serviceaccount:{self.sa_namespace}:{self.sa_name}" cannot {call.verb} '
+                        f'resource "{call.resource}" in API group "{call.group}"'
+                        + (f' in the namespace "{call.namespace}"' if call.namespace else " at the cluster scope")))
+                self.authorized.append(call)
+        return await super()._handle(request)
