@@ -1,0 +1,364 @@
+"""The Kubernetes objects a DialogModel needs, built from its spec (pure functions, no I/O).
+
+Commands follow the cross-component contract (docs/operator.md): pods read the whole
+DialogModel from a ConfigMap mounted at /etc/rejoinder/dialogmodel.yaml and the artifacts from the
+PVC `spec.storage.persistentVolumeClaim` mounted at `spec.storage.path`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import yaml
+
+from rejoinder.api.spec import API_VERSION, KIND, DialogModelSpec, HorovodController, ResourceRequirements
+
+from . import names
+from .security import harden_pod_spec
+from .settings import OperatorSettings
+
+GPU_RESOURCE = "nvidia.com/gpu"
+SPEC_VOLUME = "spec"
+ARTIFACTS_VOLUME = "artifacts"
+SSH_AUTH_MOUNT_PATH = "/home/rejoinder/.ssh"  # the trainer image's user (images/trainer)
+SSHD_COMMAND = ["/usr/sbin/sshd", "-De", "-f", "/opt/rejoinder/sshd_config"]
+
+
+@dataclass(frozen=True)
+class Model:
+    """The DialogModel being reconciled: identity plus its parsed spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: DialogModelSpec
+    generation: int = 1
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION, "kind": KIND, "name": self.name, "uid": self.uid,
+            "controller": True, "blockOwnerDeletion": True,
+        }
+
+    def metadata(self, name: str, component: str, version: Optional[str] = None,
+                 annotations: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "name": name, "namespace": self.namespace,
+            "labels": names.labels(self.name, component, version),
+            "ownerReferences": [self.owner_reference()],
+        }
+        if annotations:
+            meta["annotations"] = annotations
+        return meta
+
+
+# --- pieces ---------------------------------------------------------------------------------------
+
+
+def _resources(spec: ResourceRequirements, gpus: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    requests = {k: v for k, v in spec.requests.items() if k != GPU_RESOURCE}
+    limits = {k: v for k, v in spec.limits.items() if k != GPU_RESOURCE}
+    if gpus:  # GPUs are requested through the gpus fields only (requests must equal limits)
+        requests[GPU_RESOURCE] = gpus
+        limits[GPU_RESOURCE] = gpus
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _tolerations(items: list[Any]) -> list[dict[str, Any]]:
+    return [t.to_wire() for t in items]
+
+
+def _volumes(model: Model, version: str, artifacts_read_only: bool = False) -> tuple[list[dict], list[dict]]:
+    volumes = [{"name": SPEC_VOLUME, "configMap": {"name": names.spec_config_map(model.name, version)}}]
+    mounts = [{"name": SPEC_VOLUME, "mountPath": names.SPEC_MOUNT_DIR, "readOnly": True}]
+    storage = model.spec.storage
+    if storage.persistent_volume_claim:
+        volumes.append({"name": ARTIFACTS_VOLUME, "persistentVolumeClaim": {
+            "claimName": storage.persistent_volume_claim, "readOnly": artifacts_read_only}})
+        mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": storage.path, "readOnly": artifacts_read_only})
+    return volumes, mounts
+
+
+def _env(model: Model, version: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "REJOINDER_MODEL_VERSION", "value": version},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+
+
+def processes_per_worker(spec: DialogModelSpec) -> int:
+    return max(1, spec.training.gpus_per_worker)
+
+
+# --- the spec ConfigMap ---------------------------------------------------------------------------
+
+
+def dialog_model_document(model: Model) -> str:
+    doc = {
+        "apiVersion": API_VERSION, "kind": KIND,
+        "metadata": {"name": model.name, "namespace": model.namespace, "uid": model.uid},
+        "spec": model.spec.to_wire(),
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def spec_config_map(model: Model, version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": model.metadata(names.spec_config_map(model.name, version), names.COMPONENT_SPEC, version),
+        "data": {"dialogmodel.yaml": dialog_model_document(model)},
+    }
+
+
+def content_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+def train_command(spec: DialogModelSpec) -> list[str]:
+    """One worker: `horovodrun -np <P> [--gloo] rejoinder train -f <spec>`."""
+    cmd = ["horovodrun", "-np", str(processes_per_worker(spec))]
+    if spec.training.controller == HorovodController.gloo:
+        cmd.append("--gloo")
+    return cmd + ["rejoinder", "train", "-f", names.SPEC_FILE]
+
+
+def mpirun_command(spec: DialogModelSpec) -> list[str]:
+    """Several workers: the MPIJob launcher runs mpirun over every worker's slots."""
+    total = spec.training.workers * processes_per_worker(spec)
+    return [
+        "mpirun", "-np", str(total), "--allow-run-as-root", "-bind-to", "none", "-map-by", "slot",
+        "-x", "NCCL_DEBUG=INFO", "-x", "LD_LIBRARY_PATH", "-x", "PATH",
+        "rejoinder", "train", "-f", names.SPEC_FILE,
+    ]
+
+
+def _training_pod(model: Model, version: str, settings: OperatorSettings, command: list[str],
+                  gpus: int, container: str, restart_policy: str, ports: list[dict] | None = None) -> dict[str, Any]:
+    t = model.spec.training
+    volumes, mounts = _volumes(model, version)
+    c: dict[str, Any] = {
+        "name": container, "image": t.image or settings.trainer_image, "command": command,
+        "env": _env(model, version), "volumeMounts": mounts,
+    }
+    resources = _resources(t.resources, gpus)
+    if resources:
+        c["resources"] = resources
+    if ports:
+        c["ports"] = ports
+    pod: dict[str, Any] = {"restartPolicy": restart_policy, "containers": [c], "volumes": volumes}
+    if t.node_selector:
+        pod["nodeSelector"] = dict(t.node_selector)
+    if t.tolerations:
+        pod["tolerations"] = _tolerations(t.tolerations)
+    return harden_pod_spec(pod, settings.run_as_user)
+
+
+def training_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+    t = model.spec.training
+    name = names.training_job(model.name, version)
+    pod = _training_pod(model, version, settings, train_command(model.spec), t.gpus_per_worker, "trainer", "Never")
+    job_spec: dict[str, Any] = {
+        "backoffLimit": t.backoff_limit,
+        "template": {"metadata": {"labels": names.labels(model.name, names.COMPONENT_TRAIN, version)}, "spec": pod},
+    }
+    if t.active_deadline_seconds:
+        job_spec["activeDeadlineSeconds"] = t.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": model.metadata(name, names.COMPONENT_TRAIN, version),
+        "spec": job_spec,
+    }
+
+
+def mpi_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+    t = model.spec.training
+    name = names.training_job(model.name, version)
+    labels = {"metadata": {"labels": names.labels(model.name, names.COMPONENT_TRAIN, version)}}
+    launcher = _training_pod(model, version, settings, mpirun_command(model.spec), 0, "launcher", "OnFailure")
+    launcher["containers"][0].pop("resources", None)  # the launcher only runs mpirun
+    worker = _training_pod(model, version, settings, SSHD_COMMAND, t.gpus_per_worker, "worker", "OnFailure",
+                           ports=[{"name": "ssh", "containerPort": 2222}])
+    run_policy: dict[str, Any] = {"cleanPodPolicy": "Running", "backoffLimit": t.backoff_limit}
+    if t.active_deadline_seconds:
+        run_policy["activeDeadlineSeconds"] = t.active_deadline_seconds
+    return {
+        "apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob",
+        "metadata": model.metadata(name, names.COMPONENT_TRAIN, version),
+        "spec": {
+            "slotsPerWorker": processes_per_worker(model.spec),
+            "launcherCreationPolicy": "WaitForWorkersReady",
+            "sshAuthMountPath": SSH_AUTH_MOUNT_PATH,
+            "runPolicy": run_policy,
+            "mpiReplicaSpecs": {
+                "Launcher": {"replicas": 1, "restartPolicy": "OnFailure", "template": {**labels, "spec": launcher}},
+                "Worker": {"replicas": t.workers, "restartPolicy": "OnFailure", "template": {**labels, "spec": worker}},
+            },
+        },
+    }
+
+
+def training_workload(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+    if model.spec.training.workers > 1:
+        return mpi_job(model, version, settings)
+    return training_job(model, version, settings)
+
+
+# --- index ------------------------------------------------------------------------------------------
+
+
+def index_job(model: Model, version: str, index_version: str, settings: OperatorSettings) -> dict[str, Any]:
+    volumes, mounts = _volumes(model, version)
+    gpus = 1 if model.spec.index.gpu else 0
+    c: dict[str, Any] = {
+        "name": "build-index", "image": model.spec.training.image or settings.trainer_image,
+        "command": ["rejoinder", "build-index", "-f", names.SPEC_FILE],
+        "env": _env(model, version), "volumeMounts": mounts,
+    }
+    resources = _resources(model.spec.training.resources, gpus)
+    if resources:
+        c["resources"] = resources
+    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [c], "volumes": volumes}
+    if model.spec.training.node_selector:
+        pod["nodeSelector"] = dict(model.spec.training.node_selector)
+    if model.spec.training.tolerations:
+        pod["tolerations"] = _tolerations(model.spec.training.tolerations)
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": model.metadata(names.index_job(model.name, index_version), names.COMPONENT_INDEX, version),
+        "spec": {
+            "backoffLimit": 2,
+            "template": {"metadata": {"labels": names.labels(model.name, names.COMPONENT_INDEX, version)},
+                         "spec": harden_pod_spec(pod, settings.run_as_user)},
+        },
+    }
+
+
+# --- serving --------------------------------------------------------------------------------------
+
+
+def serve_command(version: str) -> list[str]:
+    return [
+        "rejoinder", "serve", "-f", names.SPEC_FILE, "--version", version,
+        "--host", "0.0.0.0", "--port", str(names.GRPC_PORT), "--metrics-port", str(names.METRICS_PORT),
+    ]
+
+
+def server_deployment(model: Model, version: str, replicas: int, settings: OperatorSettings,
+                      annotations: dict[str, str], spec_hash: str) -> dict[str, Any]:
+    s = model.spec.serving
+    volumes, mounts = _volumes(model, version, artifacts_read_only=True)
+    container: dict[str, Any] = {
+        "name": "model-server", "image": s.image or settings.model_server_image,
+        "command": serve_command(version),
+        "env": _env(model, version), "volumeMounts": mounts,
+        "ports": [
+            {"name": "grpc", "containerPort": names.GRPC_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": names.METRICS_PORT, "protocol": "TCP"},
+        ],
+        # Loading a model (and compiling it with XLA) takes a while: a startup probe gives it up to
+        # 10 minutes before liveness applies; readiness asks for the DialogService itself.
+        "startupProbe": {"grpc": {"port": names.GRPC_PORT}, "periodSeconds": 5, "failureThreshold": 120},
+        "readinessProbe": {"grpc": {"port": names.GRPC_PORT, "service": "rejoinder.serving.v1.DialogService"},
+                           "periodSeconds": 5, "failureThreshold": 2},
+        "livenessProbe": {"grpc": {"port": names.GRPC_PORT}, "periodSeconds": 10, "failureThreshold": 3},
+        # Endpoints are removed asynchronously: keep serving a few seconds after SIGTERM is due,
+        # so no client is sent to a pod that already stopped (the server then drains in-flight calls).
+        "lifecycle": {"preStop": {"sleep": {"seconds": 10}}},
+    }
+    resources = _resources(s.resources, s.gpus)
+    if resources:
+        container["resources"] = resources
+    pod: dict[str, Any] = {"containers": [container], "volumes": volumes, "terminationGracePeriodSeconds": 45}
+    if s.node_selector:
+        pod["nodeSelector"] = dict(s.node_selector)
+    if s.tolerations:
+        pod["tolerations"] = _tolerations(s.tolerations)
+    name = names.server(model.name)
+    template_labels = {**names.labels(model.name, names.COMPONENT_SERVER), names.LABEL_VERSION: version}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": model.metadata(name, names.COMPONENT_SERVER, annotations=annotations),
+        "spec": {
+            "replicas": replicas,
+            "progressDeadlineSeconds": model.spec.rollout.progress_deadline_seconds,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": names.selector(model.name, names.COMPONENT_SERVER)},
+            # The old version keeps serving until new pods are ready: never go below the replica count.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": template_labels,
+                    "annotations": {names.ANN_SPEC_HASH: spec_hash, "prometheus.io/scrape": "true",
+                                    "prometheus.io/port": str(names.METRICS_PORT)},
+                },
+                "spec": harden_pod_spec(pod, settings.run_as_user),
+            },
+        },
+    }
+
+
+def server_service(model: Model) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": model.metadata(names.server(model.name), names.COMPONENT_SERVER),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": names.selector(model.name, names.COMPONENT_SERVER),
+            "ports": [
+                {"name": "grpc", "port": names.GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"},
+                {"name": "metrics", "port": names.METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def server_pdb(model: Model) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": model.metadata(names.server(model.name), names.COMPONENT_SERVER),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": names.selector(model.name, names.COMPONENT_SERVER)}},
+    }
+
+
+def endpoint(model: Model) -> str:
+    return f"{names.server(model.name)}.{model.namespace}.svc:{names.GRPC_PORT}"
+
+
+# --- deletion ---------------------------------------------------------------------------------------
+
+
+def cleanup_job(model: Model, settings: OperatorSettings) -> Optional[dict[str, Any]]:
+    """Removes the model's artifacts after it is deleted (storage.keepOnDelete false).
+
+    Not owned by the DialogModel (it must outlive it); it deletes itself an hour after finishing."""
+    storage = model.spec.storage
+    if storage.keep_on_delete or not storage.persistent_volume_claim:
+        return None
+    target = f"{storage.path.rstrip('/')}/{model.namespace}/{model.name}"
+    pod = {
+        "restartPolicy": "Never",
+        "containers": [{"name": "cleanup", "image": model.spec.training.image or settings.trainer_image,
+                        "command": ["rm", "-rf", "--", target],
+                        "volumeMounts": [{"name": ARTIFACTS_VOLUME, "mountPath": storage.path}]}],
+        "volumes": [{"name": ARTIFACTS_VOLUME, "persistentVolumeClaim": {"claimName": storage.persistent_volume_claim}}],
+    }
+    meta = model.metadata(names.cleanup_job(model.name), names.COMPONENT_CLEANUP)
+    meta.pop("ownerReferences")
+    return {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+        "spec": {"backoffLimit": 3, "ttlSecondsAfterFinished": 3600,
+                 "template": {"metadata": {"labels": names.labels(model.name, names.COMPONENT_CLEANUP)},
+                              "spec": harden_pod_spec(pod, settings.run_as_user)}},
+    }

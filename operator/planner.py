@@ -1,0 +1,514 @@
+"""The planner: spec + observed children → desired children, deletions, status and events.
+
+A pure function of its inputs (time is an input too), so every decision of the operator is
+unit-tested without Kubernetes. The pipeline of a model version:
+
+    ConfigMap (the spec) → training Job or MPIJob → index Job (retrieval) → Deployment rollout
+
+A version being trained or indexed never disturbs the one being served; a rollout that misses
+its progress deadline is rolled back to the last good version; a quality gate can refuse one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Optional, Sequence
+
+from rejoinder.api.spec import Task
+from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
+from rejoinder.api.versioning import index_version, model_version
+
+from . import children, names
+from .children import Model
+from .conditions import Conditions, Transition, rfc3339
+from .progress import final_metrics, last_lines, last_progress
+from .settings import OperatorSettings
+from .workloads import RunState, job_state, mpijob_state, pod_trouble, rollout_state
+
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What exists now (from the operator's watches) for one DialogModel."""
+
+    config_maps: Mapping[str, Obj] = field(default_factory=dict)  # by name
+    jobs: Mapping[str, Obj] = field(default_factory=dict)  # batch/v1 Jobs by name
+    mpijobs: Mapping[str, Obj] = field(default_factory=dict)  # MPIJobs by name
+    mpijob_supported: bool = True  # the kubeflow.org/v2beta1 MPIJob API is served
+    deployment: Optional[Obj] = None
+    service: Optional[Obj] = None
+    pdb: Optional[Obj] = None
+    pods: Sequence[Obj] = ()  # this model's pods (all components)
+    training_log: Optional[str] = None  # tail of the latest version's rank-0 training log
+    index_log: Optional[str] = None  # tail of the latest index Job's log
+    init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
+
+
+@dataclass(frozen=True)
+class Ref:
+    api_version: str
+    plural: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    create: list[dict[str, Any]]  # objects that do not exist (an AlreadyExists answer is fine)
+    patch: list[dict[str, Any]]  # objects whose managed fields differ (merge-patched)
+    delete: list[Ref]
+    status: dict[str, Any]  # the complete new status (wire format)
+    events: list[Transition]
+
+
+PLURALS = {"ConfigMap": "configmaps", "Job": "jobs", "MPIJob": "mpijobs", "Deployment": "deployments",
+           "Service": "services", "PodDisruptionBudget": "poddisruptionbudgets"}
+_CREATE_ONLY = {"Job", "MPIJob"}  # pod templates of Jobs are immutable
+
+
+def is_subset(desired: Any, actual: Any) -> bool:
+    """True when every field of `desired` has the same value in `actual` (defaults may add more)."""
+    if isinstance(desired, Mapping):
+        return isinstance(actual, Mapping) and all(k in actual and is_subset(v, actual[k]) for k, v in desired.items())
+    if isinstance(desired, list):
+        return isinstance(actual, list) and len(desired) == len(actual) and all(
+            is_subset(d, a) for d, a in zip(desired, actual))
+    if isinstance(desired, (int, float)) and isinstance(actual, str) or isinstance(desired, str) and isinstance(actual, (int, float)):
+        return str(desired) == str(actual)
+    return desired == actual
+
+
+def _annotation(obj: Optional[Obj], key: str) -> Optional[str]:
+    return ((obj or {}).get("metadata") or {}).get("annotations", {}).get(key) if obj else None
+
+
+def _metrics_annotation(obj: Optional[Obj], key: str) -> dict[str, float]:
+    raw = _annotation(obj, key)
+    try:
+        return {k: float(v) for k, v in json.loads(raw).items()} if raw else {}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _parse_time(text: Optional[str]) -> Optional[datetime]:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _pods(observed: Observed, component: str, version: Optional[str] = None) -> list[Obj]:
+    out = []
+    for pod in observed.pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if labels.get(names.LABEL_COMPONENT) == component and (version is None or labels.get(names.LABEL_VERSION) == version):
+            out.append(pod)
+    return out
+
+
+def _fmt(value: Optional[float], digits: int = 4) -> str:
+    return "?" if value is None else f"{value:.{digits}g}"
+
+
+class _Planner:
+    def __init__(self, model: Model, status: DialogModelStatus, observed: Observed,
+                 settings: OperatorSettings, now: datetime):
+        self.model, self.spec, self.obs, self.settings, self.now = model, model.spec, observed, settings, now
+        self.old = status
+        self.new = status.model_copy(deep=True)
+        self.conds = Conditions(list(status.conditions), now, model.generation)
+        self.latest = model_version(model.spec)
+        self.index_ver = index_version(model.spec)
+        self.desired: list[dict[str, Any]] = []
+        self.deletes: list[Ref] = []
+        self.problem: Optional[str] = None  # a failure that blocks the pipeline (phase Failed/Degraded)
+        self.activity: Optional[Phase] = None  # what the pipeline is doing (Pending/Training/Indexing/RollingOut)
+        self.degraded: Optional[tuple[str, str]] = None  # (reason, message) found by this run
+
+    # --- stages -------------------------------------------------------------------------------
+
+    def run(self) -> Plan:
+        self.new.latest_version = self.latest
+        self.new.observed_generation = self.model.generation
+        if not self.spec.storage.persistent_volume_claim:
+            msg = "spec.storage.persistentVolumeClaim is required: training, indexing and serving share artifacts on it"
+            self.conds.set(ConditionType.Trained, False, "NoStorage", msg)
+            self.problem = msg
+            return self.finish(serving=False)
+        self.desired.append(children.spec_config_map(self.model, self.latest))
+        trained = self.training()
+        indexed = self.indexing() if trained else self.spec.task != Task.retrieval
+        if not indexed and self.spec.task == Task.retrieval and not trained:
+            self.conds.set(ConditionType.Indexed, False, "WaitingForTraining", f"version {self.latest} is not trained yet")
+        self.serving(ready=trained and indexed)
+        self.garbage()
+        return self.finish(serving=self.servable)
+
+    @property
+    def servable(self) -> bool:
+        return self.spec.serving.enabled and self.spec.task != Task.pretraining
+
+    def training(self) -> bool:
+        if self.old.trained_version == self.latest:
+            c = self.conds.get(ConditionType.Trained)
+            if c is None or c.status != "True":
+                self.conds.set(ConditionType.Trained, True, "TrainingSucceeded", f"version {self.latest} is trained")
+            return True
+        if self.obs.init_model_trained is False:
+            init = self.spec.model.init.dialog_model  # type: ignore[union-attr]
+            self.conds.set(ConditionType.Trained, False, "WaitingForInitModel",
+                           f"waiting for DialogModel {init} (pretraining) to finish training: its encoder is the starting point")
+            self.activity = Phase.Pending
+            return False
+        multi = self.spec.training.workers > 1
+        name = names.training_job(self.model.name, self.latest)
+        if multi and not self.obs.mpijob_supported:
+            msg = (f"training with {self.spec.training.workers} workers needs Kubeflow's MPIJob "
+                   "(kubeflow.org/v2beta1), which this cluster does not serve: install the MPI Operator "
+                   "or set training.workers to 1")
+            self.conds.set(ConditionType.Trained, False, "MPIJobCRDMissing", msg)
+            self.problem = msg
+            return False
+        workload = (self.obs.mpijobs if multi else self.obs.jobs).get(name)
+        desired = children.training_workload(self.model, self.latest, self.settings)
+        self.desired.append(desired)
+        if workload is None:
+            self.conds.set(ConditionType.Trained, False, "JobCreated",
+                           f"created {desired['kind']} {name} for version {self.latest}")
+            self.activity = Phase.Training
+            self.new.training = TrainingProgress(step=0)
+            return False
+        pods = _pods(self.obs, names.COMPONENT_TRAIN, self.latest)
+        state = mpijob_state(workload, self.spec.training.workers, pods) if multi else job_state(workload, pods)
+        log = self.obs.training_log or ""
+        if state.state == "succeeded":
+            metrics = final_metrics(log)
+            self.new.trained_version = self.latest
+            self.new.metrics = metrics or {}
+            progress = last_progress(log)
+            if progress is not None:
+                self.new.training = TrainingProgress(step=progress.total or progress.step, total_steps=progress.total,
+                                                     loss=progress.loss, examples_per_second=progress.examples_per_sec)
+            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted((metrics or {}).items()))
+            self.conds.set(ConditionType.Trained, True, "TrainingSucceeded",
+                           f"version {self.latest} trained" + (f": {shown}" if shown else
+                                                               " (no REJOINDER_METRICS line in the training log)"))
+            return True
+        if state.state == "failed":
+            tail = last_lines(log)
+            msg = f"{desired['kind']} {name} failed ({state.reason}: {state.message})"
+            if tail:
+                msg += f"; last log lines:\n{tail}"
+            self.conds.set(ConditionType.Trained, False, "JobFailed", msg)
+            self.problem = f"training of {self.latest} failed: {state.reason}"
+            return False
+        self.activity = Phase.Training
+        progress = last_progress(log)
+        if state.state == "running" and progress is not None:
+            self.new.training = TrainingProgress(step=progress.step, total_steps=progress.total, loss=progress.loss,
+                                                 examples_per_second=progress.examples_per_sec)
+            total = progress.total or "?"
+            self.conds.set(ConditionType.Trained, False, "TrainingStep",
+                           f"step {progress.step} of {total}, loss {_fmt(progress.loss)}, "
+                           f"{_fmt(progress.examples_per_sec)} examples/s (version {self.latest})")
+        else:
+            self.conds.set(ConditionType.Trained, False, state.reason, f"{state.message} (version {self.latest})")
+        return False
+
+    def indexing(self) -> bool:
+        if self.spec.task != Task.retrieval:
+            return True
+        name = names.index_job(self.model.name, self.index_ver)
+        self.desired.append(children.index_job(self.model, self.latest, self.index_ver, self.settings))
+        job = self.obs.jobs.get(name)
+        if job is None:
+            self.conds.set(ConditionType.Indexed, False, "IndexJobCreated", f"building index {self.index_ver}")
+            self.activity = Phase.Indexing
+            return False
+        state = job_state(job, [p for p in _pods(self.obs, names.COMPONENT_INDEX, self.latest)])
+        if state.state == "succeeded":
+            c = self.conds.get(ConditionType.Indexed)
+            if c is None or c.status != "True" or self.index_ver not in c.message:
+                self.conds.set(ConditionType.Indexed, True, "IndexBuilt", f"index {self.index_ver} built for {self.latest}")
+            return True
+        if state.state == "failed":
+            tail = last_lines(self.obs.index_log or "")
+            self.conds.set(ConditionType.Indexed, False, "IndexJobFailed",
+                           f"Job {name} failed ({state.reason}: {state.message})" + (f"; last log lines:\n{tail}" if tail else ""))
+            self.problem = f"index build for {self.latest} failed"
+            return False
+        self.activity = Phase.Indexing
+        self.conds.set(ConditionType.Indexed, False, "Indexing" if state.state == "running" else state.reason,
+                       f"{state.message} (index {self.index_ver})")
+        return False
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def serving(self, ready: bool) -> None:
+        dep = self.obs.deployment
+        if not self.servable:
+            for kind, obj in (("Deployment", dep), ("Service", self.obs.service), ("PodDisruptionBudget", self.obs.pdb)):
+                if obj is not None:
+                    self.deletes.append(Ref(obj["apiVersion"], PLURALS[kind], obj["metadata"]["name"]))
+            self.new.serving_version = None
+            self.new.endpoint = None
+            self.new.replicas = self.new.ready_replicas = 0
+            return
+        deployed = _annotation(dep, names.ANN_VERSION)
+        candidate = self.latest if ready else None
+        if candidate is not None and candidate == self.old.failed_version:
+            candidate = None
+            self.degraded = ("RolledBack",
+                             f"version {self.latest} failed its rollout and was rolled back; serving {self.old.serving_version}. "
+                             "Change the spec to roll out a new version")
+        if candidate is not None and deployed is not None and candidate != deployed and not self.gate_passes(dep):
+            candidate = None
+        target = candidate or deployed
+        if target is None:
+            self.conds.set(ConditionType.Available, False, "NotServedYet", "no version is trained yet")
+            return
+        annotations = self.deployment_annotations(dep, deployed, target)
+        deployment = self.deployment(target, annotations)
+        if deployed == target and target != self.old.serving_version:  # a rollout of `target` is under way
+            state = rollout_state(dep)  # type: ignore[arg-type]
+            started = _parse_time(annotations.get(names.ANN_ROLLOUT_STARTED))
+            deadline = timedelta(seconds=self.spec.rollout.progress_deadline_seconds)
+            late = started is not None and self.now - started > deadline
+            if state.complete:
+                self.new.serving_version = target
+                self.new.last_good_version = target
+                annotations[names.ANN_SERVING_METRICS] = annotations.get(names.ANN_VERSION_METRICS, "{}")
+                deployment = self.deployment(target, annotations)
+                self.conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"version {target} rolled out: {state.message}")
+            elif state.deadline_exceeded or late:
+                why = state.message if state.deadline_exceeded else f"not available after {self.spec.rollout.progress_deadline_seconds}s"
+                trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER, target))
+                if trouble is not None:
+                    why += f"; {trouble.message}"
+                good = self.old.last_good_version
+                if good and good != target:
+                    self.new.failed_version = target
+                    rollback = {
+                        names.ANN_VERSION: good,
+                        names.ANN_VERSION_METRICS: annotations.get(names.ANN_SERVING_METRICS, "{}"),
+                        names.ANN_SERVING_METRICS: annotations.get(names.ANN_SERVING_METRICS, "{}"),
+                        names.ANN_ROLLOUT_STARTED: rfc3339(self.now),
+                    }
+                    deployment = self.deployment(good, rollback)
+                    self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"version {target}: {why}")
+                    self.degraded = ("RolledBack", f"version {target} did not become available ({why}); rolled back to {good}")
+                else:
+                    self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"version {target}: {why}")
+                    self.problem = f"version {target} did not become available: {why}"
+            else:
+                trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER, target))
+                detail = f"; {trouble.message}" if trouble is not None else ""
+                self.conds.set(ConditionType.Progressing, True, trouble.reason if trouble else "RollingOut",
+                               f"rolling out {target}: {state.message}{detail}")
+                self.activity = Phase.RollingOut
+        elif deployed != target:
+            serving = self.old.serving_version
+            self.conds.set(ConditionType.Progressing, True, "RollingOut",
+                           f"rolling out {target}" + (f"; {serving} serves meanwhile" if serving else ""))
+            self.activity = Phase.RollingOut
+        self.desired += [deployment, children.server_service(self.model), children.server_pdb(self.model)]
+        self.availability(dep)
+
+    def gate_passes(self, dep: Optional[Obj]) -> bool:
+        gate = self.spec.rollout.quality_gate
+        if gate is None:
+            return True
+        metric = gate.metric.value
+        serving = _metrics_annotation(dep, names.ANN_SERVING_METRICS)
+        old_value = serving.get(metric)
+        if old_value is None:
+            return True  # nothing to compare with
+        new_value = (self.new.metrics or {}).get(metric)
+        if new_value is None:
+            self.degraded = ("MetricsMissing",
+                             f"quality gate: version {self.latest} reported no {metric}; keeping {self.old.serving_version}")
+            return False
+        if new_value < old_value - gate.max_regression:
+            self.degraded = ("QualityGateFailed",
+                             f"quality gate: {metric} of {self.latest} is {new_value:.4f}, serving version "
+                             f"{self.old.serving_version} has {old_value:.4f} (tolerance {gate.max_regression}); not rolled out")
+            return False
+        return True
+
+    def deployment_annotations(self, dep: Optional[Obj], deployed: Optional[str], target: str) -> dict[str, str]:
+        if dep is not None and deployed == target:
+            keep = (names.ANN_VERSION, names.ANN_VERSION_METRICS, names.ANN_SERVING_METRICS, names.ANN_ROLLOUT_STARTED)
+            return {k: v for k in keep if (v := _annotation(dep, k)) is not None}
+        metrics = self.new.metrics if target == self.new.trained_version else {}
+        return {
+            names.ANN_VERSION: target,
+            names.ANN_VERSION_METRICS: json.dumps(metrics, sort_keys=True),
+            names.ANN_SERVING_METRICS: _annotation(dep, names.ANN_SERVING_METRICS) or "{}",
+            names.ANN_ROLLOUT_STARTED: rfc3339(self.now),
+        }
+
+    def deployment(self, version: str, annotations: dict[str, str]) -> dict[str, Any]:
+        s = self.spec.serving
+        low, high = max(1, s.min_replicas), max(1, s.max_replicas)
+        current = ((self.obs.deployment or {}).get("spec") or {}).get("replicas")
+        replicas = min(max(int(current), low), high) if current is not None else low
+        if version == self.latest:
+            spec_hash = children.content_hash(children.spec_config_map(self.model, version)["data"])
+        else:
+            spec_hash = children.content_hash((self.obs.config_maps.get(names.spec_config_map(self.model.name, version)) or {}).get("data"))
+        return children.server_deployment(self.model, version, replicas, self.settings, dict(annotations), spec_hash)
+
+    def availability(self, dep: Optional[Obj]) -> None:
+        status = (dep or {}).get("status") or {}
+        self.new.replicas = int(((dep or {}).get("spec") or {}).get("replicas") or 0)
+        self.new.ready_replicas = int(status.get("readyReplicas") or 0)
+        available = int(status.get("availableReplicas") or 0)
+        serving = self.new.serving_version
+        if serving and available > 0:
+            self.conds.set(ConditionType.Available, True, "ReplicasAvailable",
+                           f"{available} of {self.new.replicas} replicas serve {serving}")
+            self.new.endpoint = children.endpoint(self.model)
+        elif serving:
+            trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER))
+            self.conds.set(ConditionType.Available, False, "NoReplicasAvailable",
+                           f"no replica of {serving} is available" + (f": {trouble.message}" if trouble else ""))
+            self.new.endpoint = None
+        else:
+            self.conds.set(ConditionType.Available, False, "NotServedYet", "waiting for the first rollout")
+            self.new.endpoint = None
+
+    # --- old versions -------------------------------------------------------------------------
+
+    def garbage(self) -> None:
+        """Jobs and ConfigMaps of versions that are neither wanted, served nor the rollback target."""
+        keep = {self.latest, self.new.serving_version, self.new.last_good_version,
+                _annotation(self.obs.deployment, names.ANN_VERSION)}
+        for desired in self.desired:
+            if desired["kind"] == "Deployment":
+                keep.add(desired["metadata"]["annotations"][names.ANN_VERSION])
+        keep.discard(None)
+        index_name = names.index_job(self.model.name, self.index_ver)
+        for kind, plural, objs, api in (("Job", "jobs", self.obs.jobs, "batch/v1"),
+                                        ("MPIJob", "mpijobs", self.obs.mpijobs, "kubeflow.org/v2beta1"),
+                                        ("ConfigMap", "configmaps", self.obs.config_maps, "v1")):
+            for name, obj in objs.items():
+                version = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_VERSION)
+                component = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT)
+                if component == names.COMPONENT_CLEANUP:
+                    continue
+                stale_index = component == names.COMPONENT_INDEX and version == self.latest and name != index_name
+                if (version not in keep or stale_index) and not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                    self.deletes.append(Ref(api, plural, name))
+
+    # --- status -------------------------------------------------------------------------------
+
+    def finish(self, serving: bool) -> Plan:
+        new, conds = self.new, self.conds
+        serving_version = new.serving_version
+        available = conds.is_true(ConditionType.Available)
+        if self.problem is not None:
+            conds.set(ConditionType.Degraded, True, self._problem_reason(), self.problem)
+        elif self.degraded is not None:
+            conds.set(ConditionType.Degraded, True, *self.degraded)
+        elif serving and serving_version and not available and self.activity is None:
+            c = conds.get(ConditionType.Available)
+            self.degraded = ("NoReplicasAvailable", c.message if c else "no replica is available")
+            conds.set(ConditionType.Degraded, True, *self.degraded)
+        else:
+            conds.set(ConditionType.Degraded, False, "AsExpected", "")
+
+        if self.problem is not None:
+            new.phase = Phase.Degraded if (serving_version and available) else Phase.Failed
+        elif self.activity is not None:
+            new.phase = self.activity
+        elif self.degraded is not None:
+            new.phase = Phase.Degraded
+        elif serving:
+            new.phase = Phase.Serving if available else Phase.RollingOut
+        else:
+            new.phase = Phase.Trained if new.trained_version == self.latest else Phase.Pending
+        if new.phase == Phase.Serving and conds.get(ConditionType.Progressing) is None:
+            conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"version {serving_version} is served")
+        new.message = self._message()
+        new.conditions = conds.as_list()
+        events = conds.transitions()
+        if new.phase != self.old.phase or not self.old.conditions:
+            events.append(Transition("Phase", new.phase.value, new.phase.value, new.message))
+        create, patch = self._changes()
+        status = new.to_wire()
+        for key in ("trainedVersion", "servingVersion", "lastGoodVersion", "failedVersion", "endpoint", "training"):
+            status.setdefault(key, None)  # explicit nulls: a merge patch must clear them
+        return Plan(create=create, patch=patch, delete=self.deletes, status=status, events=events)
+
+    def _problem_reason(self) -> str:
+        for ctype in (ConditionType.Trained, ConditionType.Indexed, ConditionType.Progressing):
+            c = self.conds.get(ctype)
+            if c is not None and c.status == "False" and c.reason in (
+                    "JobFailed", "MPIJobCRDMissing", "NoStorage", "IndexJobFailed", "ProgressDeadlineExceeded"):
+                return c.reason
+        return "Failed"
+
+    def _message(self) -> str:
+        new = self.new
+        phase_source = {
+            Phase.Pending: ConditionType.Trained, Phase.Training: ConditionType.Trained,
+            Phase.Indexing: ConditionType.Indexed, Phase.RollingOut: ConditionType.Progressing,
+        }
+        if new.phase in phase_source:
+            c = self.conds.get(phase_source[new.phase])
+            text = c.message if c else new.phase.value
+        elif new.phase in (Phase.Degraded, Phase.Failed):
+            c = self.conds.get(ConditionType.Degraded)
+            text = c.message if c and c.message else (self.problem or "")
+        elif new.phase == Phase.Serving:
+            text = f"serving {new.serving_version} at {new.endpoint}"
+        else:
+            text = f"version {new.trained_version} trained; not served"
+        text = text.splitlines()[0] if text else ""
+        if new.phase not in (Phase.Serving,) and new.serving_version and "serv" not in text:
+            text += f" (serving {new.serving_version})"
+        return text[:300]
+
+    def _changes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        existing: dict[tuple[str, str], Optional[Obj]] = {}
+        for name, obj in self.obs.config_maps.items():
+            existing[("ConfigMap", name)] = obj
+        for name, obj in self.obs.jobs.items():
+            existing[("Job", name)] = obj
+        for name, obj in self.obs.mpijobs.items():
+            existing[("MPIJob", name)] = obj
+        for kind, obj in (("Deployment", self.obs.deployment), ("Service", self.obs.service),
+                          ("PodDisruptionBudget", self.obs.pdb)):
+            if obj is not None:
+                existing[(kind, obj["metadata"]["name"])] = obj
+        create, patch = [], []
+        deleted = {(r.plural, r.name) for r in self.deletes}
+        for obj in self.desired:
+            key = (obj["kind"], obj["metadata"]["name"])
+            if (PLURALS[obj["kind"]], key[1]) in deleted:
+                continue
+            current = existing.get(key)
+            if current is None:
+                create.append(obj)
+            elif obj["kind"] not in _CREATE_ONLY and not is_subset(obj, current):
+                patch.append(obj)
+        return create, patch
+
+
+def plan(model: Model, status: DialogModelStatus, observed: Observed, settings: OperatorSettings,
+         now: datetime) -> Plan:
+    """Decide everything for one DialogModel (see the module docstring)."""
+    return _Planner(model, status, observed, settings, now).run()
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The top-level status fields that changed (a merge patch), empty when nothing did."""
+    return {k: v for k, v in new.items() if old.get(k) != v and not (v is None and k not in old)}
+
+
+def describe(state: RunState) -> str:
+    return f"{state.reason}: {state.message}"

@@ -1,0 +1,163 @@
+"""What the kube-apiserver does with a custom resource's `openAPIV3Schema`: apply defaults, prune
+unknown fields, validate (structure, then CEL `x-kubernetes-validations`).
+
+The schema dialect is OpenAPI v3.0 with Kubernetes extensions; it is translated to JSON Schema
+draft 4 (boolean `exclusiveMinimum`, as in OpenAPI 3.0) for `jsonschema`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cause:
+    field: str  # "spec.training.workers"
+    message: str
+
+
+def _to_json_schema(node: Any) -> Any:
+    """OpenAPI v3.0 + x-kubernetes-* → draft 4 JSON Schema (only what validation needs)."""
+    if isinstance(node, list):
+        return [_to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key.startswith("x-kubernetes-") or key in ("description", "example", "externalDocs", "default"):
+            continue
+        if key == "properties":
+            out[key] = {name: _to_json_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not"):
+            out[key] = _to_json_schema(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [_to_json_schema(s) for s in value]
+        elif key == "nullable":
+            continue
+        else:
+            out[key] = value
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Fill `default`s of absent properties, recursively (the apiserver does this on every write)."""
+    if not isinstance(value, dict) or schema.get("type") != "object":
+        if isinstance(value, list) and isinstance(schema.get("items"), dict):
+            return [apply_defaults(schema["items"], item) for item in value]
+        return value
+    for name, sub in (schema.get("properties") or {}).items():
+        if name not in value and "default" in sub:
+            value[name] = copy.deepcopy(sub["default"])
+        if name in value:
+            value[name] = apply_defaults(sub, value[name])
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for name in list(value):
+            if name not in (schema.get("properties") or {}):
+                value[name] = apply_defaults(extra, value[name])
+    return value
+
+
+def prune(schema: dict[str, Any], value: Any, path: str, unknown: list[str]) -> Any:
+    """Drop fields the schema does not declare (structural schema pruning); report them."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return value
+    if isinstance(value, dict) and schema.get("type") == "object":
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if props is None and extra is None:
+            return value
+        for name in list(value):
+            if props is not None and name in props:
+                value[name] = prune(props[name], value[name], f"{path}.{name}", unknown)
+            elif isinstance(extra, dict):
+                value[name] = prune(extra, value[name], f"{path}.{name}", unknown)
+            elif extra is True:
+                continue
+            else:
+                unknown.append(f"{path}.{name}".lstrip("."))
+                del value[name]
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune(schema["items"], item, path, unknown) for item in value]
+    return value
+
+
+class CelRules:
+    """Evaluates `x-kubernetes-validations` with cel-python when it is installed."""
+
+    def __init__(self) -> None:
+        try:
+            import celpy  # noqa: F401
+        except ImportError:  # the emulator still works; CEL rules are then not checked
+            self._celpy = None
+            log.warning("cel-python is not installed: x-kubernetes-validations are not evaluated")
+        else:
+            import celpy
+
+            self._celpy = celpy
+        self._compiled: dict[str, Any] = {}
+
+    def check(self, schema: dict[str, Any], value: Any, path: str, causes: list[Cause]) -> None:
+        if self._celpy is None or value is None:
+            return
+        for rule in schema.get("x-kubernetes-validations") or ():
+            if not self._holds(rule["rule"], value):
+                field = path + rule.get("fieldPath", "") if rule.get("fieldPath") else path
+                causes.append(Cause(field.lstrip("."), rule.get("message") or f"failed rule: {rule['rule']}"))
+        if isinstance(value, dict):
+            for name, sub in (schema.get("properties") or {}).items():
+                if name in value:
+                    self.check(sub, value[name], f"{path}.{name}", causes)
+        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+            for i, item in enumerate(value):
+                self.check(schema["items"], item, f"{path}[{i}]", causes)
+
+    def _holds(self, rule: str, value: Any) -> bool:
+        celpy = self._celpy
+        program = self._compiled.get(rule)
+        if program is None:
+            env = celpy.Environment()
+            program = env.program(env.compile(rule))
+            self._compiled[rule] = program
+        result = program.evaluate({"self": celpy.json_to_cel(value)})
+        if isinstance(result, Exception):
+            raise result
+        return bool(result)
+
+
+class CustomResourceSchema:
+    """One served version of a CRD: default, prune and validate objects of it."""
+
+    def __init__(self, openapi: dict[str, Any], cel: CelRules):
+        self.openapi = openapi
+        self._validator = jsonschema.Draft4Validator(_to_json_schema(openapi))
+        self._cel = cel
+
+    def admit(self, obj: dict[str, Any], strict: bool = False) -> list[Cause]:
+        """Default and prune `obj` in place; return the problems (empty when it is valid)."""
+        unknown: list[str] = []
+        apply_defaults(self.openapi, obj)
+        for part in ("spec", "status"):
+            if part in obj and part in (self.openapi.get("properties") or {}):
+                obj[part] = prune(self.openapi["properties"][part], obj[part], part, unknown)
+        causes = [Cause(f, "field not declared in schema") for f in unknown] if strict else []
+        for error in self._validator.iter_errors(obj):
+            field = ".".join(str(p) for p in error.absolute_path) or "<root>"
+            causes.append(Cause(field, error.message))
+        if not causes:  # CEL only on structurally valid objects, as the apiserver does
+            for part in ("spec",):
+                if part in obj:
+                    self._cel.check(self.openapi["properties"][part], obj[part], part, causes)
+        return causes
