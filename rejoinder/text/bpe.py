@@ -108,8 +108,8 @@ class BpeTokenizer(Tokenizer):
         return tok
 
     @classmethod
-    def load(cls, directory: Path, config: dict[str, Any]) -> "BpeTokenizer":
-        return cls(directory / MODEL_FILE, lowercase=bool(config.get("lowercase", True)))
+    def load(cls, directory: Path, config: dict[str, Any], threads: int = -1) -> "BpeTokenizer":
+        return cls(directory / MODEL_FILE, lowercase=bool(config.get("lowercase", True)), n_threads=threads)
 
     @property
     def vocab_size(self) -> int:

@@ -73,8 +73,9 @@ class Tokenizer(abc.ABC):
         return directory
 
 
-def load_tokenizer(directory: Union[str, Path]) -> Tokenizer:
-    """Rebuild a tokenizer saved with `Tokenizer.save`."""
+def load_tokenizer(directory: Union[str, Path], threads: int = -1) -> Tokenizer:
+    """Rebuild a tokenizer saved with `Tokenizer.save` (`threads`: YouTokenToMe encode threads,
+    -1 = all cores; worker processes pass 1)."""
     directory = Path(directory)
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
@@ -84,7 +85,7 @@ def load_tokenizer(directory: Union[str, Path]) -> Tokenizer:
     if kind == "bpe":
         from .bpe import BpeTokenizer
 
-        tok: Tokenizer = BpeTokenizer.load(directory, config)
+        tok: Tokenizer = BpeTokenizer.load(directory, config, threads=threads)
     elif kind == "wordpiece":
         from .wordpiece import WordPieceTokenizer
 
