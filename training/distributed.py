@@ -87,6 +87,12 @@ class Distributed:
             return obj
         return self._hvd.broadcast_object(obj, root_rank=0)
 
+    def allgather_object(self, obj: Any) -> list[Any]:
+        """Every rank's object, in rank order, on every rank."""
+        if not self.multi_process:
+            return [obj]
+        return list(self._hvd.allgather_object(obj))
+
     def run_on_chief(self, what: str, fn: Callable[[], Any]) -> Any:
         """Run `fn` on rank 0 while the others wait; its result (or its error) reaches every
         rank, so a failure on rank 0 stops all ranks with the same message instead of a hang."""

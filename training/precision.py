@@ -25,6 +25,11 @@ class PrecisionChoice:
         return _POLICIES[self.compute_dtype]
 
     @property
+    def model_precision(self) -> str:
+        """The name rejoinder.models.build_model takes (it sets the policy while building)."""
+        return "none" if self.compute_dtype == "float32" else self.compute_dtype
+
+    @property
     def loss_scaling(self) -> bool:
         return self.compute_dtype == "float16"
 
@@ -44,16 +49,6 @@ def gpu_available() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
-
-
-def apply_policy(choice: PrecisionChoice) -> None:
-    """Set the global Keras policy; must run before the model is built."""
-    import keras
-
-    keras.mixed_precision.set_global_policy(choice.policy)
-    if choice.compute_dtype != "float32":
-        log.info("mixed precision: %s compute, float32 variables%s", choice.compute_dtype,
-                 ", dynamic loss scaling" if choice.loss_scaling else "")
 
 
 def wrap_optimizer(optimizer, choice: PrecisionChoice):

@@ -5,18 +5,20 @@ reads them from the pod log (every ~1 % of the steps and at every checkpoint), p
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from typing import Any, Optional, TextIO
+from typing import Optional, TextIO
+
+from rejoinder import progress_lines
 
 
 def progress_line(step: int, total: int, loss: float, examples_per_sec: float) -> str:
-    return f"REJOINDER_PROGRESS step={step} total={total} loss={loss:.6g} examples_per_sec={examples_per_sec:.4g}"
+    """The shared wire format (rejoinder.progress_lines), which the operator parses."""
+    return progress_lines.format_progress(progress_lines.Progress(step, total, loss, examples_per_sec))
 
 
-def metrics_line(metrics: dict[str, Any]) -> str:
-    return "REJOINDER_METRICS " + json.dumps(metrics, sort_keys=True, separators=(",", ":"))
+def metrics_line(metrics: dict[str, float]) -> str:
+    return progress_lines.format_metrics(metrics)
 
 
 class Progress:

@@ -8,20 +8,27 @@ from typing import Sequence
 import numpy as np
 
 
-def tfidf_scores(
-    fit_texts: Sequence[str], queries: Sequence[str], candidates: Sequence[str]
-) -> np.ndarray:
-    """Cosine similarity (queries × candidates) of TF-IDF vectors fitted on `fit_texts`.
+class TfidfRanker:
+    """Cosine similarity of TF-IDF vectors: word unigrams and bigrams with sublinear tf, the
+    usual strong lexical baseline for response selection. The vectorizer L2-normalises, so a
+    dot product is the cosine."""
 
-    Word unigrams and bigrams with sublinear tf: the usual strong lexical baseline for response
-    selection. Vectors are L2-normalised by the vectorizer, so a dot product is the cosine.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    def __init__(self, fit_texts: Sequence[str], candidates: Sequence[str]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if not queries or not candidates:
-        raise ValueError("TF-IDF baseline needs at least one query and one candidate")
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)
-    vectorizer.fit(list(fit_texts) + list(candidates))
-    q = vectorizer.transform(list(queries))
-    c = vectorizer.transform(list(candidates))
-    return np.asarray((q @ c.T).todense(), dtype=np.float32)
+        if not candidates:
+            raise ValueError("TF-IDF baseline needs at least one candidate")
+        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+        self.vectorizer.fit(list(fit_texts) + list(candidates))
+        self.candidates = self.vectorizer.transform(list(candidates))
+
+    def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """(queries × candidates) cosine similarities, dense float32."""
+        q = self.vectorizer.transform(list(queries))
+        return np.asarray((q @ self.candidates.T).todense(), dtype=np.float32)
+
+
+def tfidf_scores(fit_texts: Sequence[str], queries: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
+    if not queries:
+        raise ValueError("TF-IDF baseline needs at least one query")
+    return TfidfRanker(fit_texts, candidates).scores(queries)

@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from rejoinder.progress_lines import parse_metrics, parse_progress
+
 from rejoinder.training.batches import BatchPlan, iterate
 from rejoinder.training.checkpoints import CheckpointStore
 from rejoinder.training.progress import Progress, metrics_line, progress_line
@@ -103,9 +105,10 @@ def test_progress_lines_follow_the_operator_contract(capsys):
         p.update(step, 1.5)
     p.close()
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("REJOINDER_PROGRESS step=2 total=200 loss=1.5 examples_per_sec=")
+    assert out[0].startswith("REJOINDER_PROGRESS step=2 total=200 loss=1.5000 examples_per_sec=")
     assert len(out) == 2  # every 1 % = 2 steps
-    assert progress_line(3, 10, 0.25, 12.0) == "REJOINDER_PROGRESS step=3 total=10 loss=0.25 examples_per_sec=12"
-    assert metrics_line({"map": 0.5}) == 'REJOINDER_METRICS {"map":0.5}'
+    parsed = parse_progress(progress_line(3, 10, 0.25, 12.0))
+    assert (parsed.step, parsed.total, parsed.loss, parsed.examples_per_sec) == (3, 10, 0.25, 12.0)
+    assert parse_metrics(metrics_line({"map": 0.5})) == {"map": 0.5}
     silent = Progress(total_steps=10, start_step=0, global_batch=8, enabled=False)
     silent.update(1, 1.0)

@@ -1,0 +1,126 @@
+"""Held-out evaluation of a trained task model (rank 0), with the baselines beside it.
+
+    retrieval        mAP, recall@1/5/20 of each eval context against the whole candidate pool;
+                     the same for a TF-IDF ranker and the expected value of a random one
+    reranking        accuracy and ROC-AUC of P(upvote)
+    session-scoring  accuracy and ROC-AUC of P(good session)
+    pretraining      masked-LM accuracy on the eval texts, masked with a fixed seed
+
+Returns {"metrics": {...}, "baselines": {...}, "eval": {sizes}}; `flat_metrics` turns that into
+the one-line numbers of REJOINDER_METRICS.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .metrics import binary_metrics, masked_lm_accuracy, random_retrieval_metrics, retrieval_metrics
+from .tfidf_baseline import TfidfRanker
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 64  # fixed, so inference compiles once
+QUERY_CHUNK = 1024  # score matrix rows held at once (queries × candidates floats)
+
+
+def predict(fn: Callable, features: Mapping[str, np.ndarray], batch: int = EVAL_BATCH) -> np.ndarray:
+    """Run `fn(batch_dict)` over all rows in fixed-size, padded batches; float32 numpy out."""
+    import tensorflow as tf
+
+    compiled = tf.function(fn, reduce_retracing=True)
+    n = next(iter(features.values())).shape[0]
+    out = []
+    for start in range(0, n, batch):
+        chunk = {k: v[start : start + batch] for k, v in features.items()}
+        rows = next(iter(chunk.values())).shape[0]
+        if rows < batch:  # pad with copies of the first row; the extra outputs are dropped
+            chunk = {k: np.concatenate([v, np.repeat(v[:1], batch - rows, axis=0)]) for k, v in chunk.items()}
+        result = compiled({k: tf.convert_to_tensor(v) for k, v in chunk.items()})
+        out.append(np.asarray(result, dtype=np.float32)[:rows])
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def chunked_retrieval_metrics(score_rows: Callable[[int, int], np.ndarray], n: int,
+                              relevant: Sequence[Sequence[int]]) -> dict[str, float]:
+    """retrieval_metrics over query chunks (the full queries × candidates matrix may not fit in
+    memory), averaged; `score_rows(start, stop)` gives the score rows of those queries."""
+    totals: dict[str, float] = {}
+    for start in range(0, n, QUERY_CHUNK):
+        stop = min(start + QUERY_CHUNK, n)
+        part = retrieval_metrics(score_rows(start, stop), relevant[start:stop])
+        rows = stop - start
+        for key, value in part.items():
+            totals[key] = totals.get(key, 0.0) + value * rows
+    return {k: v / n for k, v in totals.items()}
+
+
+def evaluate_retrieval(model: Any, featurizer: Any, train: Sequence[Any], held: Sequence[Any], candidates: Sequence[Any]) -> dict[str, Any]:
+    texts = [c.text for c in candidates]
+    where = {t: i for i, t in enumerate(texts)}
+    missing = [p.response for p in held if p.response not in where]
+    if missing:
+        raise ValueError(f"{len(missing)} held-out responses are not in the candidate pool (e.g. {missing[0]!r})")
+    relevant = [[where[p.response]] for p in held]
+    contexts = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts([p.context for p in held])})
+    pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)})
+    metrics = chunked_retrieval_metrics(lambda a, b: contexts[a:b] @ pool.T, len(held), relevant)
+
+    # The baseline sees the same context text the model sees (last maxContextTurns turns, ###).
+    context_strings = featurizer.context_strings([p.context for p in held])
+    ranker = TfidfRanker([t for p in train for t in (*p.context, p.response)], texts)
+    tfidf = chunked_retrieval_metrics(lambda a, b: ranker.scores(context_strings[a:b]), len(held), relevant)
+    random = random_retrieval_metrics(len(texts), relevant)
+    return {
+        "metrics": metrics,
+        "baselines": {"tfidf": tfidf, "random": random},
+        "eval": {"queries": len(held), "candidates": len(texts)},
+    }
+
+
+def evaluate_binary(model: Any, features: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    import keras
+
+    inputs = {k: v for k, v in features.items() if k != "label"}
+    labels = features["label"]
+    probabilities = predict(lambda f: keras.ops.sigmoid(model(f, training=False)), inputs)
+    majority = float(max(labels.mean(), 1.0 - labels.mean()))
+    return {
+        "metrics": binary_metrics(labels, probabilities),
+        "baselines": {"majority": {"accuracy": majority, "roc_auc": 0.5}},
+        "eval": {"examples": int(labels.size), "positive": int(labels.sum())},
+    }
+
+
+def evaluate_masked_lm(model: Any, task: Any, input_ids: np.ndarray, seed: int) -> dict[str, Any]:
+    import keras
+
+    batch = task.mask(input_ids, np.random.default_rng([seed, 12345]))
+    inputs = {"input_ids": batch["input_ids"], "masked_positions": batch["masked_positions"]}
+    predictions = predict(lambda f: keras.ops.argmax(model(f, training=False), axis=-1), inputs)
+    return {
+        "metrics": {"mlm_accuracy": masked_lm_accuracy(predictions, batch["masked_ids"], batch["masked_weights"])},
+        "baselines": {},
+        "eval": {"texts": int(input_ids.shape[0]), "masked": int(batch["masked_weights"].sum())},
+    }
+
+
+def flat_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """Task metrics plus `<baseline>_<metric>` numbers, for the REJOINDER_METRICS line."""
+    out = {k: float(v) for k, v in report["metrics"].items()}
+    for name, values in report.get("baselines", {}).items():
+        out.update({f"{name}_{k}": float(v) for k, v in values.items()})
+    return out
+
+
+def format_table(report: Mapping[str, Any]) -> str:
+    """The metrics with each baseline beside them, for people."""
+    names = list(report["metrics"])
+    baselines = report.get("baselines", {})
+    header = ["metric", "model", *baselines]
+    rows = [[n, f"{report['metrics'][n]:.4f}", *(f"{b[n]:.4f}" if n in b else "-" for b in baselines.values())] for n in names]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])

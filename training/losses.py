@@ -1,0 +1,42 @@
+"""Training losses in keras.ops (backend-neutral), always computed in float32."""
+
+from __future__ import annotations
+
+from keras import ops
+
+# Cosine similarities live in [-1, 1]; a softmax over them needs a temperature. 20 is the
+# usual in-batch-negatives scale (sentence-transformers' MultipleNegativesRankingLoss).
+RETRIEVAL_SCALE = 20.0
+
+
+def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: float = RETRIEVAL_SCALE):
+    """Each context must pick its own response among the batch's responses, and each response
+    its own context: softmax cross-entropy over scaled cosine similarities, both directions.
+
+    Embeddings are L2-normalised [b, d]. When `response_ids` is given, other rows with the very
+    same response are not counted as negatives (short replies like "Yes." repeat in dialog data).
+    """
+    c = ops.cast(context_emb, "float32")
+    r = ops.cast(response_emb, "float32")
+    logits = scale * ops.matmul(c, ops.transpose(r))
+    n = ops.shape(logits)[0]
+    eye = ops.eye(n, dtype="bool")
+    if response_ids is not None:
+        same = ops.all(ops.equal(response_ids[:, None, :], response_ids[None, :, :]), axis=-1)
+        logits = ops.where(ops.logical_and(same, ops.logical_not(eye)), ops.full_like(logits, -1e9), logits)
+    labels = ops.arange(n)
+    forward = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    backward = ops.sparse_categorical_crossentropy(labels, ops.transpose(logits), from_logits=True)
+    return 0.5 * (ops.mean(forward) + ops.mean(backward))
+
+
+def binary_loss(logits, labels):
+    """Sigmoid cross-entropy (upvote prediction, session scoring)."""
+    return ops.mean(ops.binary_crossentropy(ops.cast(labels, "float32"), ops.cast(logits, "float32"), from_logits=True))
+
+
+def masked_lm_loss(logits, masked_ids, masked_weights):
+    """Cross-entropy at the masked positions only (logits [b, P, V])."""
+    per_position = ops.sparse_categorical_crossentropy(masked_ids, ops.cast(logits, "float32"), from_logits=True)
+    weights = ops.cast(masked_weights, "float32")
+    return ops.sum(per_position * weights) / ops.maximum(ops.sum(weights), 1.0)

@@ -1,0 +1,106 @@
+"""What each task trains: the Keras task model from rejoinder.models plus its loss and the
+host-side per-batch work. `run_loop` drives any of these the same way.
+
+    retrieval        DualEncoder (BERT or QA-LSTM)  in-batch softmax, both directions
+    reranking        CrossEncoder / QALstmReranker  sigmoid cross-entropy on upvote
+    session-scoring  SequenceClassifier             sigmoid cross-entropy on good session
+    pretraining      MaskedLM                       cross-entropy at 15 % masked positions (80/10/10)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import losses
+
+
+class TrainingTask:
+    """Adapter between a task model and the loop."""
+
+    name = ""
+    def __init__(self, model: Any, seed: int):
+        self.model = model
+        self.seed = seed
+
+    @property
+    def trainable_variables(self) -> list[Any]:
+        return list(self.model.trainable_variables)
+
+    def build(self, batch: Mapping[str, Any]) -> None:
+        self.model(dict(batch), training=False)
+
+    def prepare_batch(self, batch: dict[str, np.ndarray], step: int, rank: int) -> dict[str, np.ndarray]:
+        return batch
+
+    def loss(self, batch: Mapping[str, Any], training: bool):
+        raise NotImplementedError
+
+
+class RetrievalTask(TrainingTask):
+    name = "retrieval"
+
+    def loss(self, batch, training):
+        context_emb, response_emb = self.model(batch, training=training)
+        return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"])
+
+
+class BinaryTask(TrainingTask):
+    """Reranking (upvote) and session scoring: one logit per example against a 0/1 label."""
+
+    def __init__(self, model: Any, seed: int, name: str):
+        super().__init__(model, seed)
+        self.name = name
+
+    def build(self, batch):
+        self.model({k: v for k, v in batch.items() if k != "label"}, training=False)
+
+    def loss(self, batch, training):
+        inputs = {k: v for k, v in batch.items() if k != "label"}
+        return losses.binary_loss(self.model(inputs, training=training), batch["label"])
+
+
+def max_predictions(seq_length: int, rate: float = 0.15) -> int:
+    """Masked positions per sequence: BERT's 15 % of the length (20 for 128, 12 for 80)."""
+    return max(1, math.ceil(seq_length * rate))
+
+
+class MaskedLMTask(TrainingTask):
+    name = "pretraining"
+
+    def __init__(self, model: Any, seed: int, special: Any, vocab_size: int, seq_length: int):
+        super().__init__(model, seed)
+        self.special = special
+        self.vocab_size = vocab_size
+        self.max_predictions = max_predictions(seq_length)
+
+    def mask(self, input_ids: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        from rejoinder.text.masking import mask_tokens
+
+        m = mask_tokens(input_ids, self.special, self.vocab_size, rng, max_predictions=self.max_predictions)
+        return {"input_ids": m.input_ids, "masked_positions": m.masked_positions,
+                "masked_ids": m.masked_ids, "masked_weights": m.masked_weights}
+
+    def prepare_batch(self, batch, step, rank):
+        # Seeded by (seed, rank, step): a resumed run masks exactly as the original would have.
+        return self.mask(batch["input_ids"], np.random.default_rng([self.seed, rank, step, 7]))
+
+    def build(self, batch):
+        self.model({"input_ids": batch["input_ids"], "masked_positions": batch["masked_positions"]}, training=False)
+
+    def loss(self, batch, training):
+        logits = self.model({"input_ids": batch["input_ids"], "masked_positions": batch["masked_positions"]},
+                            training=training)
+        return losses.masked_lm_loss(logits, batch["masked_ids"], batch["masked_weights"])
+
+
+def make_task(task: str, model: Any, seed: int, tokenizer: Any = None, seq_length: int = 80) -> TrainingTask:
+    if task == "retrieval":
+        return RetrievalTask(model, seed)
+    if task in ("reranking", "session-scoring"):
+        return BinaryTask(model, seed, task)
+    if task == "pretraining":
+        return MaskedLMTask(model, seed, tokenizer.special, tokenizer.vocab_size, seq_length)
+    raise ValueError(f"unknown task {task!r}")
