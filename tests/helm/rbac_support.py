@@ -2,9 +2,13 @@
 
 `Grants.from_objects` collects what a ServiceAccount may do from Roles, ClusterRoles and their
 bindings (as the chart renders them, or as they were stored in the API emulator);
-`Grants.allows` answers one request. `RbacEmulator` enforces that for requests carrying one
-bearer token, so code running as the chart's ServiceAccount gets 403 Forbidden exactly where a
-real cluster would refuse it.
+`Grants.allows` answers one request. `RbacEmulator` enforces that for one client identity,
+so code running as the chart's ServiceAccount gets 403 Forbidden exactly where a real cluster
+would refuse it.
+
+Identity: the emulator speaks plain HTTP, and kubectl, kopf and the Kubernetes Python client
+send no bearer token over plain HTTP, so the identity is the door instead: `RbacEmulatorThread`
+serves one emulator on two ports, and everything arriving on `subject_url` is the ServiceAccount.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from typing import Any, Iterable
 import attrs
 from kmock._internal import rendering  # kmock==0.8 is pinned by the emulator
 
+import kmock
+
 from k8s_emulator.emulator import ApiError, KubeEmulator, RecordedRequest
+from k8s_emulator.runner import EmulatorThread
 
 Rule = dict[str, Any]
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -85,14 +92,15 @@ class Grants:
 
 @attrs.define(kw_only=True)
 class RbacEmulator(KubeEmulator):
-    """The API emulator, enforcing RBAC for requests that carry `Bearer <token>`.
+    """The API emulator, enforcing RBAC for requests that arrive on `subject_port`.
 
     Grants are read from the emulator's own Roles/ClusterRoles/bindings on every request, so
-    whatever `kubectl apply` stored from the chart is what applies. Other clients (the tests,
-    kubectl with another token) are not restricted. Refused requests are kept in `denied`.
+    whatever `kubectl apply` stored from the chart is what applies. Requests on the other port
+    (the tests, kubectl as an administrator) are not restricted. Refused requests are kept in
+    `denied`, allowed ones in `authorized`.
     """
 
-    token: str = "rbac-subject-token"
+    subject_port: int = 0
     sa_namespace: str = ""
     sa_name: str = ""
     authorized: list[RecordedRequest] = attrs.field(factory=list, init=False)
@@ -105,8 +113,11 @@ class RbacEmulator(KubeEmulator):
             objects += [{**o, "kind": kind} for o in self.objects(RBAC_GROUP, plural)]
         return Grants.from_objects(objects, self.sa_namespace, self.sa_name)
 
+    def _is_subject(self, request: rendering.Request) -> bool:
+        return bool(self.subject_port) and request.url.port == self.subject_port
+
     async def _handle(self, request: rendering.Request):  # type: ignore[override]
-        if request.headers.get("Authorization") == f"Bearer {self.token}":
+        if self._is_subject(request):
             before = len(self.requests_log)
             self._record(request)
             described = self.requests_log[before:]
@@ -124,3 +135,25 @@ class RbacEmulator(KubeEmulator):
                         + (f' in the namespace "{call.namespace}"' if call.namespace else " at the cluster scope")))
                 self.authorized.append(call)
         return await super()._handle(request)
+
+
+class RbacEmulatorThread(EmulatorThread):
+    """`EmulatorThread` with a second door: `url` for administrators, `subject_url` for the
+    ServiceAccount whose RBAC the emulator enforces."""
+
+    def __init__(self, emulator: RbacEmulator) -> None:
+        super().__init__()
+        self.emulator = emulator  # set after __init__: the base class replaces a falsy (empty) emulator
+        self.subject_url = ""
+
+    async def _main(self) -> None:
+        import asyncio
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with self.emulator, kmock.Server(self.emulator) as admin, kmock.Server(self.emulator) as subject:
+            self.url = str(admin.url).rstrip("/")
+            self.subject_url = str(subject.url).rstrip("/")
+            self.emulator.subject_port = subject.url.port
+            self._ready.set()
+            await self._stop.wait()
