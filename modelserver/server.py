@@ -148,7 +148,13 @@ class ModelServer:
         stopping = asyncio.ensure_future(self._stop.wait())
         done, _ = await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if loading in done:
-            loading.result()  # a failed load raises here (exit non-zero, pod restarts)
+            error = loading.exception()
+            if error is not None:  # exit non-zero with the reason on one line; the pod restarts
+                log.error("cannot serve: %s: %s", type(error).__name__, error, exc_info=not isinstance(error, (OSError, ValueError)))
+                stopping.cancel()
+                if self._server is not None:
+                    await self._server.stop(0)
+                return 1
             await stopping
         await self.drain_and_stop()
         return 0

@@ -39,3 +39,9 @@ def test_health_goes_not_serving_serving_not_serving_and_drain_loses_nothing(art
         assert len(scores) == len(sessions)
     assert server.proc.wait(60) == 0
     assert "every accepted request was answered" in server.logs()
+
+
+def test_a_retrieval_model_without_its_index_exits_with_the_reason(artifacts, start_server, tmp_path):
+    server = start_server(["--bundle", str(artifacts.bundle), "--index", str(tmp_path / "missing")])
+    assert server.proc.wait(120) == 1
+    assert "cannot serve" in server.logs() and "build-index" in server.logs()
