@@ -223,7 +223,8 @@ async def _invalid(rt: Runtime, body: Mapping[str, Any], old_status: Mapping[str
 async def autoscale(rt: Runtime, body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -> None:
     try:
         model = parse_model(body)
-    except ValidationError:
+    except ValidationError as error:
+        log.debug("not autoscaling %s: invalid spec (%s)", body["metadata"].get("name"), error)
         return
     s, kube = rt.settings, rt.kube
     assert kube is not None and rt.http is not None
@@ -234,6 +235,7 @@ async def autoscale(rt: Runtime, body: Mapping[str, Any], memo: Any, indexes: Ma
     store = indexes["rejoinder_deployments"]
     deployment = next((d for d in (store.get(key, ()) if key in store else ()) if d["metadata"]["name"] == server), None)
     if deployment is None:
+        log.debug("%s/%s: no Deployment to scale yet", model.namespace, model.name)
         return
     pods_store = indexes["rejoinder_pods"]
     pods = [p for p in (pods_store.get(key, ()) if key in pods_store else ())
@@ -251,6 +253,7 @@ async def autoscale(rt: Runtime, body: Mapping[str, Any], memo: Any, indexes: Ma
         if not pods:
             rps = 0.0 if memo.get("had_pods") is False else None
         memo["had_pods"] = bool(pods)
+    log.debug("%s/%s: %d ready model-server pods, %s requests/s", model.namespace, model.name, len(pods), rps)
     if rps is None:
         return
     serving = model.spec.serving

@@ -15,7 +15,11 @@ from typing import Any, Optional
 
 import aiohttp
 
+from rejoinder import __version__
+
 log = logging.getLogger(__name__)
+
+USER_AGENT = f"rejoinder-operator/{__version__}"
 
 
 class KubeError(Exception):
@@ -108,7 +112,8 @@ class Kube:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self.credentials.ssl_context(), limit=50)
             self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
-        headers = {**self._headers(), "Content-Type": content_type, "Accept": "application/json"}
+        headers = {**self._headers(), "Content-Type": content_type, "Accept": "application/json",
+                   "User-Agent": USER_AGENT}
         data = json.dumps(body) if body is not None else None
         async with self._session.request(method, self.credentials.server + path, data=data, params=params,
                                          headers=headers) as response:

@@ -66,6 +66,7 @@ class RecordedRequest:
     subresource: str  # "" when none
     namespace: str  # "" when cluster-scoped or all namespaces
     name: str
+    user_agent: str = ""  # tells the operator's requests (kopf/..., rejoinder-operator/...) from a test's
 
 
 @dataclass
@@ -216,6 +217,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         self.requests_log.append(RecordedRequest(
             verb=verb, group=res.group or "", resource=res.plural, subresource=request.subresource or "",
             namespace=request.namespace or "", name=request.name or "",
+            user_agent=request.headers.get("User-Agent", ""),
         ))
 
     async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:

@@ -193,7 +193,8 @@ def rollout(emu: EmulatorThread, namespace: str, model: str, *, available: bool 
         for old in emu.client.list("v1", "pods", namespace, f"{names.LABEL_MODEL}={model},{names.LABEL_COMPONENT}=server"):
             if old["metadata"]["labels"].get(names.LABEL_VERSION) != version:
                 emu.client.delete("v1", "pods", namespace, old["metadata"]["name"])
-        existing = emu.client.list("v1", "pods", namespace, f"{names.LABEL_MODEL}={model},{names.LABEL_VERSION}={version}")
+        existing = emu.client.list("v1", "pods", namespace, f"{names.LABEL_MODEL}={model},{names.LABEL_COMPONENT}=server,"
+                                                             f"{names.LABEL_VERSION}={version}")
         for i in range(len(existing), replicas):
             url = metrics_urls[i] if metrics_urls and i < len(metrics_urls) else None
             pods.append(create_pod(emu, namespace, dep["spec"]["template"], dep["metadata"]["name"],

@@ -1,0 +1,128 @@
+"""The autoscaler as a pure function: request-rate time series in, replica decisions out."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import aiohttp
+import asyncio
+import pytest
+
+from rejoinder.operator.autoscaler import Sample, counter_rate, decide, prune, recommend
+from rejoinder.operator.progress import final_metrics, last_lines, last_progress
+from rejoinder.operator.scraping import prometheus_rps, requests_total
+
+LIMITS = dict(min_replicas=1, max_replicas=10, target_per_replica=50.0, stabilization_seconds=300.0)
+
+
+def series(*points: tuple[float, float]) -> list[Sample]:
+    return [Sample(at, rps) for at, rps in points]
+
+
+def test_replicas_are_ceil_of_rps_over_target_within_bounds() -> None:
+    assert recommend(0, 50, 1, 10) == 1
+    assert recommend(50, 50, 1, 10) == 1
+    assert recommend(50.1, 50, 1, 10) == 2
+    assert recommend(10_000, 50, 1, 10) == 10
+
+
+def test_scale_up_is_immediate() -> None:
+    d = decide(series((0, 10), (15, 260)), 1, now=15, **LIMITS)
+    assert (d.replicas, d.reason) == (6, "ScaleUp")
+
+
+def test_scale_down_waits_for_the_whole_stabilisation_window() -> None:
+    # load fell 60 s ago: too early
+    d = decide(series((0, 200), (240, 20), (300, 20)), 4, now=300, **LIMITS)
+    assert (d.replicas, d.reason) == (4, "Stabilizing")
+    # low for the whole window (the sample before it proves coverage) → down to the window's highest need
+    pts = series((0, 200), (30, 60), (200, 20), (320, 20))
+    d = decide(pts, 4, now=320, **LIMITS)
+    assert (d.replicas, d.reason) == (2, "ScaleDown")
+
+
+def test_a_short_spike_in_the_window_holds_capacity() -> None:
+    pts = series((0, 20), (100, 190), (200, 20), (400, 20))
+    assert decide(pts, 4, now=390, **LIMITS).replicas == 4
+
+
+def test_no_history_keeps_replicas_and_bounds_are_enforced() -> None:
+    assert decide([], 3, now=0, **LIMITS) .reason == "NoData"
+    d = decide(series((0, 0)), 12, now=0, **LIMITS)
+    assert (d.replicas, d.reason) == (10, "Clamped")
+    zero_min = dict(LIMITS, min_replicas=0)
+    assert decide(series((0, 0)), 1, now=0, **zero_min).replicas == 1  # min 0 acts as 1
+
+
+def test_prune_keeps_window_and_one_older_sample() -> None:
+    pts = series((0, 1), (100, 2), (250, 3), (400, 4))
+
+    kept = prune(pts, 300, now=400)
+    assert kept[0].at == 0 and [s.at for s in kept[1:]] == [100, 250, 400]
+
+
+def test_counter_rate_over_ready_pods() -> None:
+    before = {"a": (0.0, 100.0), "b": (0.0, 50.0)}
+    after = {"a": (10.0, 600.0), "b": (10.0, 10.0), "c": (10.0, 999.0)}
+    # a: 50/s; b restarted (counter fell) → 10 requests in 10 s; c just became ready: no rate yet
+    assert counter_rate(before, after) == pytest.approx(51.0)
+    assert counter_rate({}, after) is None
+
+
+def test_request_counter_sums_methods_and_codes() -> None:
+    text = """# HELP rejoinder_requests_total Requests
+# TYPE rejoinder_requests_total counter
+rejoinder_requests_total{method="Retrieve",code="OK"} 120.0
+rejoinder_requests_total{method="Respond",code="OK"} 30.0
+rejoinder_requests_total{method="Retrieve",code="INVALID_ARGUMENT"} 2.0
+rejoinder_requests_created{method="Retrieve",code="OK"} 1.7e9
+"""
+    assert requests_total(text) == 152.0
+
+
+def test_prometheus_query_result_is_read() -> None:
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.path)
+            body = json.dumps({"status": "success", "data": {"resultType": "vector",
+                                                            "result": [{"metric": {}, "value": [1.7e9, "123.5"]}]}})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    async def query() -> float | None:
+        async with aiohttp.ClientSession() as session:
+            return await prometheus_rps(session, f"http://127.0.0.1:{server.server_port}", "sum(rate(x[1m]))", 5)
+
+    try:
+        assert asyncio.run(query()) == 123.5
+        assert seen and urllib.parse.unquote(seen[0]) == "/api/v1/query?query=sum(rate(x[1m]))"
+    finally:
+        server.shutdown()
+
+
+def test_training_log_protocol() -> None:
+    log = "\n".join([
+        "REJOINDER_PROGRESS step=10 total=100 loss=2.0 examples_per_sec=10",
+        "Epoch 1: 100%|####|",
+        "REJOINDER_PROGRESS step=100 total=100 loss=nan examples_per_sec=12.5",
+        'REJOINDER_METRICS {"recall@5": 0.61, "map": 0.4, "note": "x"}',
+        "done",
+    ])
+    p = last_progress(log)
+    assert p is not None and (p.step, p.total, p.loss, p.examples_per_sec) == (100, 100, None, 12.5)
+    assert final_metrics(log) == {"recall@5": 0.61, "map": 0.4}
+    assert final_metrics("REJOINDER_METRICS {broken") is None
+    assert last_lines(log, 2) == "Epoch 1: 100%|####|\ndone"

@@ -1,0 +1,403 @@
+"""The planner without Kubernetes: spec + observed children in, desired children + status out."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from rejoinder.api.spec import DialogModelSpec
+from rejoinder.api.status import DialogModelStatus
+from rejoinder.api.versioning import index_version, model_version
+from rejoinder.operator import names
+from rejoinder.operator.children import Model
+from rejoinder.operator.planner import Observed, Plan, is_subset, plan, status_patch
+from rejoinder.operator.security import pod_spec_problems
+from rejoinder.operator.settings import OperatorSettings
+
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+SETTINGS = OperatorSettings(trainer_image="trainer:1", model_server_image="server:1")
+
+
+def spec(**overrides: Any) -> DialogModelSpec:
+    wire: dict[str, Any] = {
+        "task": "retrieval", "data": {"preset": "chatterbot"},
+        "storage": {"persistentVolumeClaim": "pvc", "path": "/data"},
+        "training": {"steps": 100, "gpusPerWorker": 2},
+    }
+    for key, value in overrides.items():
+        wire[key] = {**wire.get(key, {}), **value} if isinstance(value, dict) else value
+    return DialogModelSpec.model_validate(wire)
+
+
+def model(s: DialogModelSpec | None = None, name: str = "m") -> Model:
+    return Model(name=name, namespace="ns", uid="uid-1", spec=s or spec())
+
+
+def status(**fields: Any) -> DialogModelStatus:
+    return DialogModelStatus.model_validate(fields)
+
+
+def by_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def cond(p: Plan, ctype: str) -> dict[str, Any]:
+    return next(c for c in p.status["conditions"] if c["type"] == ctype)
+
+
+def job_done(job: dict[str, Any], ok: bool = True) -> dict[str, Any]:
+    job = copy.deepcopy(job)
+    job["status"] = {"conditions": [{"type": "Complete" if ok else "Failed", "status": "True",
+                                     "reason": None if ok else "BackoffLimitExceeded", "message": "boom"}]}
+    return job
+
+
+def stamped(obj: dict[str, Any], generation: int = 1) -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    obj["metadata"]["generation"] = generation
+    return obj
+
+
+def rolled_out(dep: dict[str, Any], replicas: int | None = None) -> dict[str, Any]:
+    dep = stamped(dep)
+    n = replicas or dep["spec"]["replicas"]
+    dep["status"] = {"observedGeneration": 1, "replicas": n, "updatedReplicas": n, "readyReplicas": n, "availableReplicas": n}
+    return dep
+
+
+def state_after(p: Plan) -> DialogModelStatus:
+    return DialogModelStatus.model_validate({k: v for k, v in p.status.items() if v is not None})
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+def test_new_model_creates_spec_config_map_and_training_job_with_gpus_and_volume() -> None:
+    p = plan(model(), DialogModelStatus(), Observed(), SETTINGS, NOW)
+    version = model_version(spec())
+    [cm] = by_kind(p.create, "ConfigMap")
+    [job] = by_kind(p.create, "Job")
+    assert cm["metadata"]["name"] == names.spec_config_map("m", version)
+    assert "kind: DialogModel" in cm["data"]["dialogmodel.yaml"]
+    assert job["metadata"]["name"] == names.training_job("m", version)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["horovodrun", "-np", "2", "rejoinder", "train", "-f", "/etc/rejoinder/dialogmodel.yaml"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert {"name": "artifacts", "mountPath": "/data", "readOnly": False} in container["volumeMounts"]
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["artifacts"]["persistentVolumeClaim"]["claimName"] == "pvc"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert p.status["phase"] == "Training" and p.status["latestVersion"] == version
+    assert cond(p, "Trained")["reason"] == "JobCreated"
+
+
+def test_gloo_controller_and_cpu_training() -> None:
+    s = spec(training={"gpusPerWorker": 0, "controller": "gloo"})
+    [job] = by_kind(plan(model(s), DialogModelStatus(), Observed(), SETTINGS, NOW).create, "Job")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:4] == ["horovodrun", "-np", "1", "--gloo"]
+    assert "nvidia.com/gpu" not in json.dumps(container.get("resources", {}))
+
+
+def test_several_workers_make_an_mpijob() -> None:
+    s = spec(training={"workers": 3, "gpusPerWorker": 4, "activeDeadlineSeconds": 3600},
+             )
+    p = plan(model(s), DialogModelStatus(), Observed(), SETTINGS, NOW)
+    [mpi] = by_kind(p.create, "MPIJob")
+    assert not by_kind(p.create, "Job")
+    assert mpi["apiVersion"] == "kubeflow.org/v2beta1"
+    assert mpi["spec"]["slotsPerWorker"] == 4
+    assert mpi["spec"]["launcherCreationPolicy"] == "WaitForWorkersReady"
+    assert mpi["spec"]["runPolicy"]["activeDeadlineSeconds"] == 3600
+    replicas = mpi["spec"]["mpiReplicaSpecs"]
+    assert replicas["Worker"]["replicas"] == 3
+    launcher = replicas["Launcher"]["template"]["spec"]["containers"][0]
+    assert launcher["command"][:3] == ["mpirun", "-np", "12"]
+    worker = replicas["Worker"]["template"]["spec"]["containers"][0]
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == 4
+
+
+def test_missing_mpijob_crd_is_a_clear_condition() -> None:
+    s = spec(training={"workers": 2})
+    p = plan(model(s), DialogModelStatus(), Observed(mpijob_supported=False), SETTINGS, NOW)
+    assert not by_kind(p.create, "MPIJob")
+    assert p.status["phase"] == "Failed"
+    assert cond(p, "Trained")["reason"] == "MPIJobCRDMissing"
+    assert "MPI Operator" in cond(p, "Trained")["message"]
+    assert cond(p, "Degraded")["reason"] == "MPIJobCRDMissing"
+
+
+def test_progress_comes_from_the_training_log() -> None:
+    m = model()
+    job = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW).create[1]
+    running = stamped(job)
+    running["status"] = {"active": 1}
+    log = "noise\nREJOINDER_PROGRESS step=40 total=100 loss=0.75 examples_per_sec=512.5\n"
+    p = plan(m, DialogModelStatus(), Observed(jobs={job["metadata"]["name"]: running}, training_log=log), SETTINGS, NOW)
+    assert p.status["training"] == {"step": 40, "totalSteps": 100, "loss": 0.75, "examplesPerSecond": 512.5}
+    assert cond(p, "Trained")["reason"] == "TrainingStep"
+    assert "step 40 of 100" in p.status["message"]
+    assert not by_kind(p.create, "Job") and not p.patch  # the Job exists: no second one
+
+
+def test_unschedulable_training_pod_says_why() -> None:
+    m = model()
+    job = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW).create[1]
+    pod = {"metadata": {"name": "p", "labels": job["spec"]["template"]["metadata"]["labels"]},
+           "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                                           "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}}
+    p = plan(m, DialogModelStatus(), Observed(jobs={job["metadata"]["name"]: stamped(job)}, pods=[pod]), SETTINGS, NOW)
+    assert cond(p, "Trained")["reason"] == "WaitingForGPUNodes"
+    assert "Insufficient nvidia.com/gpu" in cond(p, "Trained")["message"]
+
+
+def test_failed_training_reports_the_last_log_lines() -> None:
+    m = model()
+    job = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW).create[1]
+    log = "step\nTraceback (most recent call last):\nValueError: data/train.jsonl line 3: missing 'context'\n"
+    p = plan(m, DialogModelStatus(), Observed(jobs={job["metadata"]["name"]: job_done(job, ok=False)}, training_log=log),
+             SETTINGS, NOW)
+    assert p.status["phase"] == "Failed"
+    trained = cond(p, "Trained")
+    assert trained["reason"] == "JobFailed"
+    assert "BackoffLimitExceeded" in trained["message"] and "missing 'context'" in trained["message"]
+    assert any(e.reason == "JobFailed" and e.warning for e in p.events)
+
+
+def test_no_storage_is_refused_with_a_reason() -> None:
+    s = DialogModelSpec.model_validate({"task": "retrieval", "data": {"preset": "chatterbot"}})
+    p = plan(model(s), DialogModelStatus(), Observed(), SETTINGS, NOW)
+    assert p.status["phase"] == "Failed" and cond(p, "Trained")["reason"] == "NoStorage"
+    assert not p.create
+
+
+# --- the whole pipeline -----------------------------------------------------------------------------
+
+
+def run_pipeline(m: Model, st: DialogModelStatus, obs: dict[str, Any], metrics: dict[str, float],
+                 serving_dep: dict[str, Any] | None = None) -> tuple[DialogModelStatus, dict[str, Any]]:
+    """Train, index and roll out the spec's version; returns (status, observed children)."""
+    version = model_version(m.spec)
+    jobs = dict(obs.get("jobs", {}))
+    cms = dict(obs.get("config_maps", {}))
+    p = plan(m, st, Observed(jobs=jobs, config_maps=cms, deployment=serving_dep), SETTINGS, NOW)
+    for o in p.create:
+        if o["kind"] == "Job":
+            jobs[o["metadata"]["name"]] = job_done(o)
+        elif o["kind"] == "ConfigMap":
+            cms[o["metadata"]["name"]] = o
+    log = f"REJOINDER_METRICS {json.dumps(metrics)}\n"
+    st = state_after(p)
+    p = plan(m, st, Observed(jobs=jobs, config_maps=cms, deployment=serving_dep, training_log=log), SETTINGS, NOW)
+    assert p.status["trainedVersion"] == version
+    for o in p.create:
+        if o["kind"] == "Job":
+            jobs[o["metadata"]["name"]] = job_done(o)
+    st = state_after(p)
+    p = plan(m, st, Observed(jobs=jobs, config_maps=cms, deployment=serving_dep), SETTINGS, NOW)
+    return state_after(p), {"jobs": jobs, "config_maps": cms, "plan": p}
+
+
+def test_train_index_deploy_serve() -> None:
+    m = model()
+    st, obs = run_pipeline(m, DialogModelStatus(), {}, {"recall@5": 0.6})
+    p = obs["plan"]
+    [dep] = by_kind(p.create, "Deployment")
+    [svc] = by_kind(p.create, "Service")
+    [pdb] = by_kind(p.create, "PodDisruptionBudget")
+    version = model_version(m.spec)
+    assert st.phase.value == "RollingOut"
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    assert c["command"] == ["rejoinder", "serve", "-f", "/etc/rejoinder/dialogmodel.yaml", "--version", version,
+                            "--host", "0.0.0.0", "--port", "8500", "--metrics-port", "9090"]
+    assert c["readinessProbe"]["grpc"] == {"port": 8500, "service": "rejoinder.serving.v1.DialogService"}
+    assert c["livenessProbe"]["grpc"]["port"] == 8500
+    assert c["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+    assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert {p["port"] for p in svc["spec"]["ports"]} == {8500, 9090}
+    assert pdb["spec"]["maxUnavailable"] == 1
+    # the Deployment controller reports every replica available → Serving with an endpoint
+    p = plan(m, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=rolled_out(dep),
+                             service=svc, pdb=pdb), SETTINGS, NOW)
+    assert p.status["phase"] == "Serving"
+    assert p.status["servingVersion"] == version == p.status["lastGoodVersion"]
+    assert p.status["endpoint"] == "m-server.ns.svc:8500"
+    assert cond(p, "Available")["status"] == "True"
+    # and then nothing changes: an unchanged spec does nothing
+    dep2 = rolled_out({**dep, "metadata": {**dep["metadata"], "annotations": p.patch[0]["metadata"]["annotations"]}}) \
+        if p.patch else rolled_out(dep)
+    st2 = state_after(p)
+    p2 = plan(m, st2, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=dep2, service=svc, pdb=pdb),
+              SETTINGS, NOW + timedelta(seconds=5))
+    assert not p2.create and not p2.patch and not p2.delete
+    assert status_patch(p.status, p2.status) == {}
+    assert not p2.events
+
+
+def serving_model(metrics: dict[str, float], **spec_overrides: Any) -> tuple[Model, DialogModelStatus, dict[str, Any]]:
+    m = model(spec(**spec_overrides))
+    st, obs = run_pipeline(m, DialogModelStatus(), {}, metrics)
+    [dep] = by_kind(obs["plan"].create, "Deployment")
+    p = plan(m, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=rolled_out(dep)), SETTINGS, NOW)
+    dep = rolled_out(p.patch[0]) if p.patch else rolled_out(dep)
+    obs["deployment"] = dep
+    return m, state_after(p), obs
+
+
+def test_training_change_trains_a_new_version_while_the_old_one_serves() -> None:
+    m1, st, obs = serving_model({"recall@5": 0.6})
+    v1 = st.serving_version
+    m2 = model(spec(training={"steps": 200}))
+    v2 = model_version(m2.spec)
+    assert v2 != v1
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=obs["deployment"]), SETTINGS, NOW)
+    assert [j["metadata"]["name"] for j in by_kind(p.create, "Job")] == [names.training_job("m", v2)]
+    assert not by_kind(p.patch, "Deployment")  # v1 keeps serving, untouched
+    assert p.status["phase"] == "Training" and p.status["servingVersion"] == v1
+    assert cond(p, "Available")["status"] == "True"
+    assert f"serving {v1}" in p.status["message"]
+
+
+def test_serving_only_change_updates_the_deployment_without_training() -> None:
+    m1, st, obs = serving_model({"recall@5": 0.6})
+    m2 = model(spec(serving={"resources": {"requests": {"cpu": "2"}}}))
+    assert model_version(m2.spec) == st.serving_version
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=obs["deployment"]), SETTINGS, NOW)
+    assert not by_kind(p.create, "Job")
+    [dep] = by_kind(p.patch, "Deployment")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "2"
+    assert by_kind(p.patch, "ConfigMap")  # pods read serving settings from the spec ConfigMap
+
+
+def new_version_rolling_out(metrics_v2: dict[str, float], gate: dict[str, Any] | None = None):
+    rollout = {"qualityGate": gate} if gate else {}
+    m1, st, obs = serving_model({"recall@5": 0.6}, rollout=rollout)
+    m2 = model(spec(training={"steps": 200}, rollout=rollout))
+    jobs = dict(obs["jobs"])
+    st2, obs2 = run_pipeline(m2, st, {"jobs": jobs, "config_maps": obs["config_maps"]}, metrics_v2,
+                             serving_dep=obs["deployment"])
+    return m2, st2, obs2, obs["deployment"]
+
+
+def test_new_version_rolls_out_then_misses_its_deadline_and_is_rolled_back() -> None:
+    m2, st, obs, dep_v1 = new_version_rolling_out({"recall@5": 0.65})
+    v1, v2 = st.serving_version, model_version(m2.spec)
+    [dep] = by_kind(obs["plan"].patch, "Deployment")
+    assert dep["metadata"]["annotations"][names.ANN_VERSION] == v2
+    assert st.phase.value == "RollingOut"
+    stuck = stamped(dep, generation=2)
+    stuck["status"] = {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1}
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=stuck), SETTINGS,
+             NOW + timedelta(seconds=30))
+    assert p.status["phase"] == "RollingOut" and "1 of 1 new replicas updated" not in p.status["message"]
+    # past spec.rollout.progressDeadlineSeconds (600 s) by the operator's own clock
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=stuck), SETTINGS,
+             NOW + timedelta(seconds=601))
+    [rollback] = by_kind(p.patch, "Deployment")
+    assert rollback["metadata"]["annotations"][names.ANN_VERSION] == v1
+    assert v1 in rollback["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert p.status["phase"] == "Degraded" and p.status["failedVersion"] == v2
+    assert p.status["servingVersion"] == v1
+    assert cond(p, "Degraded")["reason"] == "RolledBack"
+    # afterwards the failed version is not rolled out again
+    st3 = state_after(p)
+    back = rolled_out(stamped(rollback, 3))
+    back["status"]["observedGeneration"] = 3
+    p = plan(m2, st3, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=back), SETTINGS,
+             NOW + timedelta(seconds=700))
+    assert not by_kind(p.patch, "Deployment") and p.status["phase"] == "Degraded"
+    assert cond(p, "Available")["status"] == "True"
+
+
+def test_deployment_controller_deadline_condition_also_rolls_back() -> None:
+    m2, st, obs, _ = new_version_rolling_out({"recall@5": 0.65})
+    [dep] = by_kind(obs["plan"].patch, "Deployment")
+    stuck = stamped(dep, generation=2)
+    stuck["status"] = {"observedGeneration": 2, "conditions": [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]}
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=stuck), SETTINGS, NOW)
+    assert p.status["failedVersion"] == model_version(m2.spec)
+    assert by_kind(p.patch, "Deployment")[0]["metadata"]["annotations"][names.ANN_VERSION] == st.serving_version
+
+
+@pytest.mark.parametrize("new_value,refused", [(0.55, True), (0.59, False), (0.7, False)])
+def test_quality_gate(new_value: float, refused: bool) -> None:
+    gate = {"metric": "recall@5", "maxRegression": 0.02}
+    m2, st, obs, dep_v1 = new_version_rolling_out({"recall@5": new_value}, gate=gate)
+    patched = by_kind(obs["plan"].patch, "Deployment")
+    if refused:
+        assert not patched
+        assert st.phase.value == "Degraded"
+        degraded = next(c for c in st.conditions if c.type.value == "Degraded")
+        assert degraded.reason == "QualityGateFailed" and "0.5500" in degraded.message and "0.6000" in degraded.message
+    else:
+        assert patched[0]["metadata"]["annotations"][names.ANN_VERSION] == model_version(m2.spec)
+
+
+def test_pretraining_is_trained_not_served() -> None:
+    s = spec(task="pretraining", serving={"enabled": False}, rollout={})
+    m = model(s)
+    p = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW)
+    [job] = by_kind(p.create, "Job")
+    p = plan(m, state_after(p), Observed(jobs={job["metadata"]["name"]: job_done(job)},
+                                         training_log='REJOINDER_METRICS {"mlm_accuracy": 0.4}'), SETTINGS, NOW)
+    assert p.status["phase"] == "Trained"
+    assert not by_kind(p.create, "Deployment") and not by_kind(p.create, "Job")
+
+
+def test_waits_for_the_pretraining_model_it_starts_from() -> None:
+    s = spec(model={"init": {"dialogModel": "pretrained"}}, task="reranking", rollout={})
+    p = plan(model(s), DialogModelStatus(), Observed(init_model_trained=False), SETTINGS, NOW)
+    assert p.status["phase"] == "Pending" and cond(p, "Trained")["reason"] == "WaitingForInitModel"
+    assert not by_kind(p.create, "Job")
+
+
+def test_old_versions_children_are_garbage_collected() -> None:
+    m1, st, obs, = serving_model({"recall@5": 0.6})
+    m2 = model(spec(training={"steps": 200}))
+    m3 = model(spec(training={"steps": 300}))
+    st2, obs2 = run_pipeline(m2, st, {"jobs": obs["jobs"], "config_maps": obs["config_maps"]}, {"recall@5": 0.6},
+                             serving_dep=obs["deployment"])
+    # spec changes again while v2 waits: v2's Jobs go, v1's (serving) stay
+    p = plan(m3, st2, Observed(jobs=obs2["jobs"], config_maps=obs2["config_maps"], deployment=obs["deployment"]), SETTINGS, NOW)
+    deleted = {r.name for r in p.delete}
+    assert names.training_job("m", model_version(m2.spec)) in deleted
+    assert names.index_job("m", index_version(m2.spec)) in deleted
+    assert names.training_job("m", st.serving_version) not in deleted
+
+
+def test_every_pod_spec_is_hardened() -> None:
+    settings = SETTINGS
+    from rejoinder.operator import children
+
+    m = model(spec(training={"workers": 2}, storage={"keepOnDelete": False}))
+    v = model_version(m.spec)
+    templates = [
+        children.training_job(m, v, settings)["spec"]["template"]["spec"],
+        children.index_job(m, v, index_version(m.spec), settings)["spec"]["template"]["spec"],
+        children.server_deployment(m, v, 1, settings, {}, "h")["spec"]["template"]["spec"],
+        children.cleanup_job(m, settings)["spec"]["template"]["spec"],  # type: ignore[index]
+    ]
+    mpi = children.mpi_job(m, v, settings)["spec"]["mpiReplicaSpecs"]
+    templates += [mpi["Launcher"]["template"]["spec"], mpi["Worker"]["template"]["spec"]]
+    for pod in templates:
+        assert pod_spec_problems(pod) == []
+    assert pod_spec_problems({"containers": [{"name": "x"}]})  # the check itself can fail
+
+
+def test_long_names_stay_within_63_characters_and_unique() -> None:
+    long_a, long_b = "a" * 60 + "x", "a" * 60 + "y"
+    v = "v-0123456789ab"
+    assert len(names.training_job(long_a, v)) <= 63
+    assert names.training_job(long_a, v) != names.training_job(long_b, v)
+    assert names.server("1abc")[0].isalpha()
+
+
+def test_is_subset() -> None:
+    assert is_subset({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}, "d": 3})
+    assert not is_subset({"a": [1, 2]}, {"a": [1]})
+    assert is_subset({"cpu": 1}, {"cpu": "1"})
