@@ -136,9 +136,25 @@ def init_distributed(use_horovod: bool = True) -> Distributed:
             log.warning("Horovod could not start (%s): training runs as a single process.", exc)
     dist = Distributed(hvd)
     _pin_gpu(dist.local_rank)
+    if dist.horovod and hvd.local_size() > 1:
+        _share_cpu_threads(hvd.local_size())
     if dist.horovod:
         log.info("Horovod: rank %d of %d (local rank %d)", dist.rank, dist.size, dist.local_rank)
     return dist
+
+
+def _share_cpu_threads(local_size: int) -> None:
+    """Several CPU ranks on one machine: split the cores between them. TensorFlow's default
+    (every rank uses every core) oversubscribes the machine and starves Horovod's
+    communication thread, which then stalls every rank."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return
+    threads = max(1, (os.cpu_count() or 1) // local_size)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+    log.info("%d ranks share this machine's CPUs: %d TensorFlow thread(s) each", local_size, threads)
 
 
 def _pin_gpu(local_rank: int) -> None:

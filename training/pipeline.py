@@ -186,7 +186,7 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     report = finish(model, layout, task, tokenizer, options)
     report["training"] = {
         "steps": total_steps, "resumedFrom": result.start_step, "processes": dist.size, "horovod": dist.horovod,
-        "globalBatch": t.batch_size_per_gpu * dist.size, "precision": precision.compute_dtype, "xla": t.xla,
+        "globalBatch": t.batch_size_per_gpu * dist.size, "precision": precision.compute_dtype, "lossScaling": precision.loss_scaling, "xla": t.xla,
         "examplesPerSec": round(result.examples_per_sec, 2), "seconds": round(elapsed, 1),
         "losses": [[step, round(loss, 5)] for step, loss in result.losses],
         "rankWeightDigests": result.rank_checksums,
