@@ -116,6 +116,44 @@ class RbacEmulator(KubeEmulator):
     def _is_subject(self, request: rendering.Request) -> bool:
         return bool(self.subject_port) and request.url.port == self.subject_port
 
+    async def __call__(self, raw_request: Any):  # type: ignore[override]
+        """kmock 0.8 cannot parse the cluster-scoped `/api/v1/namespaces` collection (it answers
+        500 before `_handle` runs), so that URL is authorized and served here: a list of the
+        namespaces objects live in, and a watch that stays open without events."""
+        path = raw_request.path.rstrip("/")
+        if path != "/api/v1/namespaces" or raw_request.method != "GET":
+            return await super().__call__(raw_request)
+        watch = raw_request.query.get("watch") in ("true", "1")
+        call = RecordedRequest(verb="watch" if watch else "list", group="", resource="namespaces",
+                               subresource="", namespace="", name="")
+        self.requests_log.append(call)
+        if self.subject_port and raw_request.url.port == self.subject_port:
+            if not self.grants().allows(call):
+                self.denied.append(call)
+                return self._forbidden(call)
+            self.authorized.append(call)
+        if not watch:
+            names = sorted({ns for (_, _, ns, _) in list(self._store) if ns})
+            return self._json({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": str(self._rv)},
+                               "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names]})
+        import asyncio
+
+        import aiohttp.web
+
+        response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(raw_request)
+        await asyncio.sleep(float(raw_request.query.get("timeoutSeconds") or 300))
+        await response.write_eof()
+        return response
+
+    def _forbidden(self, call: RecordedRequest):
+        return self._status_response(ApiError(
+            403, "Forbidden",
+            f'{call.resource}{"/" + call.subresource if call.subresource else ""} is forbidden: '
+            f'User "system:serviceaccount:{self.sa_namespace}:{self.sa_name}" cannot {call.verb} '
+            f'resource "{call.resource}" in API group "{call.group}"'
+            + (f' in the namespace "{call.namespace}"' if call.namespace else " at the cluster scope")))
+
     async def _handle(self, request: rendering.Request):  # type: ignore[override]
         if self._is_subject(request):
             before = len(self.requests_log)
@@ -127,12 +165,7 @@ class RbacEmulator(KubeEmulator):
                 if not self.grants().allows(call):
                     self.denied.append(call)
                     self._record(request)
-                    return self._status_response(ApiError(
-                        403, "Forbidden",
-                        f'{call.resource}{"/" + call.subresource if call.subresource else ""} is forbidden: '
-                        f'User "system:serviceaccount:{self.sa_namespace}:{self.sa_name}" cannot {call.verb} '
-                        f'resource "{call.resource}" in API group "{call.group}"'
-                        + (f' in the namespace "{call.namespace}"' if call.namespace else " at the cluster scope")))
+                    return self._forbidden(call)
                 self.authorized.append(call)
         return await super()._handle(request)
 
