@@ -134,6 +134,10 @@ def test_network_policy_limits_api_server_and_scrapers(tmp_path: Path) -> None:
     metrics_in = next(rule for rule in spec["ingress"] if rule["ports"][0]["port"] == 9191)
     assert metrics_in["from"] == NON_DEFAULT["networkPolicy"]["metricsFrom"]
     assert not by_kind(render(), "NetworkPolicy"), "the NetworkPolicy is opt-in"
+    # Prometheus on another port (operator.prometheusUrl) is reachable
+    values = {"networkPolicy": {"enabled": True}, "operator": {"prometheusUrl": "https://prom.example.com:8443/"}}
+    (policy,) = by_kind(render(values, tmp_path), "NetworkPolicy")
+    assert {"ports": [{"port": 8443, "protocol": "TCP"}]} in policy["spec"]["egress"]
 
 
 def test_grafana_dashboard_configmap_holds_the_generated_json(tmp_path: Path) -> None:
