@@ -182,7 +182,6 @@ def _check_requests(inst: Installed) -> None:
         assert permissions.allowed(verb, group, resource, sub), (verb, group, resource, sub)
 
 
-@pytest.mark.slow
 def test_chart_installs_and_operator_runs_with_its_service_account(install: Callable[..., Installed]) -> None:
     inst = install(_values())
     for kind in ("customresourcedefinition.apiextensions.k8s.io/dialogmodels.rejoinder.dev", "serviceaccount/",

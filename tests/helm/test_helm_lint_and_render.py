@@ -159,3 +159,12 @@ def test_state_metrics_configmap_holds_the_config(tmp_path: Path) -> None:
     assert configmap["metadata"]["namespace"] == "kube-system"
     config = yaml.safe_load(configmap["data"]["dialogmodel-state-metrics.yaml"])
     assert config["kind"] == "CustomResourceStateMetrics"
+
+
+def test_kubernetes_older_than_the_crd_needs_is_refused() -> None:
+    floor = _kube_version_floor()
+    major, minor, _ = floor.split(".")
+    older = f"{major}.{int(minor) - 1}.0"
+    result = helm("template", "rj", str(CHART), "--kube-version", older, check=False)
+    assert result.returncode != 0 and "kubeVersion" in result.stderr, result.stderr
+    helm("template", "rj", str(CHART), "--kube-version", floor)
