@@ -38,6 +38,9 @@ PERMISSIONS: tuple[Permission, ...] = (
                "training progress and failures, readiness of model servers, their metrics addresses"),
     Permission("", "pods/log", ("get",), "REJOINDER_PROGRESS / REJOINDER_METRICS lines and failed jobs' last lines"),
     Permission("", "events", ("create",), "an Event for every phase and condition transition"),
+    Permission("", "namespaces", ("get", "list", "watch"),
+               "kopf follows the watched namespaces (optional: without it kopf assumes they exist)",
+               cluster_scoped=True),
     Permission("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch"),
                "kopf notices CRDs (e.g. MPIJob) installed while it runs", cluster_scoped=True),
 )

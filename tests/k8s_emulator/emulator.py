@@ -37,6 +37,7 @@ import gzip
 import importlib.resources
 import json
 import logging
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from .selectors import field_selector, label_selector
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str, str]  # (group, plural, namespace or "", name)
+_NAMESPACES_URL = re.compile(r"/api/v1/namespaces(?:/([^/]+)(?:/(status|finalize))?)?/?")
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,29 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return copy.deepcopy(obj) if obj is not None else None
 
     # --- HTTP entry ---------------------------------------------------------------------------
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # kmock's URL parser reads `/api/v1/namespaces[/<name>]` as a namespace prefix with no
+        # resource after it; Namespace objects themselves are parsed here instead.
+        match = _NAMESPACES_URL.fullmatch(raw_request.path)
+        if match is None:
+            return await super().__call__(raw_request)
+        body = await raw_request.read()
+        text = body.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(text) if text.strip() else None
+        except ValueError:
+            data = None
+        method = raw_request.method.upper()
+        request = rendering.Request(
+            id=len(self._requests), raw_request=raw_request, url=raw_request.url, method=method,
+            params=dict(raw_request.query), headers=dict(raw_request.headers), cookies=dict(raw_request.cookies),
+            data=data, body=body, text=text,
+            action=None, resource=kmock.resource("", "v1", "namespaces"), namespace=None,
+            name=match.group(1), subresource=match.group(2),
+        )
+        self._requests.append(request)
+        return await self._handle(request)
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if self._state_lock is None:

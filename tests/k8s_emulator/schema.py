@@ -156,8 +156,7 @@ class CustomResourceSchema:
         for error in self._validator.iter_errors(obj):
             field = ".".join(str(p) for p in error.absolute_path) or "<root>"
             causes.append(Cause(field, error.message))
-        if not causes:  # CEL only on structurally valid objects, as the apiserver does
-            for part in ("spec",):
-                if part in obj:
-                    self._cel.check(self.openapi["properties"][part], obj[part], part, causes)
+        spec_schema = (self.openapi.get("properties") or {}).get("spec")
+        if not causes and spec_schema and "spec" in obj:  # CEL only on structurally valid objects
+            self._cel.check(spec_schema, obj["spec"], "spec", causes)
         return causes
