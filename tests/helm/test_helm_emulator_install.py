@@ -202,12 +202,6 @@ def test_chart_installs_and_operator_runs_with_its_service_account(install: Call
     _check_requests(inst)
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "kopf lists/watches Namespaces when given chosen namespaces and retries the 403 for about a "
-    "minute before it falls back to the names as given, so the operator stalls at start-up. Fix in "
-    "operator/: add ('', 'namespaces', list/watch, cluster-scoped) to permissions.py, or set "
-    "settings.scanning.disabled when the namespaces are exact names; then remove this marker."))
 def test_operator_watching_chosen_namespaces_runs_with_roles_only(install: Callable[..., Installed]) -> None:
     inst = install(_values(watchNamespaces=[MODEL_NS]))
     assert "role.rbac.authorization.k8s.io/" in inst.applied
