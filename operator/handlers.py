@@ -48,6 +48,43 @@ class Runtime:
         self.kube: Optional[Kube] = None
         self.http: Optional[aiohttp.ClientSession] = None
         self._mpijob: tuple[float, bool] = (0.0, False)
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._running: set[tuple[str, str]] = set()
+        self._again: set[tuple[str, str]] = set()
+        # The status this operator wrote last, by model: a body from a watch can lag behind it.
+        self.written: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+
+    def newest_status(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        meta = body["metadata"]
+        current = dict(body.get("status") or {})
+        written = self.written.get((meta["namespace"], meta["name"]))
+        rv = str(meta.get("resourceVersion") or "")
+        if written is not None and rv.isdigit() and written[0] > int(rv):
+            return dict(written[1])
+        return current
+
+    def lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        """One reconciliation of a model at a time (change handlers, timers and child events)."""
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self._locks.pop(key, None)
+        self.written.pop(key, None)
+
+    async def coalesce(self, key: tuple[str, str], run: Any) -> None:
+        """Run `run()` for a model; events arriving meanwhile cause one more run, not one each."""
+        if key in self._running:
+            self._again.add(key)
+            return
+        self._running.add(key)
+        try:
+            while True:
+                self._again.discard(key)
+                await run()
+                if key not in self._again:
+                    break
+        finally:
+            self._running.discard(key)
 
     async def start(self) -> None:
         self.kube = Kube(Credentials.load())
@@ -175,25 +212,27 @@ async def apply(rt: Runtime, model: Model, plan: Plan, body: Mapping[str, Any], 
             log.info("%s/%s: deleted %s %s", model.namespace, model.name, ref.plural, ref.name)
     diff = planner.status_patch(old_status, plan.status)
     if diff:
-        await kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, model.namespace, model.name, "status"),
-                               {"status": diff})
+        written = await kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, model.namespace, model.name, "status"),
+                                         {"status": diff})
+        rv = str(((written or {}).get("metadata") or {}).get("resourceVersion") or "")
+        if rv.isdigit():
+            rt.written[(model.namespace, model.name)] = (int(rv), dict(written.get("status") or {}))  # type: ignore[union-attr]
     for event in plan.events:
         kopf.event(dict(body), type="Warning" if event.warning else "Normal", reason=event.reason,
                    message=f"{event.type}={event.status}: {event.message}"[:1000] if event.type != "Phase"
                    else f"phase {event.status}: {event.message}"[:1000])
 
 
-async def reconcile(rt: Runtime, body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any], models_index: Any) -> None:
-    lock = memo.setdefault("lock", asyncio.Lock())
-    async with lock:
+async def reconcile(rt: Runtime, body: Mapping[str, Any], indexes: Mapping[str, Any], models_index: Any) -> None:
+    async with rt.lock((body["metadata"]["namespace"], body["metadata"]["name"])):
         started = time.perf_counter()
-        old_status = dict(body.get("status") or {})
+        old_status = rt.newest_status(body)
         try:
             model = parse_model(body)
         except ValidationError as error:  # e.g. an apiserver without CEL: say so instead of crashing
             await _invalid(rt, body, old_status, error)
             return
-        status = _status(body)
+        status = _status({"metadata": body["metadata"], "status": old_status})
         try:
             observed = await observe(rt, model, status, indexes, models_index)
             plan = planner.plan(model, status, observed, rt.settings, datetime.now(timezone.utc))
@@ -362,6 +401,10 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, R
     def rejoinder_models(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> Any:
         return {(namespace, name): (status or {}).get("trainedVersion")}
 
+    @kopf.index(*resource, registry=registry, id="rejoinder_model_bodies")
+    def rejoinder_model_bodies(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
+        return {(namespace, name): _snapshot(body)}
+
     def indexes_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         return {name: kwargs[name] for name in _INDEXED}
 
@@ -369,11 +412,32 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, R
     @kopf.on.create(*resource, registry=registry, backoff=5)
     @kopf.on.update(*resource, field="spec", registry=registry, backoff=5)
     async def changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-        await reconcile(rt, body, memo, indexes_of(kwargs), kwargs["rejoinder_models"])
+        await reconcile(rt, body, indexes_of(kwargs), kwargs["rejoinder_models"])
+
+    async def child_changed(namespace: Optional[str], labels: Mapping[str, str], **kwargs: Any) -> None:
+        """A child's status moved (Job finished, pods ready...): reconcile its model now, not at the next resync."""
+        key = _model_key(namespace, labels)
+        bodies = kwargs["rejoinder_model_bodies"]
+        if key is None or key not in bodies:
+            return
+
+        async def run() -> None:
+            current = next(iter(bodies.get(key, ())), None) if key in bodies else None
+            if current is not None and not current["metadata"].get("deletionTimestamp"):
+                await reconcile(rt, current, indexes_of(kwargs), kwargs["rejoinder_models"])
+
+        try:
+            await rt.coalesce(key, run)
+        except kopf.TemporaryError as error:  # the resync timer retries; events must not pile up retries
+            log.info("%s/%s: reconciliation after a child event failed: %s", key[0], key[1], error)
+
+    for group, version, plural in (("batch", "v1", "jobs"), ("apps", "v1", "deployments"), ("", "v1", "pods")):
+        kopf.on.event(group, version, plural, labels=MANAGED, registry=registry,
+                      id=f"child-{plural}")(child_changed)
 
     @kopf.timer(*resource, interval=settings.resync_seconds, initial_delay=settings.resync_seconds, registry=registry)
     async def resync(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-        await reconcile(rt, body, memo, indexes_of(kwargs), kwargs["rejoinder_models"])
+        await reconcile(rt, body, indexes_of(kwargs), kwargs["rejoinder_models"])
 
     @kopf.timer(*resource, interval=settings.autoscale_seconds, initial_delay=settings.autoscale_seconds,
                 registry=registry)
@@ -384,6 +448,7 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, R
     async def deleted(body: kopf.Body, **kwargs: Any) -> None:
         await delete_children(rt, body, indexes_of(kwargs))
         op_metrics.PHASES.forget((body["metadata"]["namespace"], body["metadata"]["name"]))
+        rt.forget((body["metadata"]["namespace"], body["metadata"]["name"]))
 
     @kopf.on.probe(id="dialogmodels", registry=registry)
     def probe(**_: Any) -> int:

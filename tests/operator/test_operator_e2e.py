@@ -108,9 +108,9 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
     assert status["endpoint"] == f"{names.server('alpha')}.{NS}.svc:8500"
     assert status["readyReplicas"] == 1 and condition(status, "Available")["status"] == "True"
     assert condition(status, "Degraded")["status"] == "False"
-    events = [e for e in emu.client.list("v1", "events", NS) if e["involvedObject"]["name"] == "alpha"]
-    reasons = {e["reason"] for e in events}
-    assert {"JobCreated", "TrainingSucceeded", "IndexBuilt", "NewVersionAvailable", "Serving"} <= reasons
+    expected = {"JobCreated", "TrainingSucceeded", "IndexBuilt", "NewVersionAvailable", "Serving"}
+    wait_for(lambda: expected <= {e["reason"] for e in emu.client.list("v1", "events", NS)
+                                  if e["involvedObject"]["name"] == "alpha"}, "an Event per transition")  # posted async
 
 
 def test_spec_change_trains_a_new_version_while_the_old_one_serves(emu: EmulatorThread) -> None:
@@ -246,8 +246,8 @@ def test_rps_autoscaling_from_pod_metrics_endpoints(emu: EmulatorThread) -> None
         dropped_at = time.monotonic()
         wait_for(lambda: (deployment(emu, NS, "epsilon") or {})["spec"]["replicas"] == 2, "scale-down to 2", timeout=20)
         assert time.monotonic() - dropped_at >= 2.0
-        events = {e["reason"] for e in emu.client.list("v1", "events", NS) if e["involvedObject"]["name"] == "epsilon"}
-        assert {"ScaledUp", "ScaledDown"} <= events
+        wait_for(lambda: {"ScaledUp", "ScaledDown"} <= {e["reason"] for e in emu.client.list("v1", "events", NS)
+                                                        if e["involvedObject"]["name"] == "epsilon"}, "scaling Events")
     finally:
         for c in counters + [noisy]:
             c.server.shutdown()
