@@ -137,10 +137,15 @@ def render(rows: list[tuple[str, str, float]], n_lines: int, vocab: int) -> str:
         "",
         f"YouTokenToMe / HF tokenizers: raw encode {raw:.2f}×, full pre-tokenization pipeline {pipe:.2f}×. "
         f"featurize_parallel with {os.cpu_count()} workers vs 1: {speedup:.2f}× "
-        f"(1-minute load average {load:.1f} at the end of the run: other work shared these cores). "
-        "Worker processes pay for spawning, importing and pickling records; with YouTokenToMe "
-        "already multi-threaded inside one process, they pay off only on machines with more cores "
-        "than the tokenizer's own threads use, or on corpora far larger than this one.",
+        f"(1-minute load average {load:.1f} on {os.cpu_count()} cores at the end of the run; "
+        "other engineers' jobs shared the machine, so absolute rates vary between runs). "
+        + (
+            "On this machine the workers' start-up (spawn, imports) and the pickling of records cost "
+            "more than they saved: YouTokenToMe already uses the cores inside one process. The "
+            "process pool is meant for machines with more cores; it was not measured on one."
+            if speedup < 1.0
+            else "The pool's start-up and pickling are paid back at this corpus size."
+        ),
     ]
     return "\n".join(out) + "\n"
 

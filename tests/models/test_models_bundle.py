@@ -15,6 +15,7 @@ from rejoinder.models.bundle import (
     save_bundle,
 )
 from rejoinder.text.features import Featurizer
+from rejoinder.text.formats import Reaction
 
 from models_spec_helpers import tiny_spec
 
@@ -22,8 +23,9 @@ CONTEXTS = [["hi", "how are you?"], ["what is your name?"], ["tell me a joke"]]
 RESPONSES = ["i am fine", "my name is bot", "why did the chicken cross the road"]
 
 
-def test_retrieval_bundle_round_trip_matches_the_trained_model(tmp_path, bpe_400):
-    spec = tiny_spec("retrieval", projectionDim=16, sharedEncoder=False)
+@pytest.mark.parametrize("shared", [True, False])
+def test_retrieval_bundle_round_trip_matches_the_trained_model(tmp_path, bpe_400, shared):
+    spec = tiny_spec("retrieval", projectionDim=16, sharedEncoder=shared)
     model, reports = build_for_spec(spec, bpe_400)
     assert reports == []
     export = save_bundle(tmp_path / "export", model, bpe_400, spec, version="v-test", metrics={"map": 0.5})
@@ -56,6 +58,8 @@ def test_retrieval_bundle_round_trip_matches_the_trained_model(tmp_path, bpe_400
     with pytest.raises(UnsupportedTask, match="retrieval model does not take 'pair'"):
         bundle.score_pairs(CONTEXTS, RESPONSES)
 
+    if shared:
+        return
     # Mixed precision and XLA give the same vectors up to half-precision rounding.
     fast = load_bundle(export, precision="bfloat16", xla=True, batch_sizes=(4,))
     np.testing.assert_allclose(fast.encode_contexts(CONTEXTS), got, atol=5e-2)
@@ -69,6 +73,13 @@ def test_random_bundles_score(tmp_path, corpus_texts, task, architecture):
     assert bundle.manifest["untrained"] is True and bundle.embedding_dim is None
     if task == "reranking":
         scores = bundle.score_pairs(CONTEXTS, RESPONSES)
+        # Serving featurizes exactly as training does.
+        reactions = [Reaction(tuple(c), r, True) for c, r in zip(CONTEXTS, RESPONSES)]
+        trained_on = Featurizer(bundle.tokenizer, bundle.config.sequence).records(task, architecture, reactions)
+        served = bundle.tokenize("pair", CONTEXTS, RESPONSES)
+        assert served.keys() == trained_on.keys() - {"label"}
+        for name in served:
+            np.testing.assert_array_equal(served[name], trained_on[name])
         with pytest.raises(UnsupportedTask):
             bundle.encode_contexts(CONTEXTS)
     else:

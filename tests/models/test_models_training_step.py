@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from rejoinder.models.bundle import build_for_spec
@@ -33,6 +34,7 @@ def _train(model, batch, loss_fn, steps=25, lr=3e-3):
     return losses
 
 
+@pytest.mark.slow
 def test_dual_encoder_learns_with_in_batch_softmax(bpe_400):
     spec = tiny_spec("retrieval", projectionDim=16)
     model, _ = build_for_spec(spec, bpe_400)
@@ -49,6 +51,7 @@ def test_dual_encoder_learns_with_in_batch_softmax(bpe_400):
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_masked_lm_learns(bpe_400):
     model, _ = build_for_spec(tiny_spec("pretraining"), bpe_400)
     tok = bpe_400
