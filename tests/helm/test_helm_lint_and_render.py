@@ -9,6 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.helm import operator_objects
 from tests.helm.helm_support import CHART, MONITORING_KINDS, NAMESPACE, by_kind, helm, render, value_args
 from tests.helm.helm_values import MINIMAL, NON_DEFAULT
 
@@ -168,3 +169,20 @@ def test_kubernetes_older_than_the_crd_needs_is_refused() -> None:
     result = helm("template", "rj", str(CHART), "--kube-version", older, check=False)
     assert result.returncode != 0 and "kubeVersion" in result.stderr, result.stderr
     helm("template", "rj", str(CHART), "--kube-version", floor)
+
+
+def test_objects_the_operator_creates_are_valid_on_the_kubernetes_versions_the_chart_claims() -> None:
+    """The chart's kubeVersion floor must also fit what the operator creates at run time
+    (e.g. a preStop `sleep` hook needs Kubernetes 1.30)."""
+    objects, _ = operator_objects.build()
+    kinds = set()
+    for obj in objects:
+        if obj["kind"] == "MPIJob":
+            continue  # the MPI Operator's CRD, not in the offline schemas
+        for version in K8S_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                pytest.fail(f"operator-built {obj['kind']}/{obj['metadata']['name']} invalid for Kubernetes {version}: {error}")
+        kinds.add(obj["kind"])
+    assert kinds == {"ConfigMap", "Job", "Deployment", "Service", "PodDisruptionBudget"}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rejoinder.operator import security
+from tests.helm import operator_objects
 from tests.helm.helm_support import pod_specs, render, security_problems
 from tests.helm.helm_values import MINIMAL, NON_DEFAULT
 
@@ -60,51 +61,15 @@ def test_operator_hardening_helper_satisfies_the_requirements() -> None:
     assert security.pod_spec_problems(pod) == []
 
 
-def _specs() -> list[dict]:
-    base = {"task": "retrieval", "data": {"preset": "chatterbot"},
-            "storage": {"persistentVolumeClaim": "artifacts", "keepOnDelete": False}}
-    return [
-        base,
-        {**base, "training": {"gpusPerWorker": 0, "controller": "gloo"}},
-        {**base, "training": {"workers": 3, "gpusPerWorker": 8,
-                              "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-         "index": {"gpu": True}, "serving": {"gpus": 1, "nodeSelector": {"gpu": "a100"}}},
-    ]
-
-
-def _operator_objects() -> tuple[list[dict], set[str]]:
-    """Every workload the operator's builders create, for several specs, and the builders used."""
-    from rejoinder.api.spec import DialogModelSpec
-    from rejoinder.operator import children
-    from rejoinder.operator.settings import OperatorSettings
-
-    settings = OperatorSettings(run_as_user=20000)
-    objects, used = [], set()
-    for number, raw in enumerate(_specs()):
-        model = children.Model(name=f"m{number}", namespace="dialog", uid=f"uid-{number}",
-                               spec=DialogModelSpec.model_validate(raw))
-        built = {
-            "training_job": children.training_job(model, "v-0123456789ab", settings),
-            "mpi_job": children.mpi_job(model, "v-0123456789ab", settings),
-            "training_workload": children.training_workload(model, "v-0123456789ab", settings),
-            "index_job": children.index_job(model, "v-0123456789ab", "i-0123456789", settings),
-            "server_deployment": children.server_deployment(model, "v-0123456789ab", 2, settings, {}, "hash"),
-            "cleanup_job": children.cleanup_job(model, settings),
-        }
-        used.update(built)
-        objects.extend(obj for obj in built.values() if obj)
-    return objects, used
-
-
 def test_every_pod_the_operator_builds_is_hardened() -> None:
-    objects, _ = _operator_objects()
+    objects, _ = operator_objects.build()
     pods = [pod for obj in objects for pod in pod_specs(obj)]
     kinds = {where.split("/")[0] for where, _ in pods}
     assert kinds == {"Job", "MPIJob", "Deployment"}
     assert len([w for w, _ in pods if w.startswith("MPIJob")]) >= 2  # launcher and worker
     for where, pod in pods:
         assert security_problems(where, pod) == []
-        assert pod["securityContext"]["runAsUser"] == 20000
+        assert pod["securityContext"]["runAsUser"] == operator_objects.RUN_AS_USER
         assert pod.get("automountServiceAccountToken") is False, f"{where} mounts an API token"
         assert security.pod_spec_problems(pod) == []
 
@@ -115,7 +80,7 @@ def test_every_pod_builder_of_the_operator_is_checked() -> None:
 
     from rejoinder.operator import children
 
-    _, used = _operator_objects()
+    _, used = operator_objects.build()
     builders = {
         name for name, fn in inspect.getmembers(children, inspect.isfunction)
         if fn.__module__ == children.__name__ and not name.startswith("_")
