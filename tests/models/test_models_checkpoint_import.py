@@ -100,3 +100,44 @@ def test_hugging_face_names_map_to_tf1():
     assert hf_to_tf1("pooler.dense.bias") == ("bert/pooler/dense/bias", False)
     assert hf_to_tf1("cls.predictions.bias") == ("cls/predictions/output_bias", False)
     assert hf_to_tf1("embeddings.position_ids") is None
+
+
+def _tf1_to_hf(name: str) -> str:
+    """The inverse naming (a test-side, hand-written map): TF1 → Hugging Face BertForPreTraining."""
+    if name == "cls/predictions/output_bias":
+        return "cls.predictions.bias"
+    n = name.replace("/", ".")
+    n = n.replace("encoder.layer_", "encoder.layer.")
+    for tf1, hf in ((".gamma", ".weight"), (".beta", ".bias"), (".kernel", ".weight")):
+        if n.endswith(tf1):
+            return n[: -len(tf1)] + hf
+    return n + ".weight" if n.endswith("_embeddings") else n
+
+
+def test_hugging_face_safetensors_match_numpy(tmp_path):
+    from safetensors.numpy import save_file
+
+    from rejoinder.models.checkpoints import load_hugging_face
+
+    weights = random_tf1_weights(np.random.default_rng(3), layers=3, positions=64)
+    tensors = {_tf1_to_hf(k): (v.T.copy() if k.endswith("/kernel") else v) for k, v in weights.items()}
+    tensors["bert.embeddings.position_ids"] = np.arange(64, dtype=np.int64)[None]
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text('{"num_attention_heads": 2}')
+
+    bert = BertConfig(vocab_size=40, hidden=16, layers=3, heads=2, intermediate=32, max_position=20, pooling="cls")
+    model = build_model(ModelConfig("pretraining", "bert", 40, SPECIAL, SequenceConfig(20, 12, 8), bert=bert))
+    report = load_hugging_face(model.encoder, tmp_path, model.mlm)
+    assert report.missing == []
+    assert "bert.encoder.layer.2.attention.self.query.weight" in report.used
+    assert "bert.embeddings.position_ids" in report.skipped
+
+    ids, segments = _ids(np.random.default_rng(4), length=20)
+    got = np.asarray(model({"input_ids": ids, "segment_ids": segments}))
+    want = mlm_logits(weights, bert_forward(weights, ids, segments, layers=3, heads=2))
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-5)
+
+    wrong_heads = BertEncoder(BertConfig(vocab_size=40, hidden=16, layers=3, heads=4, intermediate=32, max_position=20))
+    wrong_heads(ids)
+    with pytest.raises(CheckpointMismatch, match="2 attention heads but model.bert.heads is 4"):
+        load_hugging_face(wrong_heads, tmp_path)
