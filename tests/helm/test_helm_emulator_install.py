@@ -37,7 +37,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(what: str, check: Callable[[], Any], timeout: float = 40.0) -> Any:
+def _wait(what: str, check: Callable[[], Any], timeout: float = 45.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -143,7 +143,7 @@ DIALOG_MODEL = {
 def _complete_job(inst: Installed, prefix: str) -> str:
     job = _wait(f"a Job {prefix}*", lambda: next(
         (j for j in inst.emulator.objects("batch", "jobs", MODEL_NS) if j["metadata"]["name"].startswith(prefix)), None),
-        timeout=20)
+        timeout=45)
     name = job["metadata"]["name"]
     inst.thread.client.patch_status("batch/v1", "jobs", MODEL_NS, name, {
         "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
