@@ -256,3 +256,11 @@ def test_operator_commands_name_existing_verbs_and_binaries() -> None:
     trainer = (IMAGES / "trainer" / "Dockerfile").read_text()
     assert "openmpi-bin" in trainer  # mpirun
     assert "install_horovod.sh" in trainer  # horovodrun
+
+
+def test_launcher_ssh_finds_the_mpi_operator_key_whatever_home_is() -> None:
+    """Pods the operator creates set HOME=/tmp; ssh's identity must not depend on it."""
+    from rejoinder.operator import children
+
+    ssh = (IMAGES / "trainer" / "ssh_config").read_text()
+    assert f"IdentityFile {children.SSH_AUTH_MOUNT_PATH}/id_rsa" in ssh
