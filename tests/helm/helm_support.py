@@ -21,6 +21,10 @@ CHART = REPO / "helm" / "rejoinder"
 RELEASE = "rj"
 NAMESPACE = "rejoinder-system"
 
+# Volume types the Pod Security Standards' restricted profile allows.
+RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                           "projected", "secret"}
+
 # Kinds the offline Kubernetes schemas do not cover; checked separately.
 MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
@@ -92,7 +96,8 @@ def pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def security_problems(where: str, pod: dict[str, Any]) -> list[str]:
-    """What is missing from the pod security settings the issue requires (empty: all present).
+    """What is missing from the pod security settings the issue requires, and what the Pod
+    Security Standards' restricted profile forbids (empty: none).
 
     runAsNonRoot and seccompProfile count when set on the pod or on every container; the
     container-only fields (read-only root, no escalation, capabilities) must be on each container.
@@ -102,6 +107,16 @@ def security_problems(where: str, pod: dict[str, Any]) -> list[str]:
     containers = list(pod.get("initContainers") or []) + list(pod.get("containers") or [])
     if not containers:
         return [f"{where}: no containers"]
+    # The rest of the Pod Security Standards' "restricted" profile (docs/kubernetes.md claims it).
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(field):
+            problems.append(f"{where}: {field}")
+    for volume in pod.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUME_TYPES:
+            problems.append(f"{where}: volume {volume['name']} of type {sorted(kinds)} is not allowed")
+    if pod_ctx.get("sysctls"):
+        problems.append(f"{where}: sysctls")
     for container in containers:
         at = f"{where}/{container.get('name')}"
         ctx = container.get("securityContext") or {}
@@ -124,8 +139,12 @@ def security_problems(where: str, pod: dict[str, Any]) -> list[str]:
         drop = [c.upper() for c in (ctx.get("capabilities") or {}).get("drop") or []]
         if "ALL" not in drop:
             problems.append(f"{at}: capabilities do not drop ALL")
-        if (ctx.get("capabilities") or {}).get("add"):
+        if set((ctx.get("capabilities") or {}).get("add") or []) - {"NET_BIND_SERVICE"}:
             problems.append(f"{at}: adds capabilities {ctx['capabilities']['add']}")
+        if any(port.get("hostPort") for port in container.get("ports") or []):
+            problems.append(f"{at}: hostPort")
+        if ctx.get("procMount", "Default") != "Default":
+            problems.append(f"{at}: procMount")
     return problems
 
 

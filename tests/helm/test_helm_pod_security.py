@@ -44,6 +44,9 @@ def test_the_checker_finds_each_missing_setting() -> None:
         lambda p: p["containers"][0]["securityContext"].update(capabilities={"drop": ["ALL"], "add": ["SYS_ADMIN"]}),
         lambda p: p["securityContext"].pop("seccompProfile") and p["containers"][0]["securityContext"].pop("seccompProfile"),
         lambda p: p["containers"][0]["securityContext"].update(runAsUser=0),
+        lambda p: p.update(hostNetwork=True),
+        lambda p: p["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+        lambda p: p["containers"][0].update(ports=[{"containerPort": 22, "hostPort": 22}]),
     ]
     for number, breaker in enumerate(breakers):
         pod = copy.deepcopy(good)
