@@ -8,6 +8,7 @@ draft 4 (boolean `exclusiveMinimum`, as in OpenAPI 3.0) for `jsonschema`.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,7 @@ class CustomResourceSchema:
         self.openapi = openapi
         self._validator = jsonschema.Draft4Validator(_to_json_schema(openapi))
         self._cel = cel
+        self._cel_verdicts: dict[str, list[Cause]] = {}  # by spec JSON: CEL in Python is slow
 
     def admit(self, obj: dict[str, Any], strict: bool = False) -> list[Cause]:
         """Default and prune `obj` in place; return the problems (empty when it is valid)."""
@@ -158,5 +160,13 @@ class CustomResourceSchema:
             causes.append(Cause(field, error.message))
         spec_schema = (self.openapi.get("properties") or {}).get("spec")
         if not causes and spec_schema and "spec" in obj:  # CEL only on structurally valid objects
-            self._cel.check(spec_schema, obj["spec"], "spec", causes)
+            key = json.dumps(obj["spec"], sort_keys=True)
+            verdict = self._cel_verdicts.get(key)
+            if verdict is None:
+                verdict = []
+                self._cel.check(spec_schema, obj["spec"], "spec", verdict)
+                if len(self._cel_verdicts) > 10000:
+                    self._cel_verdicts.clear()
+                self._cel_verdicts[key] = verdict
+            causes.extend(verdict)
         return causes
