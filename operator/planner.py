@@ -251,9 +251,10 @@ class _Planner:
     def serving(self, ready: bool) -> None:
         dep = self.obs.deployment
         if not self.servable:
-            for kind, obj in (("Deployment", dep), ("Service", self.obs.service), ("PodDisruptionBudget", self.obs.pdb)):
+            for api, kind, obj in (("apps/v1", "Deployment", dep), ("v1", "Service", self.obs.service),
+                                   ("policy/v1", "PodDisruptionBudget", self.obs.pdb)):
                 if obj is not None:
-                    self.deletes.append(Ref(obj["apiVersion"], PLURALS[kind], obj["metadata"]["name"]))
+                    self.deletes.append(Ref(api, PLURALS[kind], obj["metadata"]["name"]))
             self.new.serving_version = None
             self.new.endpoint = None
             self.new.replicas = self.new.ready_replicas = 0

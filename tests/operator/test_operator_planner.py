@@ -401,3 +401,14 @@ def test_is_subset() -> None:
     assert is_subset({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}, "d": 3})
     assert not is_subset({"a": [1, 2]}, {"a": [1]})
     assert is_subset({"cpu": 1}, {"cpu": "1"})
+
+
+def test_disabling_serving_removes_the_serving_children() -> None:
+    m1, st, obs = serving_model({"recall@5": 0.6})
+    m2 = model(spec(serving={"enabled": False}))
+    svc = {"metadata": {"name": names.server("m")}}
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=obs["deployment"],
+                              service=svc, pdb=svc), SETTINGS, NOW)
+    assert {(r.api_version, r.plural) for r in p.delete} >= {
+        ("apps/v1", "deployments"), ("v1", "services"), ("policy/v1", "poddisruptionbudgets")}
+    assert p.status["phase"] == "Trained" and p.status["servingVersion"] is None and p.status["endpoint"] is None
