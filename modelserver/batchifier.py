@@ -1,11 +1,11 @@
 """Request batchifier: concurrent requests become one model call.
 
-Each request waits at most `max_delay_s` (counted from the oldest request in the batch) for
-others to join, and a batch holds at most `max_batch_size` rows (a Rerank request of 20
-candidates is 20 rows; a Retrieve request is one). Only one batch runs at a time per
-batchifier, in its own worker thread, so while the model computes a batch the next one fills
-up: under load batches are full without any extra wait, and an idle server adds no delay
-beyond `max_delay_s`.
+A batch holds at most `max_batch_size` rows (a Rerank request of 20 candidates is 20 rows; a
+Retrieve request is one). Only one batch runs at a time per batchifier, in its own worker
+thread; requests arriving meanwhile queue up. When the model is free, the next batch starts as
+soon as it is full, or `max_delay_s` after it could first have started (the oldest request's
+arrival on an idle model, the end of the previous batch on a busy one) — so batching adds at
+most `max_delay_s` to any request's wait for the model.
 
 Guarantees the server relies on:
 - the queue is bounded: `submit` on a full queue raises `QueueFull` at once (RESOURCE_EXHAUSTED);
@@ -155,6 +155,7 @@ class Batchifier(Generic[P, R]):
             self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"batchifier-{self.name}")
 
     async def _next_batch(self) -> Optional[list[_Item[P, R]]]:
+        model_free = time.monotonic()
         while not self._queue:
             if self._closing:
                 return None
@@ -162,7 +163,11 @@ class Batchifier(Generic[P, R]):
             await self._wakeup.wait()
         first = self._queue.popleft()
         batch, rows = [first], first.rows
-        close_at = first.enqueued + self.max_delay_s
+        # Wait for others at most max_delay past the moment the batch could start: when the first
+        # request arrived (idle model) or when the previous batch finished (busy model). Counting
+        # from the arrival only would start a busy model's next batch before the clients answered
+        # by the previous one are back, splitting steady load into ever smaller batches.
+        close_at = max(first.enqueued, model_free) + self.max_delay_s
         while rows < self.max_batch_size:
             if self._queue:
                 if rows + self._queue[0].rows > self.max_batch_size:

@@ -150,7 +150,7 @@ class ModelServer:
         if loading in done:
             error = loading.exception()
             if error is not None:  # exit non-zero with the reason on one line; the pod restarts
-                log.error("cannot serve: %s: %s", type(error).__name__, error, exc_info=not isinstance(error, (OSError, ValueError)))
+                log.error("cannot serve: %s: %s", type(error).__name__, error, exc_info=None if isinstance(error, (OSError, ValueError)) else error)
                 stopping.cancel()
                 if self._server is not None:
                     await self._server.stop(0)

@@ -154,3 +154,25 @@ def test_close_drains_accepted_requests_then_refuses():
         return await asyncio.gather(*accepted)
 
     assert run(main()) == [i * 10 for i in range(10)]
+
+
+def test_a_busy_model_lets_requests_answered_by_its_last_batch_join_the_next():
+    # Closed-loop clients resend as soon as they are answered; if the next batch started at once
+    # with only the requests queued during the last one, steady load would split into small batches.
+    gate = threading.Event()
+    recorder = Recorder(gate=gate)
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=4, max_delay_s=0.5, capacity=10)
+        first = asyncio.ensure_future(b.submit(0))
+        await asyncio.sleep(0.6)  # batch [0] is now blocked inside the model
+        queued = asyncio.ensure_future(b.submit(1))
+        await asyncio.sleep(0.01)
+        gate.set()
+        await first
+        again = await asyncio.gather(queued, b.submit(2))  # the client of request 0 sends again
+        await b.close()
+        return again
+
+    assert run(main()) == [10, 20]
+    assert recorder.batches == [[0], [1, 2]]
