@@ -167,7 +167,7 @@ def test_a_busy_model_lets_requests_answered_by_its_last_batch_join_the_next():
         first = asyncio.ensure_future(b.submit(0))
         await asyncio.sleep(0.6)  # batch [0] is now blocked inside the model
         queued = asyncio.ensure_future(b.submit(1))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.6)  # request 1 has waited longer than the delay when the model frees
         gate.set()
         await first
         again = await asyncio.gather(queued, b.submit(2))  # the client of request 0 sends again
