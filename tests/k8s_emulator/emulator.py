@@ -55,6 +55,7 @@ from .selectors import field_selector, label_selector
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str, str]  # (group, plural, namespace or "", name)
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # what the apiserver draws generated name suffixes from
 _NAMESPACES_URL = re.compile(r"/api/v1/namespaces(?:/([^/]+)(?:/(status|finalize))?)?/?")
 
 
@@ -334,7 +335,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
             if not meta.get("generateName"):
                 raise ApiError(422, "Invalid", "metadata.name or metadata.generateName is required",
                                {"causes": [{"field": "metadata.name", "message": "Required value"}]})
-            meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
+            for _ in range(8):  # the apiserver retries generated names that collide
+                meta["name"] = meta["generateName"] + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+                if self._key(rtype, ns, meta["name"]) not in self._store:
+                    break
         obj.setdefault("apiVersion", rtype.api_version)
         obj.setdefault("kind", rtype.kind)
         key = self._key(rtype, ns, meta["name"])
