@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ class Endpoint:
 
 def horovodrun_path() -> Optional[str]:
     """horovodrun next to this interpreter (a virtualenv) or on PATH, when Horovod is importable."""
-    try:
-        import horovod.tensorflow  # noqa: F401  (the TF ops library must load, not just the package)
-    except Exception:
+    # Look for Horovod's compiled TensorFlow ops without importing TensorFlow here (seconds, and noise).
+    spec = importlib.util.find_spec("horovod")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(next(iter(spec.submodule_search_locations)))
+    if not any((package / "tensorflow").glob("mpi_lib*.so")):
         return None
     beside = Path(sys.executable).parent / "horovodrun"
     return str(beside) if beside.exists() else shutil.which("horovodrun")

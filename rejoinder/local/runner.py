@@ -76,6 +76,8 @@ class Reporter:
         # Without a terminal, print on every phase change and every ~10 % of training.
         if not self._last_line:
             return True
+        if row_text == self._last_line:
+            return False
         old, new = self._last_line.split(), row_text.split()
         if old[2:4] != new[2:4]:
             return True
@@ -172,7 +174,8 @@ def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Report
             state.set_condition(status, ConditionType.Progressing, False, "RolloutComplete")
             reporter.update(force=True)
             reporter.newline()
-            print(f"\nTry it:  rejoinder query --server {endpoint.address} \"Let's go to an early movie\"", flush=True)
+            target = "" if endpoint.address == "127.0.0.1:8500" else f" --target {endpoint.address}"
+            print(f"\nTry it:  rejoinder query{target} \"Let's go to an early movie\"", flush=True)
             return proc.wait()
         except KeyboardInterrupt:
             reporter.newline()
