@@ -10,7 +10,6 @@ runs in float32; heads cast their final outputs to float32.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import keras
 from keras import layers, ops

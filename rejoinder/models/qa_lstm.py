@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 from keras import layers, ops
 
 from .config import QALstmConfig

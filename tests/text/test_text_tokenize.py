@@ -25,6 +25,7 @@ def test_pack_single_truncates_left_or_right():
     ids = pack_single([[10, 11, 12, 13, 14], [20]], 5, SPECIAL, truncate="left")
     assert ids.dtype == np.int32 and ids.shape == (2, 5)
     assert ids.tolist() == [[2, 12, 13, 14, 3], [2, 20, 3, 0, 0]]
+    assert unpad(ids, SPECIAL) == [[12, 13, 14], [20]]
     assert pack_single([[10, 11, 12, 13, 14]], 5, SPECIAL, truncate="right").tolist() == [[2, 10, 11, 12, 3]]
 
 
