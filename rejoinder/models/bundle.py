@@ -270,6 +270,8 @@ class ModelBundle:
         if kind == "session":
             return {"input_ids": f.sessions(items[0])}
         contexts, responses = items
+        if len(contexts) != len(responses):
+            raise ValueError(f"{len(contexts)} contexts but {len(responses)} responses: pairs need one of each")
         if self.architecture == "bert":
             return f.pairs(contexts, responses)
         return {"context_ids": f.contexts(contexts), "response_ids": f.responses(responses)}

@@ -80,6 +80,8 @@ def test_random_bundles_score(tmp_path, corpus_texts, task, architecture):
         assert served.keys() == trained_on.keys() - {"label"}
         for name in served:
             np.testing.assert_array_equal(served[name], trained_on[name])
+        with pytest.raises(ValueError, match="3 contexts but 2 responses"):
+            bundle.score_pairs(CONTEXTS, RESPONSES[:2])
         with pytest.raises(UnsupportedTask):
             bundle.encode_contexts(CONTEXTS)
     else:
