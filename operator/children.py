@@ -7,6 +7,7 @@ PVC `spec.storage.persistentVolumeClaim` mounted at `spec.storage.path`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 SPEC_VOLUME = "spec"
 ARTIFACTS_VOLUME = "artifacts"
 SSH_AUTH_MOUNT_PATH = "/home/rejoinder/.ssh"  # the trainer image's user (images/trainer)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
 SSHD_COMMAND = ["/usr/sbin/sshd", "-De", "-f", "/opt/rejoinder/sshd_config"]
 
 
@@ -103,12 +105,15 @@ def processes_per_worker(spec: DialogModelSpec) -> int:
 
 
 def dialog_model_document(model: Model) -> str:
-    doc = {
-        "apiVersion": API_VERSION, "kind": KIND,
-        "metadata": {"name": model.name, "namespace": model.namespace, "uid": model.uid},
-        "spec": model.spec.to_wire(),
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return _document(model.name, model.namespace, model.uid, json.dumps(model.spec.to_wire(), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=2048)
+def _document(name: str, namespace: str, uid: str, spec_json: str) -> str:
+    """Cached: YAML emission dominates planning time, and a spec rarely changes."""
+    doc = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": namespace, "uid": uid},
+           "spec": json.loads(spec_json)}
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
 
 
 def spec_config_map(model: Model, version: str) -> dict[str, Any]:

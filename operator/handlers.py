@@ -383,7 +383,8 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, R
                                    insecure=not creds.verify, default_namespace=creds.namespace)
 
     def child_index(group: str, version: str, plural: str, fn_name: str) -> None:
-        def index(namespace: Optional[str], labels: Mapping[str, str], body: Mapping[str, Any], **_: Any) -> Any:
+        # async: sync handlers would go through kopf's small thread pool, one hop per watch event
+        async def index(namespace: Optional[str], labels: Mapping[str, str], body: Mapping[str, Any], **_: Any) -> Any:
             key = _model_key(namespace, labels)
             return {key: _snapshot(body)} if key else None
 
@@ -398,11 +399,11 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, R
     child_index("", "v1", "pods", "rejoinder_pods")
 
     @kopf.index(*resource, registry=registry, id="rejoinder_models")
-    def rejoinder_models(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> Any:
+    async def rejoinder_models(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> Any:
         return {(namespace, name): (status or {}).get("trainedVersion")}
 
     @kopf.index(*resource, registry=registry, id="rejoinder_model_bodies")
-    def rejoinder_model_bodies(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
+    async def rejoinder_model_bodies(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
         return {(namespace, name): _snapshot(body)}
 
     def indexes_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -361,7 +361,11 @@ class _Planner:
             spec_hash = children.content_hash(children.spec_config_map(self.model, version)["data"])
         else:
             spec_hash = children.content_hash((self.obs.config_maps.get(names.spec_config_map(self.model.name, version)) or {}).get("data"))
-        return children.server_deployment(self.model, version, replicas, self.settings, dict(annotations), spec_hash)
+        deployment = children.server_deployment(self.model, version, replicas, self.settings, dict(annotations), spec_hash)
+        if current is not None and replicas == int(current):
+            # The autoscaler owns the replica count: never write it back from a possibly stale view.
+            del deployment["spec"]["replicas"]
+        return deployment
 
     def availability(self, dep: Optional[Obj]) -> None:
         status = (dep or {}).get("status") or {}

@@ -64,6 +64,7 @@ def stamped(obj: dict[str, Any], generation: int = 1) -> dict[str, Any]:
 
 def rolled_out(dep: dict[str, Any], replicas: int | None = None) -> dict[str, Any]:
     dep = stamped(dep)
+    dep["spec"].setdefault("replicas", 1)  # a patch leaves the replica count as it was
     n = replicas or dep["spec"]["replicas"]
     dep["status"] = {"observedGeneration": 1, "replicas": n, "updatedReplicas": n, "readyReplicas": n, "availableReplicas": n}
     return dep
@@ -412,3 +413,17 @@ def test_disabling_serving_removes_the_serving_children() -> None:
     assert {(r.api_version, r.plural) for r in p.delete} >= {
         ("apps/v1", "deployments"), ("v1", "services"), ("policy/v1", "poddisruptionbudgets")}
     assert p.status["phase"] == "Trained" and p.status["servingVersion"] is None and p.status["endpoint"] is None
+
+
+def test_replicas_belong_to_the_autoscaler_unless_out_of_bounds() -> None:
+    m1, st, obs = serving_model({"recall@5": 0.6})
+    scaled = copy.deepcopy(obs["deployment"])
+    scaled["spec"]["replicas"] = 3
+    m2 = model(spec(serving={"resources": {"requests": {"cpu": "2"}}}))
+    [dep] = by_kind(plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=scaled),
+                         SETTINGS, NOW).patch, "Deployment")
+    assert "replicas" not in dep["spec"]  # a patch for other reasons must not reset the autoscaler's count
+    m3 = model(spec(serving={"maxReplicas": 2}))
+    [dep] = by_kind(plan(m3, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=scaled),
+                         SETTINGS, NOW).patch, "Deployment")
+    assert dep["spec"]["replicas"] == 2  # the new bounds apply at once
