@@ -85,6 +85,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     schema: Optional[CustomResourceSchema] = None  # custom resources only
+    printer_columns: tuple[dict[str, Any], ...] = ()  # a CRD's additionalPrinterColumns
     crd: str = ""  # name of the CRD that registered it
 
     @property
@@ -266,15 +267,20 @@ class KubeEmulator(kmock.KubernetesEmulator):
             raise ApiError(404, "NotFound", f"{rtype.plural}/{request.subresource} is not served")
         body = request.data if isinstance(request.data, (dict, list)) else None
         if body is None and request.text.strip():
+            if "protobuf" in request.headers.get("Content-Type", ""):
+                raise ApiError(415, "UnsupportedMediaType", "the emulator speaks JSON only, not protobuf")
             try:
                 body = json.loads(request.text)
             except ValueError:
                 raise ApiError(400, "BadRequest", "the request body is not JSON") from None
+        as_table = "as=Table" in request.headers.get("Accept", "") and rtype.printer_columns
         async with self._state_lock:
             if method == "GET" and request.name:
-                return self._json(self._get(rtype, ns, request.name))
+                obj = self._get(rtype, ns, request.name)
+                return self._json(self._table(rtype, [obj]) if as_table else obj)
             if method == "GET":
-                return self._json(self._list(rtype, ns, request.params))
+                listing = self._list(rtype, ns, request.params)
+                return self._json(self._table(rtype, listing["items"]) if as_table else listing)
             if method == "POST" and not request.name:
                 created = self._create(rtype, ns, body, request.params)
                 return self._json(created, status=201)
@@ -460,6 +466,37 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     # --- custom resources ---------------------------------------------------------------------
 
+    @staticmethod
+    def _table(rtype: ResourceType, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """Server-side printing (`kubectl get` asks for a Table): the CRD's printer columns."""
+
+        def cell(obj: Any, path: str) -> Any:
+            for part in path.strip(".").split("."):
+                obj = obj.get(part) if isinstance(obj, dict) else None
+            return obj
+
+        columns = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
+        columns += [{"name": c["name"], "type": c.get("type", "string"), "format": c.get("format", ""),
+                     "description": c.get("description", ""), "priority": c.get("priority", 0)}
+                    for c in rtype.printer_columns]
+        def shown(value: Any, column: dict[str, Any]) -> Any:
+            if column.get("type") != "date" or not isinstance(value, str):
+                return value
+            try:  # the apiserver prints dates as ages, like kubectl's AGE column
+                then = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return value
+            seconds = max(0, int((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()))
+            for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+                if seconds >= 2 * size:
+                    return f"{seconds // size}{unit}"
+            return f"{seconds}s"
+
+        rows = [{"cells": [o["metadata"]["name"]] + [shown(cell(o, c["jsonPath"]), c) for c in rtype.printer_columns],
+                 "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}}
+                for o in items]
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
+
     def _admit(self, rtype: ResourceType, obj: dict[str, Any], params: dict[str, str]) -> None:
         assert rtype.schema is not None
         strict = params.get("fieldValidation") == "Strict"
@@ -489,7 +526,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 subresources=frozenset((version.get("subresources") or {}).keys()),
                 short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
                 schema=CustomResourceSchema(openapi, self._cel) if openapi else None,
-                crd=crd["metadata"]["name"],
+                crd=crd["metadata"]["name"], printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             ))
         now = _now()
         crd["status"] = {

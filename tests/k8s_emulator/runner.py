@@ -103,10 +103,11 @@ class Client:
         self.url = url
 
     def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None,
-                content_type: str = "application/json") -> Any:
+                content_type: str = "application/json", headers: dict[str, str] | None = None) -> Any:
         url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": content_type, **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=30) as response:
                 raw = response.read()

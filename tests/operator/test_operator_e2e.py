@@ -108,6 +108,13 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
     assert status["endpoint"] == f"{names.server('alpha')}.{NS}.svc:8500"
     assert status["readyReplicas"] == 1 and condition(status, "Available")["status"] == "True"
     assert condition(status, "Degraded")["status"] == "False"
+    # what `kubectl get dm` prints (server-side Table from the CRD's printer columns)
+    table = emu.client.request("GET", f"/apis/{API}/namespaces/{NS}/dialogmodels/alpha",
+                               headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    columns = [c["name"] for c in table["columnDefinitions"]]
+    row = dict(zip(columns, table["rows"][0]["cells"]))
+    assert (row["Phase"], row["Version"], row["Ready"], row["Task"]) == ("Serving", version, 1, "retrieval")
+    assert row["Message"].startswith("serving ")
     expected = {"JobCreated", "TrainingSucceeded", "IndexBuilt", "NewVersionAvailable", "Serving"}
     wait_for(lambda: expected <= {e["reason"] for e in emu.client.list("v1", "events", NS)
                                   if e["involvedObject"]["name"] == "alpha"}, "an Event per transition")  # posted async
@@ -251,6 +258,20 @@ def test_rps_autoscaling_from_pod_metrics_endpoints(emu: EmulatorThread) -> None
     finally:
         for c in counters + [noisy]:
             c.server.shutdown()
+
+
+def test_failed_training_job_reports_its_last_log_lines(emu: EmulatorThread) -> None:
+    emu.client.create(dialog_model("theta"), "dialogmodels")
+    job = wait_for(lambda: jobs(emu, NS, "theta", "train"), "the training Job")[0]
+    start_job(emu, job, log="loading data\nTraceback (most recent call last):\n"
+                            "rejoinder.text.formats.DataError: train.jsonl line 7: 'context' is missing\n")
+    finish_job(emu, job, succeeded=False)
+    status = wait_for(lambda: (s := status_of(emu, NS, "theta")).get("phase") == "Failed" and s, "phase Failed")
+    trained = condition(status, "Trained")
+    assert trained["reason"] == "JobFailed" and "BackoffLimitExceeded" in trained["message"]
+    assert "line 7: 'context' is missing" in trained["message"]
+    wait_for(lambda: any(e["reason"] == "JobFailed" and e["type"] == "Warning" for e in emu.client.list("v1", "events", NS)
+                         if e["involvedObject"]["name"] == "theta"), "a Warning event")
 
 
 def test_missing_mpijob_crd_is_reported(emu: EmulatorThread) -> None:

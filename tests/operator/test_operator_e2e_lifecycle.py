@@ -3,19 +3,25 @@ and the `rejoinder operator` command itself (health and metrics endpoints)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 from k8s_emulator import EmulatorThread
 from operator_e2e import (
-    API, condition, create_pod, dialog_model, install_crd, jobs, running_operator, set_log, status_of, wait_for,
+    API, condition, create_pod, dialog_model, fast_settings, finish_job, install_crd, jobs, rollout, running_operator,
+    set_log, start_job, status_of, wait_for,
 )
 
 from rejoinder.api.spec import DialogModelSpec
@@ -103,6 +109,54 @@ def test_several_workers_train_through_an_mpijob(tmp_path: Path) -> None:
             # reranking has no index: straight to the Deployment
             wait_for(lambda: emu.client.get("apps/v1", "deployments", NS, names.server("wide")), "the Deployment")
             assert not jobs(emu, NS, "wide", "index")
+
+
+class FakePrometheus:
+    """Answers instant queries with one value, and remembers the queries."""
+
+    def __init__(self, value: float):
+        self.value, self.queries = value, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.queries.append(urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)["query"][0])
+                body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+                    {"metric": {}, "value": [time.time(), str(outer.value)]}]}})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+def test_autoscaling_from_a_prometheus_query(tmp_path: Path) -> None:
+    prometheus = FakePrometheus(75.0)
+    try:
+        with EmulatorThread() as emu:
+            install_crd(emu)
+            dm = dialog_model("promo", namespace=NS, task="reranking",
+                              serving={"minReplicas": 1, "maxReplicas": 6, "targetRpsPerReplica": 10})
+            with running_operator(emu, tmp_path, fast_settings(prometheus_url=prometheus.url)):
+                emu.client.create(dm, "dialogmodels")
+                job = wait_for(lambda: jobs(emu, NS, "promo", "train"), "the training Job")[0]
+                start_job(emu, job, log='REJOINDER_METRICS {"accuracy": 0.8}\n')
+                finish_job(emu, job)
+                wait_for(lambda: emu.client.get("apps/v1", "deployments", NS, names.server("promo")), "the Deployment")
+                rollout(emu, NS, "promo")
+                # 75 requests/s at 10 per replica → 8, capped at maxReplicas 6
+                wait_for(lambda: emu.client.get("apps/v1", "deployments", NS, names.server("promo"))["spec"]["replicas"] == 6,
+                         "scale-up from the Prometheus query")
+                wait_for(lambda: status_of(emu, NS, "promo").get("rps") == 75.0, "status.rps")
+        assert f'namespace="{NS}"' in prometheus.queries[-1] and names.server("promo") in prometheus.queries[-1]
+    finally:
+        prometheus.server.shutdown()
 
 
 def _free_port() -> int:
