@@ -210,9 +210,10 @@ cores shared with the emulator, the controllers and other work (1-minute load av
 | operator memory (RSS) with {int(many['models'])} models | {many['rss_mib']:.0f} MiB |
 | API requests by the operator per model, create → Serving | {many['requests_per_model']:.0f} |
 
-Children are read from watch-fed indexes, so a reconciliation costs no API reads; each pipeline step
-is noticed when a child's watch event arrives (coalesced per model), and the resync timer is only
-a safety net.
+Operator and emulator together used {many['cpu_s'] + many['emulator_cpu_s']:.0f} CPU-seconds of the {many['serving_s']:.0f} s it took all
+{int(many['models'])} models to serve: with the load average above, the rest is waiting for a core. Children are read from
+watch-fed indexes, so a reconciliation costs no API reads; each pipeline step is noticed when a
+child's watch event arrives (coalesced per model), and the resync timer is only a safety net.
 """
 
 
