@@ -211,7 +211,8 @@ cores shared with the emulator, the controllers and other work (1-minute load av
 | API requests by the operator per model, create → Serving | {many['requests_per_model']:.0f} |
 
 Operator and emulator together used {many['cpu_s'] + many['emulator_cpu_s']:.0f} CPU-seconds of the {many['serving_s']:.0f} s it took all
-{int(many['models'])} models to serve: with the load average above, the rest is waiting for a core. Children are read from
+{int(many['models'])} models to serve, on a machine loaded well beyond its cores (load average above): that wall time
+says more about the shared machine than about the operator. Children are read from
 watch-fed indexes, so a reconciliation costs no API reads; each pipeline step is noticed when a
 child's watch event arrives (coalesced per model), and the resync timer is only a safety net.
 """
