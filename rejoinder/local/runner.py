@@ -157,6 +157,15 @@ def _wait_serving(proc: subprocess.Popen, endpoint: Endpoint, timeout: float) ->
     raise StageFailed(f"the model server was not SERVING within {timeout:.0f} s")
 
 
+def _mark_stopped(reporter: Reporter, message: str, failed: bool) -> None:
+    status = reporter.status
+    status.phase = Phase.Failed if failed else Phase.Trained
+    status.endpoint, status.ready_replicas, status.replicas, status.rps = None, 0, 0, 0.0
+    status.message = message
+    state.set_condition(status, ConditionType.Available, False, "ServerExited" if failed else "Stopped", message)
+    state.save(reporter.root, status)
+
+
 def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Reporter, ready_timeout: float) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a", encoding="utf-8") as out:
@@ -176,11 +185,14 @@ def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Report
             reporter.newline()
             target = "" if endpoint.address == "127.0.0.1:8500" else f" --target {endpoint.address}"
             print(f"\nTry it:  rejoinder query{target} \"Let's go to an early movie\"", flush=True)
-            return proc.wait()
+            code = proc.wait()
+            _mark_stopped(reporter, f"the model server exited with code {code}; see {log_file}", failed=True)
+            return code or 1
         except KeyboardInterrupt:
             reporter.newline()
             print("stopping the model server (draining in-flight requests)…", flush=True)
             code = _stop(proc)
+            _mark_stopped(reporter, "stopped; `rejoinder up` serves it again without retraining", failed=False)
             return 0 if code in (0, -signal.SIGTERM) else code
         except BaseException:
             _stop(proc)
