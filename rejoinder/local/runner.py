@@ -244,9 +244,8 @@ def up(path: Path, *, host: str = "127.0.0.1", port: int = 8500, metrics_port: i
                 state.set_condition(status, ConditionType.Trained, True, "TrainingSucceeded")
             else:
                 state.set_condition(status, ConditionType.Indexed, True, "IndexBuilt")
-        status.phase, status.message = Phase.Serving if spec.serving.enabled else Phase.Pending, "done"
-        if not spec.serving.enabled:
-            status.message = "trained; not served (serving.enabled is false)"
+        # Only reached when nothing is served (serving returns from the loop above).
+        status.phase, status.message = Phase.Trained, "trained; not served (serving.enabled is false)"
         reporter.update(force=True)
         reporter.newline()
         return 0
