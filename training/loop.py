@@ -127,7 +127,11 @@ def run_loop(
     first = task.prepare_batch(next(iterate(arrays, plan, 0, 1))[1], 0, dist.rank)
     task.build(_to_tensors(first))
     optimizer.build(task.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=task.model, optimizer=optimizer)
+    # `variables` lists every model variable explicitly: Keras 3 SeedGenerator states (dropout
+    # RNG) are not tracked through `model=`, and without them a resumed run would draw other
+    # dropout masks than the uninterrupted run.
+    checkpoint = tf.train.Checkpoint(model=task.model, optimizer=optimizer,
+                                     variables=tf_variables(task.model.variables))
 
     start_step = 0
     if dist.is_chief and store is not None:
@@ -172,7 +176,9 @@ def run_loop(
                     save(done)
                 progress.update(done, loss, force_line=at_checkpoint)
             result.end_step = done
-        if result.end_step == config.total_steps and result.end_step > start_step:
+        # Final state (end of training, or a run stopped early with stop_after) unless the
+        # interval checkpoint just wrote it.
+        if result.end_step > start_step and (result.end_step % config.checkpoint_interval or result.end_step == config.total_steps):
             save(result.end_step)
         # Data-parallel ranks must hold bit-identical weights; a mismatch means a broken
         # collective or a rank-dependent update, which would silently waste the run.
