@@ -89,9 +89,8 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
     index = wait_for(lambda: jobs(emu, NS, "alpha", "index"), "the index Job")[0]
     assert index["spec"]["template"]["spec"]["containers"][0]["command"] == [
         "rejoinder", "build-index", "-f", "/etc/rejoinder/dialogmodel.yaml"]
-    status = status_of(emu, NS, "alpha")
+    status = wait_for(lambda: (s := status_of(emu, NS, "alpha")).get("phase") == "Indexing" and s, "phase Indexing")
     assert status["trainedVersion"] == version and status["metrics"] == {"recall@5": 0.61, "map": 0.42}
-    assert status["phase"] == "Indexing"
     start_job(emu, index)
     finish_job(emu, index)
 
@@ -100,9 +99,9 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
     assert container["command"][:2] == ["rejoinder", "serve"] and container["command"][5] == version
     assert container["readinessProbe"]["grpc"]["port"] == 8500
     assert pod_spec_problems(dep["spec"]["template"]["spec"]) == []
-    assert emu.client.get("v1", "services", NS, names.server("alpha")) is not None
-    assert emu.client.get("policy/v1", "poddisruptionbudgets", NS, names.server("alpha")) is not None
-    assert status_of(emu, NS, "alpha")["phase"] == "RollingOut"
+    wait_for(lambda: emu.client.get("v1", "services", NS, names.server("alpha")), "the Service")  # created after
+    wait_for(lambda: emu.client.get("policy/v1", "poddisruptionbudgets", NS, names.server("alpha")), "the PDB")
+    wait_for(lambda: status_of(emu, NS, "alpha").get("phase") == "RollingOut", "phase RollingOut")
 
     status = serve(emu, "alpha", version)
     assert status["endpoint"] == f"{names.server('alpha')}.{NS}.svc:8500"
@@ -235,16 +234,17 @@ def test_rps_autoscaling_from_pod_metrics_endpoints(emu: EmulatorThread) -> None
     version = version_of(dm)
     emu.client.create(dm, "dialogmodels")
     train_and_index(emu, "epsilon", version, {"recall@5": 0.5})
-    counters = [Counter(25.0), Counter(25.0)]
+    counters = [Counter(22.0), Counter(22.0)]
     noisy = Counter(10_000.0)  # a pod that is not ready must not count
     try:
         serve(emu, "epsilon", version, metrics_urls=[c.url for c in counters])
         dep = deployment(emu, NS, "epsilon")
         create_pod(emu, NS, dep["spec"]["template"], "epsilon-unready", ready=False,  # type: ignore[index]
                    annotations={"test.rejoinder.dev/metrics-url": noisy.url})
-        # 50 requests/s over 2 ready pods, 10 per replica → 5 replicas, at once
+        # 44 requests/s over 2 ready pods, 10 per replica → 5 replicas, at once (away from a boundary:
+        # the measured rate jitters by a request or so)
         wait_for(lambda: (deployment(emu, NS, "epsilon") or {})["spec"]["replicas"] == 5, "scale-up to 5", timeout=20)
-        status = wait_for(lambda: 40 <= (status_of(emu, NS, "epsilon").get("rps") or 0) <= 60 and status_of(emu, NS, "epsilon"),
+        status = wait_for(lambda: 38 <= (status_of(emu, NS, "epsilon").get("rps") or 0) <= 50 and status_of(emu, NS, "epsilon"),
                           "the measured RPS")
         assert status["rps"] < 100  # the unready pod's 10 000 requests/s are not counted
         # load stops: replicas go down to minReplicas, but only after the stabilisation window
@@ -252,7 +252,8 @@ def test_rps_autoscaling_from_pod_metrics_endpoints(emu: EmulatorThread) -> None
             c.set_rate(0.0)
         dropped_at = time.monotonic()
         wait_for(lambda: (deployment(emu, NS, "epsilon") or {})["spec"]["replicas"] == 2, "scale-down to 2", timeout=20)
-        assert time.monotonic() - dropped_at >= 2.0
+        # the window is judged on the operator's samples, taken every 0.5 s: one may straddle the drop
+        assert time.monotonic() - dropped_at >= 2.0 - 0.5
         wait_for(lambda: {"ScaledUp", "ScaledDown"} <= {e["reason"] for e in emu.client.list("v1", "events", NS)
                                                         if e["involvedObject"]["name"] == "epsilon"}, "scaling Events")
     finally:
