@@ -25,7 +25,7 @@ from .children import Model
 from .conditions import Conditions, Transition, rfc3339
 from .progress import final_metrics, last_lines, last_progress
 from .settings import OperatorSettings
-from .workloads import RunState, job_state, mpijob_state, pod_trouble, rollout_state
+from .workloads import job_state, mpijob_state, pod_trouble, rollout_state
 
 Obj = Mapping[str, Any]
 
@@ -513,7 +513,3 @@ def plan(model: Model, status: DialogModelStatus, observed: Observed, settings: 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """The top-level status fields that changed (a merge patch), empty when nothing did."""
     return {k: v for k, v in new.items() if old.get(k) != v and not (v is None and k not in old)}
-
-
-def describe(state: RunState) -> str:
-    return f"{state.reason}: {state.message}"

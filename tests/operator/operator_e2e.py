@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import kubernetes.config.kube_config
-from k8s_emulator import Client, EmulatorThread
+from k8s_emulator import EmulatorThread
 from kopf.testing import KopfRunner
 
 from rejoinder.operator import names

@@ -7,13 +7,12 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from k8s_emulator import ApiFailure, EmulatorThread
 from operator_e2e import (
-    API, condition, create_pod, deployed_version, deployment, dialog_model, fast_settings, finish_job, get_model,
+    API, condition, create_pod, deployed_version, deployment, dialog_model, finish_job, get_model,
     install_crd, jobs, objects, rollout, running_operator, set_log, start_job, status_of, wait_for,
 )
 
