@@ -52,8 +52,9 @@ class Credentials:
             in_cluster = False
         if cfg.refresh_api_key_hook is not None:
             cfg.refresh_api_key_hook(cfg)
-        auth = cfg.get_api_key_with_prefix("authorization") or ""
-        token = auth.removeprefix("Bearer ").strip() or None
+        auth = (cfg.get_api_key_with_prefix("authorization") or "").strip()
+        # in-cluster loading writes "bearer <token>", kubeconfig loading "Bearer <token>"
+        token = (auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth).strip() or None
         namespace = None
         if in_cluster:
             ns_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
