@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import urllib.error
 import urllib.parse
@@ -21,6 +22,9 @@ class EmulatorThread:
     """`with EmulatorThread() as emu:` serves a fresh `KubeEmulator` on 127.0.0.1 at `emu.url`."""
 
     def __init__(self, emulator: Optional[KubeEmulator] = None) -> None:
+        access = logging.getLogger("aiohttp.access")
+        if access.level == logging.NOTSET:  # one INFO line per API request drowns every other log
+            access.setLevel(logging.WARNING)
         self.emulator = emulator or KubeEmulator()
         self.url = ""
         self._loop: Optional[asyncio.AbstractEventLoop] = None
