@@ -81,7 +81,16 @@ def prepare(model: Any, layout: VersionLayout, options: TrainOptions, world_size
         atomic.write_text(layout.spec_file, yaml.safe_dump(wire, sort_keys=False))
     prepared = prepare_data(spec, layout.data_dir)
 
+    init = spec.model.init
     if (layout.tokenizer_dir / CONFIG_FILE).is_file():
+        tokenizer = load_tokenizer(layout.tokenizer_dir)
+    elif init is not None and init.dialog_model:
+        # Starting from another DialogModel's encoder: its embedding rows are indexed by *its*
+        # tokenizer, so that tokenizer is reused (a BPE retrained here would scramble the ids).
+        source = exported_dialog_model(options.artifacts, options.namespace, init.dialog_model) / "tokenizer"
+        log.info("using the tokenizer of DialogModel %s (%s)", init.dialog_model, source)
+        with atomic.publish_dir(layout.tokenizer_dir) as tmp:
+            load_tokenizer(source).save(tmp)
         tokenizer = load_tokenizer(layout.tokenizer_dir)
     else:
         log.info("building the %s tokenizer", spec.tokenizer.kind.value)

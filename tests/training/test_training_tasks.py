@@ -58,3 +58,24 @@ def test_task_trains_evaluates_and_exports(storage, task, arch, precision, xla, 
     # A second run finds the version finished and does nothing.
     again = train(model, options)
     assert again["metrics"] == report["metrics"]
+
+
+@pytest.mark.slow
+def test_retrieval_starts_from_a_pretrained_dialog_model_and_its_tokenizer(storage):
+    """The seed's recipe: masked-LM pretraining, then a dual encoder initialised from it
+    (init.dialogModel), reusing the pretraining model's BPE so embedding rows keep their ids."""
+    options = TrainOptions(artifacts=storage, namespace="default", use_horovod=False)
+    pre = parse_dialog_model(tiny_model("chat-bert", storage, task="pretraining", training={"steps": 4}))
+    train(pre, options)
+    retrieval = parse_dialog_model(tiny_model("retr", storage, model={"init": {"dialogModel": "chat-bert"}},
+                                              training={"steps": 4}))
+    report = train(retrieval, options)
+    assert report["training"]["steps"] == 4
+
+    pre_tok = version_layout(pre, options).tokenizer_dir / "bpe.model"
+    retr_tok = version_layout(retrieval, options).tokenizer_dir / "bpe.model"
+    assert retr_tok.read_bytes() == pre_tok.read_bytes()
+
+    missing = parse_dialog_model(tiny_model("orphan", storage, model={"init": {"dialogModel": "nobody"}}))
+    with pytest.raises(FileNotFoundError, match="train that DialogModel first"):
+        train(missing, options)
