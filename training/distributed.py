@@ -121,7 +121,9 @@ def init_distributed(use_horovod: bool = True) -> Distributed:
     Must run before TensorFlow touches the GPUs.
     """
     hvd = None
-    if use_horovod and os.environ.get("REJOINDER_NO_HOROVOD") != "1":
+    if not use_horovod or os.environ.get("REJOINDER_NO_HOROVOD") == "1":
+        log.info("Horovod disabled (--no-horovod or REJOINDER_NO_HOROVOD=1): training runs as a single process")
+    else:
         try:
             import horovod.tensorflow as hvd_module
 

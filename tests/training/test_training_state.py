@@ -112,3 +112,17 @@ def test_progress_lines_follow_the_operator_contract(capsys):
     assert parse_metrics(metrics_line({"map": 0.5})) == {"map": 0.5}
     silent = Progress(total_steps=10, start_step=0, global_batch=8, enabled=False)
     silent.update(1, 1.0)
+
+
+def test_without_horovod_training_is_one_process_and_says_so(monkeypatch, caplog):
+    import sys
+
+    from rejoinder.training.distributed import init_distributed
+
+    monkeypatch.setitem(sys.modules, "horovod.tensorflow", None)  # import fails as if not installed
+    with caplog.at_level("WARNING", logger="rejoinder.training.distributed"):
+        dist = init_distributed(use_horovod=True)
+    assert (dist.horovod, dist.rank, dist.size, dist.is_chief) == (False, 0, 1, True)
+    assert "Horovod is not installed" in caplog.text and "single process" in caplog.text
+    assert dist.run_on_chief("x", lambda: 41 + 1) == 42
+    assert dist.allgather_object("a") == ["a"] and dist.mean(2.5) == 2.5
