@@ -55,13 +55,23 @@ def parse_progress(line: str) -> Optional[Progress]:
     match = _PROGRESS_RE.search(line)
     if match is None:
         return None
-    loss, eps = match.group("loss"), match.group("eps")
     return Progress(
         step=int(match.group("step")),
         total=int(match.group("total")),
-        loss=float(loss) if loss else None,
-        examples_per_sec=float(eps) if eps else None,
+        loss=_finite(match.group("loss")),
+        examples_per_sec=_finite(match.group("eps")),
     )
+
+
+def _finite(text: Optional[str]) -> Optional[float]:
+    """A NaN loss (a skipped mixed-precision step, say) is reported as unknown."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value else None
 
 
 def parse_metrics(line: str) -> Optional[dict[str, float]]:
@@ -74,7 +84,7 @@ def parse_metrics(line: str) -> Optional[dict[str, float]]:
         return None
     if not isinstance(values, dict):
         return None
-    return {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float))}
+    return {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def last_progress(lines: Iterable[str]) -> Optional[Progress]:
