@@ -11,6 +11,7 @@ imports its sibling by the package name (`from rejoinder.modelserver.protos impo
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,19 +24,20 @@ GENERATED = ("dialog_service_pb2.py", "dialog_service_pb2.pyi", "dialog_service_
 
 def generate(out_dir: Path) -> list[Path]:
     """Run protoc (grpcio-tools) on the proto; write the generated files into out_dir."""
-    from grpc_tools import protoc  # dev dependency, only needed to regenerate
-
     with tempfile.TemporaryDirectory() as tmp:
+        # grpcio-tools (dev dependency) in its own process: its bundled protobuf runtime can crash
+        # a process that already loaded TensorFlow's or upb's.
         args = [
-            "grpc_tools.protoc",
+            sys.executable, "-m", "grpc_tools.protoc",
             f"-I{VIRTUAL_DIR}={HERE}",
             f"--python_out={tmp}",
             f"--pyi_out={tmp}",
             f"--grpc_python_out={tmp}",
             f"{VIRTUAL_DIR}/{PROTO}",
         ]
-        if protoc.main(args) != 0:
-            raise RuntimeError(f"protoc failed on {HERE / PROTO}")
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"protoc failed on {HERE / PROTO}: {done.stderr.strip()}")
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
         for name in GENERATED:
