@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchdocs import DOCS, replace_section  # noqa: E402
 
 
 def embedding_like(count: int, dim: int, seed: int, topics: int = 400, subspace: int = 64, noise: float = 1.0) -> np.ndarray:
@@ -138,21 +139,6 @@ def markdown(rows: list[dict[str, Any]], stats: dict[str, float], count: int, di
         )
     return "\n".join(lines) + "\n"
 
-
-def replace_section(path: Path, heading: str, body: str) -> None:
-    """Replace the text under `heading` (up to the next `## `) in a markdown file; others' sections stay."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    block = [heading + "\n", "\n", body if body.endswith("\n") else body + "\n", "\n"]
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("\n")
-        lines += block
-    else:
-        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-        lines[start:end] = block
-    path.write_text("".join(lines).rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> int:

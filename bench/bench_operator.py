@@ -33,7 +33,9 @@ from typing import Any, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchdocs import DOCS, replace_section  # noqa: E402
 from k8s_emulator import ApiFailure, EmulatorThread  # noqa: E402
 
 API = "rejoinder.dev/v1alpha1"
@@ -218,17 +220,6 @@ child's watch event arrives (coalesced per model), and the resync timer is only 
 """
 
 
-def write_docs(section: str) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text()
-    start = text.find("## Operator")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text)
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -259,7 +250,7 @@ def main() -> int:
     section = report(single, many, args.resync, args.idle)
     print(section)
     if args.write_docs:
-        write_docs(section)
+        replace_section(DOCS, "## Operator", section.split("\n", 1)[1].lstrip("\n"))
     return 0
 
 

@@ -35,7 +35,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_index import DOCS, embedding_like, replace_section  # noqa: E402
+from bench_index import embedding_like  # noqa: E402
+from benchdocs import DOCS, replace_section  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 INDEX_SIZE = 100_000

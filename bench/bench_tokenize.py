@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchdocs import DOCS, replace_section  # noqa: E402
 sys.path.insert(0, str(ROOT))
 
 from rejoinder.text import chatterbot, synthetic  # noqa: E402
@@ -149,18 +150,6 @@ def render(rows: list[tuple[str, str, float]], n_lines: int, vocab: int) -> str:
     ]
     return "\n".join(out) + "\n"
 
-
-def replace_section(path: Path, heading: str, body: str) -> None:
-    """Replace the text under `heading` (up to the next `## `); other sections stay as they are."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == heading)
-    except StopIteration:
-        lines += ["\n", heading + "\n"]
-        start = len(lines) - 1
-    end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-    new = lines[: start + 1] + ["\n", body, "\n"] + lines[end:]
-    path.write_text("".join(new), encoding="utf-8")
 
 
 def main() -> None:

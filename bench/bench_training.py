@@ -27,7 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchdocs import DOCS, replace_section  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -138,21 +139,6 @@ def markdown(results: dict[str, float], args: argparse.Namespace) -> str:
     ]
     return "\n".join(lines) + "\n"
 
-
-def replace_section(path: Path, heading: str, body: str) -> None:
-    """Replace the text under `heading` (up to the next `## `) in a markdown file; others' sections stay."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    block = [heading + "\n", "\n", body if body.endswith("\n") else body + "\n", "\n"]
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("\n")
-        lines += block
-    else:
-        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-        lines[start:end] = block
-    path.write_text("".join(lines).rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> int:
