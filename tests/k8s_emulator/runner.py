@@ -25,7 +25,7 @@ class EmulatorThread:
         access = logging.getLogger("aiohttp.access")
         if access.level == logging.NOTSET:  # one INFO line per API request drowns every other log
             access.setLevel(logging.WARNING)
-        self.emulator = emulator or KubeEmulator()
+        self.emulator = emulator if emulator is not None else KubeEmulator()  # an empty emulator is falsy
         self.url = ""
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._stop: Optional[asyncio.Event] = None
