@@ -175,8 +175,7 @@ class RbacEmulatorThread(EmulatorThread):
     ServiceAccount whose RBAC the emulator enforces."""
 
     def __init__(self, emulator: RbacEmulator) -> None:
-        super().__init__()
-        self.emulator = emulator  # set after __init__: the base class replaces a falsy (empty) emulator
+        super().__init__(emulator)
         self.subject_url = ""
 
     async def _main(self) -> None:
