@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rejoinder.api import InvalidDialogModel, load_dialog_model
+    from ._load import dialog_model_or_exit
     from rejoinder.text.formats import RecordKind, read_records
 
     from rejoinder.modelserver import index as ix
@@ -46,11 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = None
     if args.file is not None:
-        try:
-            model = load_dialog_model(args.file)
-        except (InvalidDialogModel, FileNotFoundError) as error:
-            print(error, file=sys.stderr)
-            return 2
+        model = dialog_model_or_exit(args.file)
         if model.spec.task.value != "retrieval":
             print(f"{args.file}: build-index is for retrieval models; this one is {model.spec.task.value}", file=sys.stderr)
             return 2

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from rejoinder.api import InvalidDialogModel, load_dialog_model
+    from ._load import dialog_model_or_exit
 
     from rejoinder.modelserver import validation
     from rejoinder.modelserver.loading import LoadRequest, load_runtime
@@ -55,11 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = None
     if args.file is not None:
-        try:
-            model = load_dialog_model(args.file)
-        except (InvalidDialogModel, FileNotFoundError) as error:
-            print(error, file=sys.stderr)
-            return 2
+        model = dialog_model_or_exit(args.file)
     elif args.bundle is None:
         print("serve needs -f DIALOGMODEL.yaml or --bundle (and --index for retrieval)", file=sys.stderr)
         return 2

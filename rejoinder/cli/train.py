@@ -29,17 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import InvalidDialogModel, load_dialog_model
+    from ._load import dialog_model_or_exit
 
-    if not args.file.is_file():
-        print(f"{args.file}: no such file", file=sys.stderr)
-        return 2
-    try:
-        model = load_dialog_model(args.file)
-    except InvalidDialogModel as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        return 2
+    model = dialog_model_or_exit(args.file)
     if args.stop_after is not None and args.stop_after < 1:
         print("--stop-after must be at least 1", file=sys.stderr)
         return 2

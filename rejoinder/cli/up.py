@@ -27,12 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import InvalidDialogModel
     from ..local.runner import up
+    from ._load import dialog_model_or_exit
 
-    try:
-        return up(args.file, host=args.host, port=args.port, metrics_port=args.metrics_port,
-                  ready_timeout=args.ready_timeout, use_horovod=args.horovod)
-    except InvalidDialogModel as error:
-        print(error)
-        return 1
+    dialog_model_or_exit(args.file)  # a bad file is reported before anything starts
+    return up(args.file, host=args.host, port=args.port, metrics_port=args.metrics_port,
+              ready_timeout=args.ready_timeout, use_horovod=args.horovod)

@@ -12,7 +12,7 @@ from rejoinder.text.formats import DataFormatError, RecordKind
 from rejoinder.training import shards
 from rejoinder.training.data_prep import chatterbot_reactions, chatterbot_sessions, detect_kind, prepare_data
 
-from conftest import tiny_model
+from training_support import tiny_model
 
 
 def _spec(tmp_path, **spec):

