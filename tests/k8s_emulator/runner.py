@@ -15,6 +15,8 @@ from typing import Any, Optional
 import kmock
 import yaml
 
+from rejoinder.operator.kube import path_for as api_path  # the operator's own URL rule
+
 from .emulator import KubeEmulator
 
 
@@ -84,20 +86,6 @@ class ApiFailure(Exception):
     @property
     def reason(self) -> str:
         return str(self.body.get("reason", ""))
-
-
-def api_path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None,
-             subresource: str | None = None) -> str:
-    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    parts = [base]
-    if namespace:
-        parts.append(f"namespaces/{namespace}")
-    parts.append(plural)
-    if name:
-        parts.append(name)
-    if subresource:
-        parts.append(subresource)
-    return "/".join(parts)
 
 
 class Client:

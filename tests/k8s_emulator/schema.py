@@ -100,13 +100,11 @@ class CelRules:
 
     def __init__(self) -> None:
         try:
-            import celpy  # noqa: F401
+            import celpy
         except ImportError:  # the emulator still works; CEL rules are then not checked
             self._celpy = None
             log.warning("cel-python is not installed: x-kubernetes-validations are not evaluated")
         else:
-            import celpy
-
             self._celpy = celpy
         self._compiled: dict[str, Any] = {}
 
