@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
@@ -218,3 +220,21 @@ def new_emulator() -> EmulatorThread:
     return EmulatorThread()
 
 
+def local_http_server(respond: Callable[[str], tuple[str, str]]) -> ThreadingHTTPServer:
+    """A real HTTP server on 127.0.0.1 (a free port), serving from a daemon thread; every GET is
+    answered with `respond(path)` -> (content type, body)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            content_type, body = respond(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import asyncio
 import pytest
+from operator_e2e import local_http_server
 
 from rejoinder.operator.autoscaler import Sample, counter_rate, decide, prune, recommend
 from rejoinder.operator.progress import final_metrics, last_lines, last_progress
@@ -86,21 +85,12 @@ rejoinder_requests_created{method="Retrieve",code="OK"} 1.7e9
 def test_prometheus_query_result_is_read() -> None:
     seen: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            seen.append(self.path)
-            body = json.dumps({"status": "success", "data": {"resultType": "vector",
-                                                            "result": [{"metric": {}, "value": [1.7e9, "123.5"]}]}})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body.encode())
+    def answer(path: str) -> tuple[str, str]:
+        seen.append(path)
+        return "application/json", json.dumps({"status": "success", "data": {"resultType": "vector",
+                                                                             "result": [{"metric": {}, "value": [1.7e9, "123.5"]}]}})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = local_http_server(answer)
 
     async def query() -> float | None:
         async with aiohttp.ClientSession() as session:

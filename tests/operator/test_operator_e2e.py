@@ -4,16 +4,14 @@ crds/ installed; the tests play the Job, Deployment and kubelet controllers by w
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
 from k8s_emulator import ApiFailure, EmulatorThread
 from operator_e2e import (
     API, condition, create_pod, deployed_version, deployment, dialog_model, finish_job, get_model,
-    install_crd, jobs, objects, rollout, running_operator, set_log, start_job, status_of, wait_for,
+    install_crd, jobs, local_http_server, objects, rollout, running_operator, set_log, start_job, status_of, wait_for,
 )
 
 from rejoinder.api.versioning import model_version
@@ -200,28 +198,17 @@ class Counter:
 
     def __init__(self, rate: float):
         self.rate, self.base, self.since = rate, 0.0, time.monotonic()
-        counter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                value = counter.value()
-                body = ("# TYPE rejoinder_requests_total counter\n"
-                        f'rejoinder_requests_total{{method="Retrieve",code="OK"}} {value * 0.9}\n'
-                        f'rejoinder_requests_total{{method="Respond",code="OK"}} {value * 0.1}\n')
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = local_http_server(lambda path: ("text/plain; version=0.0.4", self.exposition()))
         self.url = f"http://127.0.0.1:{self.server.server_port}/metrics"
 
     def value(self) -> float:
         return self.base + self.rate * (time.monotonic() - self.since)
+
+    def exposition(self) -> str:
+        value = self.value()
+        return ("# TYPE rejoinder_requests_total counter\n"
+                f'rejoinder_requests_total{{method="Retrieve",code="OK"}} {value * 0.9}\n'
+                f'rejoinder_requests_total{{method="Respond",code="OK"}} {value * 0.1}\n')
 
     def set_rate(self, rate: float) -> None:
         self.base, self.since, self.rate = self.value(), time.monotonic(), rate

@@ -9,18 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from k8s_emulator import EmulatorThread
 from operator_e2e import (
-    API, condition, create_pod, dialog_model, fast_settings, finish_job, install_crd, jobs, rollout, running_operator,
+    API, condition, create_pod, dialog_model, fast_settings, finish_job, install_crd, jobs, local_http_server, rollout, running_operator,
     set_log, start_job, status_of, wait_for,
 )
 
@@ -116,24 +114,13 @@ class FakePrometheus:
 
     def __init__(self, value: float):
         self.value, self.queries = value, []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                outer.queries.append(urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)["query"][0])
-                body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-                    {"metric": {}, "value": [time.time(), str(outer.value)]}]}})
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = local_http_server(self.answer)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def answer(self, path: str) -> tuple[str, str]:
+        self.queries.append(urllib.parse.parse_qs(urllib.parse.urlparse(path).query)["query"][0])
+        return "application/json", json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [time.time(), str(self.value)]}]}})
 
 
 def test_autoscaling_from_a_prometheus_query(tmp_path: Path) -> None:
