@@ -30,6 +30,5 @@ def run(args: argparse.Namespace) -> int:
     from ..local.runner import up
     from ._load import dialog_model_or_exit
 
-    dialog_model_or_exit(args.file)  # a bad file is reported before anything starts
-    return up(args.file, host=args.host, port=args.port, metrics_port=args.metrics_port,
+    return up(dialog_model_or_exit(args.file), host=args.host, port=args.port, metrics_port=args.metrics_port,
               ready_timeout=args.ready_timeout, use_horovod=args.horovod)

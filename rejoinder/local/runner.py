@@ -21,7 +21,7 @@ from typing import Optional
 
 import yaml
 
-from ..api import DialogModel, load_dialog_model
+from ..api import DialogModel
 from ..api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
 from ..api.versioning import index_version, model_version
 from ..artifacts import ModelLayout
@@ -199,9 +199,8 @@ def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Report
             raise
 
 
-def up(path: Path, *, host: str = "127.0.0.1", port: int = 8500, metrics_port: int = 9090,
+def up(original: DialogModel, *, host: str = "127.0.0.1", port: int = 8500, metrics_port: int = 9090,
        ready_timeout: float = 600.0, use_horovod: Optional[bool] = None) -> int:
-    original = load_dialog_model(path)
     model, why = effective_model(original)
     if why:
         log.warning("%s", why)
