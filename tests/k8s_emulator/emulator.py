@@ -11,9 +11,14 @@ kube-apiserver where clients depend on it (see /work/shared/notes/kubernetes-wit
   concurrency (409 Conflict), the `/status` subresource writes only status (and the main
   resource ignores status when the subresource exists);
 - deletion with finalizers (deletionTimestamp, then DELETED when the last finalizer goes);
+- strict JSON bodies (NaN/Infinity → 400); built-in objects checked by admission.py (names,
+  label keys and values, the kind's OpenAPI schema, canonical quantities, requests ≤ limits,
+  the Job's job-name label) → 422 with field paths in `details.causes`; creates in a
+  terminating namespace → 403 (NamespaceLifecycle);
 - list with `kind`/`apiVersion`/`resourceVersion`, label and field selectors;
-- watch that subscribes under the same lock as its snapshot (no lost events), resumes from a
-  `resourceVersion`, honours `timeoutSeconds`;
+- watch that subscribes under the same lock as its snapshot (no lost events), replays every event
+  after a `resourceVersion` from a bounded history (`history_limit`: older is an ERROR event with a
+  410 Status, as after etcd compaction), honours label/field selectors and `timeoutSeconds`;
 - discovery that kubectl and the Python client accept (`groupVersion: v1`, `/apis/`);
 - errors with the reasons client-go relies on (NotFound, AlreadyExists, Conflict, Invalid);
 - CustomResourceDefinitions: creating one registers its served versions and subresources, sets
@@ -24,7 +29,11 @@ kube-apiserver where clients depend on it (see /work/shared/notes/kubernetes-wit
   so an RBAC test can compare it with a Role.
 
 Not emulated: controllers (tests play them by patching `/status`), owner-reference garbage
-collection, admission, RBAC, server-side apply, protobuf.
+collection, admission plugins other than NamespaceLifecycle (RBAC and OwnerReferences-
+PermissionEnforcement: tests/helm/rbac_support.py), server-side apply, protobuf, `limit`/`continue`
+paging (neither kopf nor the operator pages), defaulting of built-in objects. Looser than the
+apiserver: see admission.py. Stricter: unknown fields of built-in objects are refused (the
+apiserver drops them with a warning) and OpenAPI `required` is enforced on status too.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ import jsonpatch
 import kmock
 from kmock._internal import rendering  # pinned kmock==0.8: the parsed request type
 
+from . import admission
 from .schema import CelRules, Cause, CustomResourceSchema
 from .selectors import field_selector, label_selector
 
@@ -116,6 +126,26 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def strict_json(text: str) -> Any:
+    """Parse a request body as the apiserver does: NaN and ±Infinity are not JSON (400 BadRequest)."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as error:
+        raise ApiError(400, "BadRequest", f"the request body is not valid JSON: {error}") from None
+
+
+def _invalid(kind: str, group: str, name: str, causes: list[Cause]) -> ApiError:
+    text = "; ".join(f"{c.field}: {c.message}" for c in causes)
+    qualified = f"{kind}.{group}" if group else kind
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}',
+                    {"name": name, "group": group, "kind": kind,
+                     "causes": [{"reason": "FieldValueInvalid", "field": c.field, "message": c.message} for c in causes]})
+
+
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
@@ -129,13 +159,15 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _types: dict[tuple[str, str, str], ResourceType] = attrs.field(factory=dict, init=False)
     _store: dict[Key, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _rv: int = attrs.field(default=1, init=False)
-    _history: collections.deque = attrs.field(factory=lambda: collections.deque(maxlen=20000), init=False)
+    history_limit: int = 20000  # events kept for watches to resume from (etcd compaction, in events)
+    _history: collections.deque = attrs.field(factory=collections.deque, init=False)
     _watchers: list[tuple[ResourceType, str, Any, asyncio.Queue]] = attrs.field(factory=list, init=False)
     _cel: CelRules = attrs.field(factory=CelRules, init=False)
     _state_lock: Any = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        self._history = collections.deque(maxlen=self.history_limit)
         data = importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes()
         for doc in json.loads(gzip.decompress(data)):
             group, _, version = doc["groupVersion"].rpartition("/")
@@ -265,14 +297,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
             return self._pod_log(request, rtype, ns)
         if request.subresource and request.subresource not in rtype.subresources:
             raise ApiError(404, "NotFound", f"{rtype.plural}/{request.subresource} is not served")
-        body = request.data if isinstance(request.data, (dict, list)) else None
-        if body is None and request.text.strip():
+        body = None
+        if request.text.strip():
             if "protobuf" in request.headers.get("Content-Type", ""):
                 raise ApiError(415, "UnsupportedMediaType", "the emulator speaks JSON only, not protobuf")
-            try:
-                body = json.loads(request.text)
-            except ValueError:
-                raise ApiError(400, "BadRequest", "the request body is not JSON") from None
+            body = strict_json(request.text)
         as_table = "as=Table" in request.headers.get("Accept", "") and rtype.printer_columns
         async with self._state_lock:
             if method == "GET" and request.name:
@@ -347,14 +376,15 @@ class KubeEmulator(kmock.KubernetesEmulator):
                     break
         obj.setdefault("apiVersion", rtype.api_version)
         obj.setdefault("kind", rtype.kind)
+        if rtype.namespaced:
+            self._refuse_if_terminating(rtype, ns, meta["name"])
         key = self._key(rtype, ns, meta["name"])
         if key in self._store:
             raise ApiError(409, "AlreadyExists", f'{rtype.plural} "{meta["name"]}" already exists',
                            {"name": meta["name"], "group": rtype.group, "kind": rtype.plural})
         if "status" in rtype.subresources:
             obj.pop("status", None)  # status is written through /status only
-        if rtype.schema is not None:
-            self._admit(rtype, obj, params)
+        self._admit(rtype, obj, params)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = _now()
         meta["generation"] = 1
@@ -418,8 +448,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             if _spec_part(new) != _spec_part(old):
                 meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
         new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
-        if rtype.schema is not None:
-            self._admit(rtype, new, params)
+        self._admit(rtype, new, params)
         key = self._key(rtype, ns, name)
         meta = new["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
@@ -498,16 +527,29 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
 
     def _admit(self, rtype: ResourceType, obj: dict[str, Any], params: dict[str, str]) -> None:
-        assert rtype.schema is not None
-        strict = params.get("fieldValidation") == "Strict"
-        causes = rtype.schema.admit(obj, strict=strict)
+        """Validate (and normalise) an object about to be stored: 422 Invalid with the causes."""
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        if rtype.crd:
+            causes = admission.custom_resource_name_causes(name)
+            causes += admission.label_causes((obj.get("metadata") or {}).get("labels"), "metadata.labels")
+            if rtype.schema is not None and not causes:
+                causes = rtype.schema.admit(obj, strict=params.get("fieldValidation") == "Strict")
+        else:
+            causes = admission.admit_builtin(rtype.group, rtype.plural, obj)
         if causes:
-            name = (obj.get("metadata") or {}).get("name", "")
-            text = "; ".join(f"{c.field}: {c.message}" for c in causes)
-            raise ApiError(422, "Invalid", f'{rtype.kind}.{rtype.group} "{name}" is invalid: {text}',
-                           {"name": name, "group": rtype.group, "kind": rtype.kind,
-                            "causes": [{"reason": "FieldValueInvalid", "field": c.field, "message": c.message}
-                                       for c in causes]})
+            raise _invalid(rtype.kind, rtype.group, name, causes)
+
+    def _refuse_if_terminating(self, rtype: ResourceType, ns: str, name: str) -> None:
+        """NamespaceLifecycle admission: nothing new in a namespace that is being deleted."""
+        namespace = self._store.get(("", "namespaces", "", ns))
+        if namespace is not None and (namespace["metadata"].get("deletionTimestamp")
+                                      or (namespace.get("status") or {}).get("phase") == "Terminating"):
+            raise ApiError(403, "Forbidden",
+                           f'{rtype.plural} "{name}" is forbidden: unable to create new content in namespace {ns} '
+                           "because it is being terminated",
+                           {"name": name, "group": rtype.group, "kind": rtype.plural,
+                            "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                        "message": f"namespace {ns} is being terminated"}]})
 
     def _register_crd(self, crd: dict[str, Any]) -> None:
         spec = crd.get("spec") or {}
@@ -563,8 +605,13 @@ class KubeEmulator(kmock.KubernetesEmulator):
         queue: asyncio.Queue = asyncio.Queue()
         since = request.params.get("resourceVersion")
         async with self._state_lock:  # snapshot and subscribe atomically: no event falls in between
+            # A watch from resourceVersion N replays every event after N (objects deleted after the
+            # client's list arrive as DELETED); N older than the kept history is 410 Gone.
             oldest = self._history[0][0] if self._history else self._rv + 1
-            if since not in (None, "", "0") and since.isdigit() and int(since) >= oldest - 1:
+            resume = since not in (None, "", "0")
+            if resume and not (since.isdigit() and int(since) >= oldest - 1):  # type: ignore[union-attr]
+                return await self._gone(raw, since)
+            if resume:
                 for rv, group, plural, event, obj in self._history:
                     if rv > int(since) and group == rtype.group and plural == rtype.plural \
                             and (not ns or obj["metadata"].get("namespace", "") == ns) and matches(obj):
@@ -600,6 +647,17 @@ class KubeEmulator(kmock.KubernetesEmulator):
             await response.write_eof()
         except Exception:  # the client is gone already
             pass
+        return response
+
+    async def _gone(self, raw: Any, since: Any) -> aiohttp.web.StreamResponse:
+        """What the apiserver streams for a watch from a compacted resourceVersion."""
+        response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(raw)
+        status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                  "message": f"too old resource version: {since} ({self._history[0][0] - 1 if self._history else self._rv})",
+                  "reason": "Expired", "code": 410}
+        await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
+        await response.write_eof()
         return response
 
     def _pod_log(self, request: rendering.Request, rtype: ResourceType, ns: str) -> aiohttp.web.StreamResponse:

@@ -155,7 +155,8 @@ def create_pod(emu: EmulatorThread, namespace: str, template: dict[str, Any], pr
     emu.client.patch_status("v1", "pods", namespace, name, {
         "phase": "Running", "podIP": "127.0.0.1",
         "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True" if ready else "False"}],
-        "containerStatuses": [{"name": c["name"], "ready": ready, "started": True, "state": {"running": {}}}
+        "containerStatuses": [{"name": c["name"], "ready": ready, "started": True, "state": {"running": {}},
+                               "image": c["image"], "imageID": f"{c['image']}@sha256:{'0' * 64}", "restartCount": 0}
                               for c in template["spec"]["containers"]],
     })
     return pod

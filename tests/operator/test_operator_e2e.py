@@ -67,7 +67,7 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["command"] == ["horovodrun", "-np", "2", "rejoinder", "train", "-f", "/etc/rejoinder/dialogmodel.yaml"]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"  # the apiserver stores quantities as canonical strings
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["artifacts"]["persistentVolumeClaim"]["claimName"] == "artifacts"
     assert volumes["spec"]["configMap"]["name"] == names.spec_config_map("alpha", version)
