@@ -27,6 +27,10 @@ ARTIFACTS_VOLUME = "artifacts"
 SSH_AUTH_MOUNT_PATH = "/home/rejoinder/.ssh"  # the trainer image's user (images/trainer)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
 SSHD_COMMAND = ["/usr/sbin/sshd", "-De", "-f", "/opt/rejoinder/sshd_config"]
+SHM_VOLUME = "dshm"
+# Spot GPU nodes go away: a pod evicted or preempted (condition DisruptionTarget) is retried
+# without counting against backoffLimit. Needs restartPolicy Never, which these Jobs use.
+POD_FAILURE_POLICY = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,16 @@ def _resources(spec: ResourceRequirements, gpus: int) -> dict[str, Any]:
     if limits:
         out["limits"] = limits
     return out
+
+
+def _with_shm(pod: dict[str, Any], gpus: int) -> dict[str, Any]:
+    """A memory-backed /dev/shm on GPU pods: NCCL and TensorFlow need more than the runtime's 64 MiB."""
+    if not gpus:
+        return pod
+    pod["volumes"] = [*pod.get("volumes", []), {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}}]
+    for c in pod["containers"]:
+        c["volumeMounts"] = [*c.get("volumeMounts", []), {"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
+    return pod
 
 
 def _tolerations(items: list[Any]) -> list[dict[str, Any]]:
@@ -167,7 +181,7 @@ def _training_pod(model: Model, version: str, settings: OperatorSettings, comman
         pod["nodeSelector"] = dict(t.node_selector)
     if t.tolerations:
         pod["tolerations"] = _tolerations(t.tolerations)
-    return harden_pod_spec(pod, settings.run_as_user)
+    return harden_pod_spec(_with_shm(pod, gpus), settings.run_as_user)
 
 
 def training_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
@@ -176,6 +190,7 @@ def training_job(model: Model, version: str, settings: OperatorSettings) -> dict
     pod = _training_pod(model, version, settings, train_command(model.spec), t.gpus_per_worker, "trainer", "Never")
     job_spec: dict[str, Any] = {
         "backoffLimit": t.backoff_limit,
+        "podFailurePolicy": POD_FAILURE_POLICY,
         "template": {"metadata": {"labels": names.labels(model.name, names.COMPONENT_TRAIN, version)}, "spec": pod},
     }
     if t.active_deadline_seconds:
@@ -189,7 +204,7 @@ def training_job(model: Model, version: str, settings: OperatorSettings) -> dict
 
 def mpi_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
     t = model.spec.training
-    name = names.training_job(model.name, version)
+    name = names.mpi_job(model.name, version)
     labels = {"metadata": {"labels": names.labels(model.name, names.COMPONENT_TRAIN, version)}}
     launcher = _training_pod(model, version, settings, mpirun_command(model.spec), 0, "launcher", "OnFailure")
     launcher["containers"][0].pop("resources", None)  # the launcher only runs mpirun
@@ -235,6 +250,7 @@ def index_job(model: Model, version: str, index_version: str, settings: Operator
     if resources:
         c["resources"] = resources
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [c], "volumes": volumes}
+    _with_shm(pod, gpus)
     if model.spec.training.node_selector:
         pod["nodeSelector"] = dict(model.spec.training.node_selector)
     if model.spec.training.tolerations:
@@ -244,6 +260,7 @@ def index_job(model: Model, version: str, index_version: str, settings: Operator
         "metadata": model.metadata(names.index_job(model.name, index_version), names.COMPONENT_INDEX, version),
         "spec": {
             "backoffLimit": 2,
+            "podFailurePolicy": POD_FAILURE_POLICY,
             "template": {"metadata": {"labels": names.labels(model.name, names.COMPONENT_INDEX, version)},
                          "spec": harden_pod_spec(pod, settings.run_as_user)},
         },
@@ -286,6 +303,7 @@ def server_deployment(model: Model, version: str, replicas: int, settings: Opera
     if resources:
         container["resources"] = resources
     pod: dict[str, Any] = {"containers": [container], "volumes": volumes, "terminationGracePeriodSeconds": 45}
+    _with_shm(pod, s.gpus)
     if s.node_selector:
         pod["nodeSelector"] = dict(s.node_selector)
     if s.tolerations:
@@ -359,7 +377,7 @@ def cleanup_job(model: Model, settings: OperatorSettings) -> Optional[dict[str, 
                         "volumeMounts": [{"name": ARTIFACTS_VOLUME, "mountPath": storage.path}]}],
         "volumes": [{"name": ARTIFACTS_VOLUME, "persistentVolumeClaim": {"claimName": storage.persistent_volume_claim}}],
     }
-    meta = model.metadata(names.cleanup_job(model.name), names.COMPONENT_CLEANUP)
+    meta = model.metadata(names.cleanup_job(model.name, model.uid), names.COMPONENT_CLEANUP)
     meta.pop("ownerReferences")
     return {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,

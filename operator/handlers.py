@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from rejoinder.api.spec import GROUP, PLURAL, VERSION, DialogModelSpec, Task
 from rejoinder.api.status import DialogModelStatus
 
-from . import autoscaler, children, names, planner, scraping
+from . import autoscaler, children, names, planner, scraping, staleness
 from . import metrics as op_metrics
 from .children import Model
 from .kube import Credentials, Kube, KubeError, path_for
@@ -52,16 +52,14 @@ class Runtime:
         self._running: set[tuple[str, str]] = set()
         self._again: set[tuple[str, str]] = set()
         # The status this operator wrote last, by model: a body from a watch can lag behind it.
-        self.written: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self.written: dict[tuple[str, str], staleness.Written] = {}
 
     def newest_status(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        meta = body["metadata"]
-        current = dict(body.get("status") or {})
-        written = self.written.get((meta["namespace"], meta["name"]))
-        rv = str(meta.get("resourceVersion") or "")
-        if written is not None and rv.isdigit() and written[0] > int(rv):
-            return dict(written[1])
-        return current
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        status, ahead = staleness.newest_status(body, self.written.get(key))
+        if not ahead:
+            self.written.pop(key, None)
+        return status
 
     def lock(self, key: tuple[str, str]) -> asyncio.Lock:
         """One reconciliation of a model at a time (change handlers, timers and child events)."""
@@ -215,8 +213,8 @@ async def apply(rt: Runtime, model: Model, plan: Plan, body: Mapping[str, Any], 
         written = await kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, model.namespace, model.name, "status"),
                                          {"status": diff})
         rv = str(((written or {}).get("metadata") or {}).get("resourceVersion") or "")
-        if rv.isdigit():
-            rt.written[(model.namespace, model.name)] = (int(rv), dict(written.get("status") or {}))  # type: ignore[union-attr]
+        if rv:  # opaque: compared for equality only
+            rt.written[(model.namespace, model.name)] = staleness.Written(rv, dict(written.get("status") or {}))  # type: ignore[union-attr]
     for event in plan.events:
         kopf.event(dict(body), type="Warning" if event.warning else "Normal", reason=event.reason,
                    message=f"{event.type}={event.status}: {event.message}"[:1000] if event.type != "Phase"

@@ -71,6 +71,11 @@ class Credentials:
         return ctx
 
 
+def encode_body(body: Any) -> str:
+    """JSON for the apiserver, which answers 400 to NaN and Infinity: refuse them here, loudly."""
+    return json.dumps(body, allow_nan=False)
+
+
 def path_for(api_version: str, plural: str, namespace: Optional[str] = None, name: Optional[str] = None,
              subresource: Optional[str] = None) -> str:
     parts = ["/api/v1" if api_version == "v1" else f"/apis/{api_version}"]
@@ -115,7 +120,7 @@ class Kube:
             self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
         headers = {**self._headers(), "Content-Type": content_type, "Accept": "application/json",
                    "User-Agent": USER_AGENT}
-        data = json.dumps(body) if body is not None else None
+        data = encode_body(body) if body is not None else None
         async with self._session.request(method, self.credentials.server + path, data=data, params=params,
                                          headers=headers) as response:
             raw = await response.text()

@@ -35,17 +35,29 @@ SPEC_FILE = f"{SPEC_MOUNT_DIR}/dialogmodel.yaml"
 GRPC_PORT = 8500
 METRICS_PORT = 9090
 
-_MAX = 63
+_MAX = 63  # a DNS-1123 label, and a label value (a Job's name becomes its pods' job-name label)
+# mpi-operator names the launcher Job `<mpijob>-launcher`, worker pods (hostnames) `<mpijob>-worker-<i>`
+# and their Service `<mpijob>-worker`: the MPIJob's name leaves room for the longest of them.
+MPI_WORKER_INDEX_DIGITS = 4  # up to 10,000 workers
+_MPIJOB_MAX = _MAX - max(len("-launcher"), len("-worker-") + MPI_WORKER_INDEX_DIGITS)
 
 
-def _bounded(base: str, suffix: str) -> str:
-    """`<base>-<suffix>`, shortening base (with a hash, so it stays unique) to fit 63 characters."""
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def _bounded(base: str, suffix: str, limit: int = _MAX, letter_first: bool = False) -> str:
+    """`<base>-<suffix>` within `limit` characters, shortening base with a hash so it stays unique.
+
+    letter_first: a DNS-1035 label (Services, mpi-operator's children); a model name starting with
+    a digit then gets an `m` prefix and its hash (the hash keeps it apart from a model named `m…`)."""
     name = f"{base}-{suffix}"
-    if len(name) <= _MAX:
+    needs_letter = letter_first and not base[:1].isalpha()
+    if len(name) <= limit and not needs_letter:
         return name
-    digest = hashlib.sha256(base.encode()).hexdigest()[:6]
-    keep = _MAX - len(suffix) - len(digest) - 2
-    return f"{base[:keep].rstrip('-')}-{digest}-{suffix}"
+    prefix = "m" if needs_letter else ""
+    keep = limit - len(prefix) - len(suffix) - 6 - 2
+    return f"{prefix}{base[:keep].rstrip('-')}-{_digest(base)}-{suffix}"
 
 
 def spec_config_map(model: str, version: str) -> str:
@@ -56,18 +68,27 @@ def training_job(model: str, version: str) -> str:
     return _bounded(model, f"train-{version.removeprefix('v-')}")
 
 
+def mpi_job(model: str, version: str) -> str:
+    return _bounded(model, f"train-{version.removeprefix('v-')}", limit=_MPIJOB_MAX, letter_first=True)
+
+
+def training_workload(model: str, version: str, workers: int) -> str:
+    """The training Job (one worker) or MPIJob (several) of a version."""
+    return mpi_job(model, version) if workers > 1 else training_job(model, version)
+
+
 def index_job(model: str, index_version: str) -> str:
     return _bounded(model, f"index-{index_version.removeprefix('i-')}")
 
 
 def server(model: str) -> str:
     """The Deployment, Service and PodDisruptionBudget (stable across versions: one endpoint)."""
-    name = _bounded(model, "server")
-    return name if name[0].isalpha() else f"m{name}"[:_MAX]  # Service names must start with a letter
+    return _bounded(model, "server", letter_first=True)  # Service names are DNS-1035 labels
 
 
-def cleanup_job(model: str) -> str:
-    return _bounded(model, "cleanup")
+def cleanup_job(model: str, uid: str) -> str:
+    """Unique per object: a model re-created under the same name must not meet the old one's Job."""
+    return _bounded(model, f"cleanup-{uid.replace('-', '')[:10]}")
 
 
 def labels(model: str, component: str, version: str | None = None) -> dict[str, str]:

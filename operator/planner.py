@@ -23,7 +23,8 @@ from rejoinder.api.versioning import index_version, model_version
 from . import children, names
 from .children import Model
 from .conditions import Conditions, Transition, rfc3339
-from .progress import final_metrics, last_lines, last_progress
+from .quantities import same_quantity
+from .progress import final_metrics, finite, last_lines, last_progress, split_finite, termination_messages
 from .settings import OperatorSettings
 from .workloads import job_state, mpijob_state, pod_trouble, rollout_state
 
@@ -68,10 +69,18 @@ PLURALS = {"ConfigMap": "configmaps", "Job": "jobs", "MPIJob": "mpijobs", "Deplo
 _CREATE_ONLY = {"Job", "MPIJob"}  # pod templates of Jobs are immutable
 
 
-def is_subset(desired: Any, actual: Any) -> bool:
-    """True when every field of `desired` has the same value in `actual` (defaults may add more)."""
+_QUANTITY_MAPS = ("requests", "limits")  # containers' resources: the apiserver stores canonical quantities
+
+
+def is_subset(desired: Any, actual: Any, quantities: bool = False) -> bool:
+    """True when every field of `desired` has the same value in `actual` (defaults may add more).
+
+    Resource quantities compare by value: the apiserver stores `0.5` as `500m` and `1.5Gi` as `1536Mi`."""
+    if isinstance(desired, Mapping) and quantities:
+        return isinstance(actual, Mapping) and all(k in actual and same_quantity(v, actual[k]) for k, v in desired.items())
     if isinstance(desired, Mapping):
-        return isinstance(actual, Mapping) and all(k in actual and is_subset(v, actual[k]) for k, v in desired.items())
+        return isinstance(actual, Mapping) and all(
+            k in actual and is_subset(v, actual[k], quantities=k in _QUANTITY_MAPS) for k, v in desired.items())
     if isinstance(desired, list):
         return isinstance(actual, list) and len(desired) == len(actual) and all(
             is_subset(d, a) for d, a in zip(desired, actual))
@@ -165,7 +174,7 @@ class _Planner:
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1
-        name = names.training_job(self.model.name, self.latest)
+        name = names.training_workload(self.model.name, self.latest, self.spec.training.workers)
         if multi and not self.obs.mpijob_supported:
             msg = (f"training with {self.spec.training.workers} workers needs Kubeflow's MPIJob "
                    "(kubeflow.org/v2beta1), which this cluster does not serve: install the MPI Operator "
@@ -183,13 +192,19 @@ class _Planner:
             self.new.training = TrainingProgress(step=0)
             return False
         pods = _pods(self.obs, names.COMPONENT_TRAIN, self.latest)
-        state = mpijob_state(workload, self.spec.training.workers, pods) if multi else job_state(workload, pods)
+        state = mpijob_state(workload, self.spec.training.workers, pods, self.now) if multi else job_state(workload, pods)
         log = self.obs.training_log or ""
         if state.state == "succeeded":
-            metrics = final_metrics(log)
-            self.new.trained_version = self.latest
-            self.new.metrics = metrics or {}
+            # the termination message first: a log tail cut short by NCCL output may lose the line
+            raw_metrics = final_metrics(termination_messages(pods)) or final_metrics(log) or {}
+            metrics, diverged = split_finite(raw_metrics)
             progress = last_progress(log)
+            if progress is not None and progress.loss is not None and finite(progress.loss) is None:
+                diverged.append("loss")
+            if diverged:
+                return self.diverged(desired, name, raw_metrics, diverged)
+            self.new.trained_version = self.latest
+            self.new.metrics = metrics
             if progress is not None:
                 self.new.training = TrainingProgress(step=progress.total or progress.step, total_steps=progress.total,
                                                      loss=progress.loss, examples_per_second=progress.examples_per_sec)
@@ -209,14 +224,27 @@ class _Planner:
         self.activity = Phase.Training
         progress = last_progress(log)
         if state.state == "running" and progress is not None:
-            self.new.training = TrainingProgress(step=progress.step, total_steps=progress.total, loss=progress.loss,
-                                                 examples_per_second=progress.examples_per_sec)
+            loss = finite(progress.loss)
+            self.new.training = TrainingProgress(step=progress.step, total_steps=progress.total, loss=loss,
+                                                 examples_per_second=finite(progress.examples_per_sec))
             total = progress.total or "?"
-            self.conds.set(ConditionType.Trained, False, "TrainingStep",
-                           f"step {progress.step} of {total}, loss {_fmt(progress.loss)}, "
-                           f"{_fmt(progress.examples_per_sec)} examples/s (version {self.latest})")
+            diverging = progress.loss is not None and loss is None
+            self.conds.set(ConditionType.Trained, False, "TrainingDiverged" if diverging else "TrainingStep",
+                           f"step {progress.step} of {total}, loss {progress.loss if diverging else _fmt(loss)}"
+                           + (" (training diverged)" if diverging else "")
+                           + f", {_fmt(finite(progress.examples_per_sec))} examples/s (version {self.latest})")
         else:
             self.conds.set(ConditionType.Trained, False, state.reason, f"{state.message} (version {self.latest})")
+        return False
+
+    def diverged(self, desired: Obj, name: str, raw: Mapping[str, float], bad: list[str]) -> bool:
+        """Training finished with NaN/Infinity results: not a usable version, and no such number in status."""
+        shown = ", ".join(f"{k}={raw.get(k, 'non-finite')}" for k in bad)
+        msg = (f"{desired['kind']} {name} finished but training diverged: {shown} "
+               "(non-finite values are left out of status; lower the learning rate or check the data)")
+        self.conds.set(ConditionType.Trained, False, "TrainingDiverged", msg)
+        self.problem = f"training of {self.latest} diverged ({', '.join(bad)} not finite)"
+        self.new.training = None
         return False
 
     def indexing(self) -> bool:
@@ -453,7 +481,7 @@ class _Planner:
         for ctype in (ConditionType.Trained, ConditionType.Indexed, ConditionType.Progressing):
             c = self.conds.get(ctype)
             if c is not None and c.status == "False" and c.reason in (
-                    "JobFailed", "MPIJobCRDMissing", "NoStorage", "IndexJobFailed", "ProgressDeadlineExceeded"):
+                    "JobFailed", "TrainingDiverged", "MPIJobCRDMissing", "NoStorage", "IndexJobFailed", "ProgressDeadlineExceeded"):
                 return c.reason
         return "Failed"
 
@@ -510,6 +538,16 @@ def plan(model: Model, status: DialogModelStatus, observed: Observed, settings: 
     return _Planner(model, status, observed, settings, now).run()
 
 
+def _replacing(old: Any, new: Any) -> Any:
+    """A merge-patch value that makes a map equal to `new`: keys gone from it are set to null
+    (a JSON merge patch merges maps, so a new version would otherwise inherit the old one's keys)."""
+    if not isinstance(new, Mapping) or not isinstance(old, Mapping):
+        return new
+    out: dict[str, Any] = {k: None for k in old if k not in new}
+    out.update({k: _replacing(old.get(k), v) for k, v in new.items()})
+    return out
+
+
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """The top-level status fields that changed (a merge patch), empty when nothing did."""
-    return {k: v for k, v in new.items() if old.get(k) != v and not (v is None and k not in old)}
+    """The top-level status fields that changed (a merge patch replacing maps), empty when nothing did."""
+    return {k: _replacing(old.get(k), v) for k, v in new.items() if old.get(k) != v and not (v is None and k not in old)}

@@ -4,12 +4,13 @@ condition messages."""
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Any, Mapping, Optional, Sequence
 
 from rejoinder.progress_lines import METRICS_TAG, PROGRESS_TAG, Progress, last_metrics
 from rejoinder.progress_lines import last_progress as _last_progress
 
-__all__ = ["Progress", "final_metrics", "last_lines", "last_progress"]
+__all__ = ["Progress", "final_metrics", "finite", "last_lines", "last_progress", "split_finite", "termination_messages"]
 
 
 def last_progress(log_text: str) -> Optional[Progress]:
@@ -25,3 +26,26 @@ def last_lines(log_text: str, count: int = 10, width: int = 300) -> str:
     lines = [line[:width] for line in log_text.splitlines()
              if line.strip() and not line.startswith((PROGRESS_TAG, METRICS_TAG))]
     return "\n".join(lines[-count:])
+
+
+def termination_messages(pods: Sequence[Mapping[str, Any]]) -> str:
+    """The termination messages of the pods' terminated containers (the trainer writes its final
+    metrics line to /dev/termination-log), oldest pod first."""
+    ordered = sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+    messages = []
+    for pod in ordered:
+        for cs in ((pod.get("status") or {}).get("containerStatuses") or []):
+            message = ((cs.get("state") or {}).get("terminated") or {}).get("message")
+            if message:
+                messages.append(message)
+    return "\n".join(messages)
+
+
+def finite(value: Optional[float]) -> Optional[float]:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def split_finite(values: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
+    """(the finite values, the names of the NaN/Infinity ones): no API body may hold NaN or Infinity."""
+    good = {k: v for k, v in values.items() if math.isfinite(v)}
+    return good, sorted(k for k in values if k not in good)

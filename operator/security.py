@@ -32,6 +32,9 @@ def harden_pod_spec(pod_spec: dict[str, Any], uid: int) -> dict[str, Any]:
         "runAsUser": uid,
         "runAsGroup": uid,
         "fsGroup": uid,
+        # chown the artifacts volume only when its root is not ours already: a recursive chown of
+        # a large PVC at every pod start delays training by minutes
+        "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     spec["automountServiceAccountToken"] = False  # no pod of ours talks to the API server

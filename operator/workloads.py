@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Mapping, Optional, Sequence
 
 Obj = Mapping[str, Any]
@@ -73,8 +74,27 @@ def job_state(job: Obj, pods: Sequence[Obj] = ()) -> RunState:
     return RunState("pending", "WaitingForPods", "waiting for the Job's pod to start")
 
 
-def mpijob_state(mpijob: Obj, workers: int, pods: Sequence[Obj] = ()) -> RunState:
+# mpi-operator answers a spec it cannot use (an invalid name, say) with a Warning Event only: an
+# MPIJob without any condition this long after its creation is not going to start.
+MPIJOB_START_TIMEOUT = timedelta(minutes=10)
+
+
+def _created(obj: Obj) -> Optional[datetime]:
+    text = (obj.get("metadata") or {}).get("creationTimestamp")
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def mpijob_state(mpijob: Obj, workers: int, pods: Sequence[Obj] = (), now: Optional[datetime] = None) -> RunState:
     conds = _conditions(mpijob)
+    created = _created(mpijob)
+    if not conds and now is not None and created is not None and now - created > MPIJOB_START_TIMEOUT:
+        name = (mpijob.get("metadata") or {}).get("name")
+        return RunState("failed", "MPIJobNotStarted",
+                        f"mpi-operator set no condition on MPIJob {name} within {int(MPIJOB_START_TIMEOUT.total_seconds())}s "
+                        f"of its creation (is the MPI Operator running? `kubectl describe mpijob {name}` shows its Events)")
     if _true(conds.get("Failed")):
         c = conds["Failed"]
         return RunState("failed", c.get("reason") or "MPIJobFailed", c.get("message") or "the MPIJob failed")

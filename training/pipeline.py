@@ -27,7 +27,7 @@ from rejoinder.api.versioning import model_version
 
 from .data_prep import PreparedData, load_prepared, prepare_data
 from .distributed import Distributed, init_distributed
-from .progress import metrics_line
+from .progress import report_metrics
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def train(model: Any, options: TrainOptions) -> Optional[dict[str, Any]]:
         report = json.loads(layout.metrics_file.read_text(encoding="utf-8"))
         if dist.is_chief:
             log.info("version %s is already trained; nothing to do", layout.version)
-            print(metrics_line(report.get("flat", {})), flush=True)
+            report_metrics(report.get("flat", {}))
         return report if dist.is_chief else None
 
     info = dist.run_on_chief("preparing data", lambda: prepare(model, layout, options, dist.size))
@@ -236,6 +236,6 @@ def publish(model: Any, layout: VersionLayout, task_model: Any, tokenizer: Any, 
                 metrics=report["metrics"], extra={"baselines": report.get("baselines", {}), "name": model.metadata.name})
     atomic.write_json(layout.metrics_file, report)
     print(format_table(report), flush=True)
-    print(metrics_line(report["flat"]), flush=True)
+    report_metrics(report["flat"])
     log.info("version %s trained: %s", layout.version, layout.root)
     return report

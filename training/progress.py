@@ -5,6 +5,7 @@ reads them from the pod log (every ~1 % of the steps and at every checkpoint), p
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Optional, TextIO
@@ -19,6 +20,20 @@ def progress_line(step: int, total: int, loss: float, examples_per_sec: float) -
 
 def metrics_line(metrics: dict[str, float]) -> str:
     return progress_lines.format_metrics(metrics)
+
+
+TERMINATION_LOG = "/dev/termination-log"  # the pod's terminationMessagePath (Kubernetes' default)
+
+
+def report_metrics(metrics: dict[str, float], termination_log: str | None = None) -> None:
+    """Print the final metrics line and, in a pod, write it as the container's termination message:
+    the operator reads it from the pod's status, where no log tail cut by NCCL output can lose it."""
+    line = metrics_line(metrics)
+    print(line, flush=True)
+    path = termination_log or os.environ.get("REJOINDER_TERMINATION_LOG") or TERMINATION_LOG
+    if os.path.exists(path) and os.access(path, os.W_OK):
+        with open(path, "w", encoding="utf-8") as f:  # the kubelet keeps the first 4096 bytes
+            f.write(line[:4096])
 
 
 class Progress:

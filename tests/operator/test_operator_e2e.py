@@ -272,7 +272,7 @@ def test_missing_mpijob_crd_is_reported(emu: EmulatorThread) -> None:
 def test_delete_removes_children_and_the_finalizer(emu: EmulatorThread) -> None:
     dm = dialog_model("eta", storage={"keepOnDelete": False})
     version = version_of(dm)
-    emu.client.create(dm, "dialogmodels")
+    uid = emu.client.create(dm, "dialogmodels")["metadata"]["uid"]
     train_and_index(emu, "eta", version, {"recall@5": 0.5})
     serve(emu, "eta", version)
     assert wait_for(lambda: (get_model(emu, NS, "eta") or {}).get("metadata", {}).get("finalizers"), "the finalizer")
@@ -284,8 +284,9 @@ def test_delete_removes_children_and_the_finalizer(emu: EmulatorThread) -> None:
                 if o["metadata"]["labels"].get(names.LABEL_COMPONENT) != names.COMPONENT_CLEANUP]
         assert left == [], f"{plural} left behind: {left}"
     # keepOnDelete false: a Job (not owned by the gone model) removes the artifacts
-    cleanup = emu.client.get("batch/v1", "jobs", NS, names.cleanup_job("eta"))
-    assert cleanup is not None and "ownerReferences" not in cleanup["metadata"]
+    [cleanup] = jobs(emu, NS, "eta", names.COMPONENT_CLEANUP)
+    assert cleanup["metadata"]["name"] == names.cleanup_job("eta", uid)  # unique per object
+    assert "ownerReferences" not in cleanup["metadata"]
     assert cleanup["spec"]["template"]["spec"]["containers"][0]["command"] == ["rm", "-rf", "--", f"/var/lib/rejoinder/{NS}/eta"]
 
 
