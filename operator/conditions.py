@@ -15,6 +15,7 @@ WARNING_REASONS = {
     "MPIJobCRDMissing", "NoStorage", "ProgressDeadlineExceeded", "RolledBack", "QualityGateFailed",
     "MetricsMissing", "ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "Unschedulable",
     "WaitingForGPUNodes", "ProbeFailing", "NoReplicasAvailable", "TrainingFailed", "InvalidSpec",
+    "ChildRejected", "TrainingDiverged", "CleanupSkipped",
 }
 
 MAX_MESSAGE = 4000

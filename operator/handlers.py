@@ -11,6 +11,7 @@ timer does RPS autoscaling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
@@ -23,10 +24,10 @@ from pydantic import ValidationError
 from rejoinder.api.spec import GROUP, PLURAL, VERSION, DialogModelSpec, Task
 from rejoinder.api.status import DialogModelStatus
 
-from . import autoscaler, children, names, planner, scraping, staleness
+from . import autoscaler, children, names, planner, rejections, scraping, staleness
 from . import metrics as op_metrics
 from .children import Model
-from .kube import Credentials, Kube, KubeError, path_for
+from .kube import Credentials, Kube, KubeError, namespace_terminating, path_for
 from .planner import Observed, Plan
 from .settings import OperatorSettings
 from .workloads import pod_ready
@@ -53,6 +54,8 @@ class Runtime:
         self._again: set[tuple[str, str]] = set()
         # The status this operator wrote last, by model: a body from a watch can lag behind it.
         self.written: dict[tuple[str, str], staleness.Written] = {}
+        # Creates the apiserver refused, by model (see rejections.py).
+        self.rejected: dict[tuple[str, str], dict[rejections.Key, rejections.Rejection]] = {}
 
     def newest_status(self, body: Mapping[str, Any]) -> dict[str, Any]:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
@@ -67,6 +70,7 @@ class Runtime:
 
     def forget(self, key: tuple[str, str]) -> None:
         self._locks.pop(key, None)
+        self.rejected.pop(key, None)
         self.written.pop(key, None)
 
     async def coalesce(self, key: tuple[str, str], run: Any) -> None:
@@ -184,6 +188,7 @@ async def observe(rt: Runtime, model: Model, status: DialogModelStatus, indexes:
         ikey = (model.namespace, init.dialog_model)
         init_trained = ikey in models_index and any(v for v in models_index[ikey])
     return Observed(
+        rejected=dict(rt.rejected.get(key, {})),
         config_maps=_by_name(get("rejoinder_config_maps")), jobs=jobs, mpijobs=mpijobs, mpijob_supported=supported,
         deployment=next((d for d in deployments if d["metadata"]["name"] == server), None),
         service=next((d for d in services if d["metadata"]["name"] == server), None),
@@ -196,12 +201,33 @@ def _plural(obj: Mapping[str, Any]) -> str:
     return planner.PLURALS[obj["kind"]]
 
 
+async def create_children(rt: Runtime, model: Model, plan: Plan, now: datetime) -> bool:
+    """Create the plan's new children; False when the apiserver refused one (it is remembered, so
+    the next plan reports it as a condition instead of retrying it in kopf's backoff loop)."""
+    kube = rt.kube
+    assert kube is not None
+    refused = rt.rejected.setdefault((model.namespace, model.name), {})
+    accepted = True
+    for obj in plan.create:
+        try:
+            await kube.create(path_for(obj["apiVersion"], _plural(obj), model.namespace), obj)
+        except KubeError as error:
+            if error.status not in rejections.REFUSED:
+                raise
+            refused[rejections.key_of(obj)] = rejections.Rejection(
+                children.content_hash(obj), error.status, error.reason, error.message, now)
+            log.warning("%s/%s: the API server refused %s %s: %s", model.namespace, model.name, obj["kind"],
+                        obj["metadata"]["name"], error)
+            accepted = False
+            continue
+        refused.pop(rejections.key_of(obj), None)
+        log.info("%s/%s: created %s %s", model.namespace, model.name, obj["kind"], obj["metadata"]["name"])
+    return accepted
+
+
 async def apply(rt: Runtime, model: Model, plan: Plan, body: Mapping[str, Any], old_status: Mapping[str, Any]) -> None:
     kube = rt.kube
     assert kube is not None
-    for obj in plan.create:
-        await kube.create(path_for(obj["apiVersion"], _plural(obj), model.namespace), obj)
-        log.info("%s/%s: created %s %s", model.namespace, model.name, obj["kind"], obj["metadata"]["name"])
     for obj in plan.patch:
         await kube.merge_patch(path_for(obj["apiVersion"], _plural(obj), model.namespace, obj["metadata"]["name"]), obj)
         log.info("%s/%s: updated %s %s", model.namespace, model.name, obj["kind"], obj["metadata"]["name"])
@@ -233,7 +259,12 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any], indexes: Mapping[str, 
         status = _status({"metadata": body["metadata"], "status": old_status})
         try:
             observed = await observe(rt, model, status, indexes, models_index)
-            plan = planner.plan(model, status, observed, rt.settings, datetime.now(timezone.utc))
+            now = datetime.now(timezone.utc)
+            plan = planner.plan(model, status, observed, rt.settings, now)
+            if not await create_children(rt, model, plan, now):  # plan again: the refusal becomes a condition
+                observed = dataclasses.replace(observed, rejected=dict(rt.rejected.get((model.namespace, model.name), {})))
+                plan = planner.plan(model, status, observed, rt.settings, now)
+                await create_children(rt, model, plan, now)
             await apply(rt, model, plan, body, old_status)
         except KubeError as error:
             op_metrics.RECONCILES.labels(result="error").inc()
@@ -339,7 +370,18 @@ async def delete_children(rt: Runtime, body: Mapping[str, Any], indexes: Mapping
         return
     job = children.cleanup_job(model, rt.settings)
     if job is not None:
-        await kube.create(path_for("batch/v1", "jobs", model.namespace), job)
+        try:
+            await kube.create(path_for("batch/v1", "jobs", model.namespace), job)
+        except KubeError as error:
+            if not namespace_terminating(error):
+                raise
+            # Nothing new can be created in a namespace being deleted: retrying would hold the
+            # finalizer (and the namespace) forever. The artifacts stay; say so.
+            message = (f"artifacts under {model.spec.storage.path} on PVC {model.spec.storage.persistent_volume_claim} "
+                       f"were not removed: namespace {model.namespace} is being deleted ({error.message})")
+            log.warning("%s/%s: %s", model.namespace, model.name, message)
+            kopf.event(dict(body), type="Warning", reason="CleanupSkipped", message=message[:1000])
+            return
         log.info("%s/%s: artifacts are removed by Job %s (storage.keepOnDelete is false)",
                  model.namespace, model.name, job["metadata"]["name"])
 

@@ -28,6 +28,11 @@ class KubeError(Exception):
         self.status, self.reason, self.message = status, reason, message
 
 
+def namespace_terminating(error: KubeError) -> bool:
+    """The NamespaceLifecycle admission's answer to a create in a namespace being deleted."""
+    return error.status == 403 and "being terminated" in error.message
+
+
 @dataclass(frozen=True)
 class Credentials:
     server: str

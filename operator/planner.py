@@ -20,7 +20,7 @@ from rejoinder.api.spec import Task
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version
 
-from . import children, names
+from . import children, names, rejections
 from .children import Model
 from .conditions import Conditions, Transition, rfc3339
 from .quantities import same_quantity
@@ -46,6 +46,7 @@ class Observed:
     training_log: Optional[str] = None  # tail of the latest version's rank-0 training log
     index_log: Optional[str] = None  # tail of the latest index Job's log
     init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
+    rejected: Mapping[rejections.Key, rejections.Rejection] = field(default_factory=dict)  # refused creates
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ class _Planner:
         self.desired: list[dict[str, Any]] = []
         self.deletes: list[Ref] = []
         self.problem: Optional[str] = None  # a failure that blocks the pipeline (phase Failed/Degraded)
+        self.problem_reason: Optional[str] = None  # its Degraded reason, when no stage condition names it
+        self.refused_keys: set[rejections.Key] = set()  # refused creates not to repeat yet
         self.activity: Optional[Phase] = None  # what the pipeline is doing (Pending/Training/Indexing/RollingOut)
         self.degraded: Optional[tuple[str, str]] = None  # (reason, message) found by this run
 
@@ -155,7 +158,21 @@ class _Planner:
             self.conds.set(ConditionType.Indexed, False, "WaitingForTraining", f"version {self.latest} is not trained yet")
         self.serving(ready=trained and indexed)
         self.garbage()
+        self.refused()
         return self.finish(serving=self.servable)
+
+    def refused(self) -> None:
+        """Children the apiserver refused: their condition says why, in the apiserver's words."""
+        existing = {(o["kind"], o["metadata"]["name"]) for o in self._existing_objects()}
+        for obj in self.desired:
+            if rejections.key_of(obj) in existing:
+                continue
+            found = rejections.still_refused(obj, children.content_hash(obj), self.obs.rejected, self.now)
+            if found is not None:
+                message = rejections.describe(obj, found)
+                self.conds.set(rejections.condition_for(obj), False, "ChildRejected", message)
+                self.problem, self.problem_reason, self.activity = message, "ChildRejected", None
+                self.refused_keys.add(rejections.key_of(obj))
 
     @property
     def servable(self) -> bool:
@@ -478,6 +495,8 @@ class _Planner:
         return Plan(create=create, patch=patch, delete=self.deletes, status=status, events=events)
 
     def _problem_reason(self) -> str:
+        if self.problem_reason is not None:
+            return self.problem_reason
         for ctype in (ConditionType.Trained, ConditionType.Indexed, ConditionType.Progressing):
             c = self.conds.get(ctype)
             if c is not None and c.status == "False" and c.reason in (
@@ -506,6 +525,11 @@ class _Planner:
             text += f" (serving {new.serving_version})"
         return text[:300]
 
+    def _existing_objects(self) -> list[Obj]:
+        objs = list(self.obs.config_maps.values()) + list(self.obs.jobs.values()) + list(self.obs.mpijobs.values())
+        objs += [o for o in (self.obs.deployment, self.obs.service, self.obs.pdb) if o is not None]
+        return [o for o in objs if o.get("kind")]
+
     def _changes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         existing: dict[tuple[str, str], Optional[Obj]] = {}
         for name, obj in self.obs.config_maps.items():
@@ -525,6 +549,8 @@ class _Planner:
             if (PLURALS[obj["kind"]], key[1]) in deleted:
                 continue
             current = existing.get(key)
+            if current is None and key in self.refused_keys:
+                continue
             if current is None:
                 create.append(obj)
             elif obj["kind"] not in _CREATE_ONLY and not is_subset(obj, current):

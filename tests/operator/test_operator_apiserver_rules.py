@@ -229,3 +229,25 @@ def test_the_trainer_writes_its_metrics_line_to_the_termination_log(tmp_path: An
     report_metrics({"recall@5": 0.5}, termination_log=str(target))
     assert target.read_text() == 'REJOINDER_METRICS {"recall@5": 0.5}'
     assert capsys.readouterr().out.strip() == 'REJOINDER_METRICS {"recall@5": 0.5}'
+
+
+# --- point 9: a refused child is a condition, retried only when it changed or after a while -----------
+
+
+def test_a_refused_child_is_reported_and_not_recreated_until_it_changes_or_the_retry_is_due() -> None:
+    from rejoinder.operator import rejections
+
+    m = model()
+    job = by_kind(plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW).create, "Job")[0]
+    refusal = rejections.Rejection(children.content_hash(job), 422, "Invalid",
+                                   'Job.batch "x" is invalid: spec.template.spec.tolerations[0].operator: Unsupported value', NOW)
+    observed = Observed(rejected={("Job", job["metadata"]["name"]): refusal})
+    p = plan(m, DialogModelStatus(), observed, SETTINGS, NOW + timedelta(seconds=30))
+    assert not by_kind(p.create, "Job")
+    trained = cond(p, "Trained")
+    assert trained["reason"] == "ChildRejected" and "422 Invalid" in trained["message"] and "tolerations" in trained["message"]
+    assert p.status["phase"] == "Failed" and cond(p, "Degraded")["reason"] == "ChildRejected"
+    assert any(e.reason == "ChildRejected" and e.warning for e in p.events)
+    assert by_kind(plan(m, DialogModelStatus(), observed, SETTINGS, NOW + rejections.RETRY_AFTER).create, "Job")
+    changed = model(spec(training={"steps": 100, "backoffLimit": 5}))
+    assert by_kind(plan(changed, DialogModelStatus(), observed, SETTINGS, NOW + timedelta(seconds=30)).create, "Job")

@@ -1,0 +1,69 @@
+"""The real operator against the strict emulator where the apiserver says no: a child it refuses
+(422) becomes a condition with the apiserver's words and is not retried in a loop; deleting a
+model in a namespace being deleted finishes instead of holding the finalizer forever; a model
+with the longest name the CRD accepts gets children the apiserver takes."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import pytest
+from k8s_emulator import EmulatorThread
+from operator_e2e import (API, condition, dialog_model, get_model, install_crd, jobs, running_operator, status_of,
+                          wait_for)
+
+from rejoinder.operator import names
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
+    with EmulatorThread() as emulator:
+        install_crd(emulator)
+        with running_operator(emulator, tmp_path_factory.mktemp("kube")):
+            yield emulator
+
+
+def _creates(emu: EmulatorThread, namespace: str, resource: str) -> int:
+    return sum(1 for r in emu.emulator.requests_log
+               if r.verb == "create" and r.resource == resource and r.namespace == namespace
+               and r.user_agent.startswith("rejoinder-operator"))
+
+
+def test_a_refused_child_becomes_a_condition_with_the_apiservers_message(emu: EmulatorThread) -> None:
+    dm = dialog_model("refused", namespace="rj1",
+                      training={"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}})
+    emu.client.create(dm, "dialogmodels")
+    status = wait_for(lambda: (s := status_of(emu, "rj1", "refused")) and condition(s, "Trained").get("reason") == "ChildRejected" and s,
+                      "the refusal in status")
+    trained = condition(status, "Trained")
+    assert "422 Invalid" in trained["message"] and "must be less than or equal to memory limit" in trained["message"]
+    assert status["phase"] == "Failed" and condition(status, "Degraded")["reason"] == "ChildRejected"
+    assert not jobs(emu, "rj1", "refused", names.COMPONENT_TRAIN)
+    attempts = _creates(emu, "rj1", "jobs")
+    time.sleep(3)  # six resyncs at 0.5 s
+    assert _creates(emu, "rj1", "jobs") == attempts == 1, "the refused Job was created again and again"
+    # fixing the spec creates the Job at once
+    emu.client.patch(API, "dialogmodels", "rj1", "refused", {"spec": {"training": {"resources": {"limits": {"memory": "4Gi"}}}}})
+    wait_for(lambda: jobs(emu, "rj1", "refused", names.COMPONENT_TRAIN), "the training Job after the fix")
+    wait_for(lambda: condition(status_of(emu, "rj1", "refused"), "Trained").get("reason") != "ChildRejected", "the condition to clear")
+
+
+def test_deleting_a_model_in_a_terminating_namespace_does_not_hang(emu: EmulatorThread) -> None:
+    c = emu.client
+    c.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                             "metadata": {"name": "rj2", "finalizers": ["test/hold"]}})
+    c.create(dialog_model("doomed", namespace="rj2", storage={"keepOnDelete": False}), "dialogmodels")
+    wait_for(lambda: (get_model(emu, "rj2", "doomed") or {}).get("metadata", {}).get("finalizers"), "the finalizer")
+    c.request("DELETE", "/api/v1/namespaces/rj2")  # the namespace controller then deletes everything in it
+    c.delete(API, "dialogmodels", "rj2", "doomed")
+    wait_for(lambda: get_model(emu, "rj2", "doomed") is None, "the DialogModel to go", timeout=15)
+    assert not jobs(emu, "rj2", "doomed", names.COMPONENT_CLEANUP)
+
+
+def test_the_longest_model_name_gets_children_the_apiserver_accepts(emu: EmulatorThread) -> None:
+    long_name = "9" + "x" * 62  # 63 characters, starting with a digit: the CRD accepts it
+    emu.client.create(dialog_model(long_name, namespace="rj3"), "dialogmodels")
+    job = wait_for(lambda: jobs(emu, "rj3", long_name, names.COMPONENT_TRAIN), "the training Job")[0]
+    assert len(job["metadata"]["name"]) <= 63
+    assert condition(status_of(emu, "rj3", long_name), "Trained").get("reason") in ("JobCreated", "WaitingForPods")
