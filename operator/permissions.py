@@ -27,6 +27,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("rejoinder.dev", "dialogmodels", ("get", "list", "watch", "patch"),
                "kopf watches DialogModels and keeps its finalizer and progress annotations on them"),
     Permission("rejoinder.dev", "dialogmodels/status", ("get", "patch"), "phase, conditions, versions, RPS"),
+    Permission("rejoinder.dev", "dialogmodels/finalizers", ("update",),
+               "children's ownerReferences set blockOwnerDeletion, which OwnerReferencesPermissionEnforcement "
+               "(OpenShift's default) allows only with update on the owner's finalizers"),
     Permission("", "configmaps", CHILD_VERBS, "the spec handed to pods, one per model version"),
     Permission("batch", "jobs", ("get", "list", "watch", "create", "delete"),
                "training (one worker), index build and artifact cleanup Jobs"),

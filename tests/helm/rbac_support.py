@@ -13,6 +13,7 @@ serves one emulator on two ports, and everything arriving on `subject_url` is th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -167,7 +168,43 @@ class RbacEmulator(KubeEmulator):
                     self._record(request)
                     return self._forbidden(call)
                 self.authorized.append(call)
+                refused = self._owner_references_refused(call, request)
+                if refused is not None:
+                    self._record(request)
+                    return refused
         return await super()._handle(request)
+
+    def _owner_references_refused(self, call: RecordedRequest, request: rendering.Request):
+        """OwnerReferencesPermissionEnforcement (OpenShift's default): an ownerReference with
+        `blockOwnerDeletion: true` needs `update` on the owner's `finalizers` subresource.
+
+        Looser than the admission plugin: it checks creates and every update/patch body that
+        carries owner references, not only those that change them."""
+        if call.verb not in ("create", "update", "patch") or not request.text.strip():
+            return None
+        try:
+            body = json.loads(request.text)
+        except ValueError:
+            return None
+        refs = ((body.get("metadata") or {}).get("ownerReferences") or []) if isinstance(body, dict) else []
+        for ref in refs:
+            if not ref.get("blockOwnerDeletion"):
+                continue
+            owner = self._by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+            if owner is None:
+                continue
+            check = RecordedRequest(verb="update", group=owner.group, resource=owner.plural, subresource="finalizers",
+                                    namespace=call.namespace, name=str(ref.get("name", "")))
+            if not self.grants().allows(check):
+                self.denied.append(check)
+                return self._status_response(ApiError(
+                    403, "Forbidden",
+                    f'{call.resource} "{call.name or (body.get("metadata") or {}).get("name", "")}" is forbidden: cannot set '
+                    f"blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: "
+                    f'User "system:serviceaccount:{self.sa_namespace}:{self.sa_name}" cannot update resource '
+                    f'"{owner.plural}/finalizers" in API group "{owner.group}" in the namespace "{call.namespace}"'))
+            self.authorized.append(check)
+        return None
 
 
 class RbacEmulatorThread(EmulatorThread):

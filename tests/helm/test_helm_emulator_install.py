@@ -170,7 +170,8 @@ def _run_to_serving_and_delete(inst: Installed) -> None:
     client.delete("rejoinder.dev/v1alpha1", "dialogmodels", MODEL_NS, "hello")
     _wait("the DialogModel's finalizer to be removed", lambda: inst.get("rejoinder.dev", "dialogmodels", "hello") is None)
     assert inst.get("apps", "deployments", "hello-server") is None
-    assert inst.get("batch", "jobs", "hello-cleanup"), "keepOnDelete: false starts the cleanup Job"
+    assert [j for j in inst.emulator.objects("batch", "jobs", MODEL_NS) if j["metadata"]["name"].startswith("hello-cleanup-")], \
+        "keepOnDelete: false starts the cleanup Job"
 
 
 def _check_requests(inst: Installed) -> None:

@@ -122,3 +122,39 @@ def test_the_authorizer_refuses_what_is_not_granted() -> None:
                     _request("get", "", "deployments", "dialog"), _request("get", "apps", "deployments", "other"),
                     _request("get", "apps", "deployments", ""), _request("get", "apps", "deployments/scale", "dialog")):
         assert not grants.allows(request), request
+
+
+def test_emulator_enforces_owner_references_permission() -> None:
+    """OwnerReferencesPermissionEnforcement: blockOwnerDeletion needs update on the owner's finalizers."""
+    from tests.helm.rbac_support import RBAC_GROUP, RbacEmulator, RbacEmulatorThread
+    from k8s_emulator import ApiFailure, Client
+
+    with RbacEmulatorThread(RbacEmulator(sa_namespace="ops", sa_name="op")) as thread:
+        admin = thread.client
+        admin.apply_file(REPO / "crds" / "dialogmodel.yaml")
+        owner = admin.create({"apiVersion": "rejoinder.dev/v1alpha1", "kind": "DialogModel",
+                              "metadata": {"name": "owner", "namespace": "work"},
+                              "spec": {"task": "retrieval", "data": {"preset": "chatterbot"}}}, "dialogmodels")
+        rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]
+        admin.request("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/work/roles",
+                      {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "Role", "metadata": {"name": "r", "namespace": "work"},
+                       "rules": rules})
+        admin.request("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/work/rolebindings",
+                      {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "RoleBinding", "metadata": {"name": "r", "namespace": "work"},
+                       "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": "r"},
+                       "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "ops"}]})
+        subject = Client(thread.subject_url)
+
+        def child(name: str, block: bool) -> dict:
+            ref = {"apiVersion": owner["apiVersion"], "kind": "DialogModel", "name": "owner",
+                   "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
+            return {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "work", "ownerReferences": [ref]}}
+
+        assert subject.create(child("loose", block=False), "configmaps")
+        with pytest.raises(ApiFailure) as refused:
+            subject.create(child("blocking", block=True), "configmaps")
+        assert refused.value.code == 403 and "dialogmodels/finalizers" in refused.value.body["message"]
+        rules.append({"apiGroups": ["rejoinder.dev"], "resources": ["dialogmodels/finalizers"], "verbs": ["update"]})
+        admin.patch(f"{RBAC_GROUP}/v1", "roles", "work", "r", {"rules": rules})
+        assert subject.create(child("blocking", block=True), "configmaps")
