@@ -35,6 +35,10 @@ from .workloads import pod_ready
 log = logging.getLogger(__name__)
 
 MANAGED = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
+# Children kopf lists and watches: with the label selector on the requests themselves, the apiserver
+# sends only the operator's own objects (not every Pod and ConfigMap of the cluster).
+CHILD_RESOURCES = (("", "v1", "configmaps"), ("batch", "v1", "jobs"), ("apps", "v1", "deployments"),
+                   ("", "v1", "services"), ("policy", "v1", "poddisruptionbudgets"), ("", "v1", "pods"))
 MPIJOB_API = "kubeflow.org/v2beta1"
 FINALIZER = f"{GROUP}/finalizer"
 _INDEXED = ("rejoinder_config_maps", "rejoinder_jobs", "rejoinder_deployments", "rejoinder_services",
@@ -405,6 +409,8 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, R
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10
         settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+        for group, version, plural in CHILD_RESOURCES:
+            settings.watching.label_selectors[group, version, plural] = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
         await rt.start()
         log.info("rejoinder operator started: trainer image %s, model-server image %s, namespaces %s, "
                  "resync %ss, autoscale %ss, RPS from %s", rt.settings.trainer_image, rt.settings.model_server_image,

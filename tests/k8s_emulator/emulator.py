@@ -80,6 +80,7 @@ class RecordedRequest:
     namespace: str  # "" when cluster-scoped or all namespaces
     name: str
     user_agent: str = ""  # tells the operator's requests (kopf/..., rejoinder-operator/...) from a test's
+    label_selector: str = ""  # of a list or watch: what the server filtered on
 
 
 @dataclass
@@ -277,6 +278,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             verb=verb, group=res.group or "", resource=res.plural, subresource=request.subresource or "",
             namespace=request.namespace or "", name=request.name or "",
             user_agent=request.headers.get("User-Agent", ""),
+            label_selector=request.params.get("labelSelector", "") if verb in ("list", "watch") else "",
         ))
 
     async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:

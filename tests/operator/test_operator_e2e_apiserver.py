@@ -67,3 +67,19 @@ def test_the_longest_model_name_gets_children_the_apiserver_accepts(emu: Emulato
     job = wait_for(lambda: jobs(emu, "rj3", long_name, names.COMPONENT_TRAIN), "the training Job")[0]
     assert len(job["metadata"]["name"]) <= 63
     assert condition(status_of(emu, "rj3", long_name), "Trained").get("reason") in ("JobCreated", "WaitingForPods")
+
+
+CHILDREN = {("", "configmaps"), ("batch", "jobs"), ("apps", "deployments"), ("", "services"),
+            ("policy", "poddisruptionbudgets"), ("", "pods")}
+
+
+def test_children_are_listed_and_watched_with_a_server_side_label_selector(emu: EmulatorThread) -> None:
+    """kopf would otherwise list and watch every Pod and ConfigMap of the cluster and filter them itself."""
+    def reads() -> list:
+        return [r for r in list(emu.emulator.requests_log)
+                if r.verb in ("list", "watch") and (r.group, r.resource) in CHILDREN and r.user_agent.startswith("kopf")]
+
+    wait_for(lambda: {(r.group, r.resource) for r in reads() if r.verb == "watch"} == CHILDREN, "kopf's watches")
+    unscoped = sorted({(r.verb, r.resource) for r in reads()
+                       if f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}" not in r.label_selector})
+    assert unscoped == []
