@@ -409,6 +409,7 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, R
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10
         settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+        settings.watching.chunk_size = 500  # initial lists in pages: no 100 MB answer in a big cluster
         for group, version, plural in CHILD_RESOURCES:
             settings.watching.label_selectors[group, version, plural] = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
         await rt.start()

@@ -15,7 +15,8 @@ kube-apiserver where clients depend on it (see /work/shared/notes/kubernetes-wit
   label keys and values, the kind's OpenAPI schema, canonical quantities, requests ≤ limits,
   the Job's job-name label) → 422 with field paths in `details.causes`; creates in a
   terminating namespace → 403 (NamespaceLifecycle);
-- list with `kind`/`apiVersion`/`resourceVersion`, label and field selectors;
+- list with `kind`/`apiVersion`/`resourceVersion`, label and field selectors, `limit`/`continue`
+  pages (looser: later pages come from the current store, not the first page's snapshot);
 - watch that subscribes under the same lock as its snapshot (no lost events), replays every event
   after a `resourceVersion` from a bounded history (`history_limit`: older is an ERROR event with a
   410 Status, as after etcd compaction), honours label/field selectors and `timeoutSeconds`;
@@ -30,8 +31,7 @@ kube-apiserver where clients depend on it (see /work/shared/notes/kubernetes-wit
 
 Not emulated: controllers (tests play them by patching `/status`), owner-reference garbage
 collection, admission plugins other than NamespaceLifecycle (RBAC and OwnerReferences-
-PermissionEnforcement: tests/helm/rbac_support.py), server-side apply, protobuf, `limit`/`continue`
-paging (neither kopf nor the operator pages), defaulting of built-in objects. Looser than the
+PermissionEnforcement: tests/helm/rbac_support.py), server-side apply, protobuf, defaulting of built-in objects. Looser than the
 apiserver: see admission.py. Stricter: unknown fields of built-in objects are refused (the
 apiserver drops them with a warning) and OpenAPI `required` is enforced on status too.
 """
@@ -39,6 +39,7 @@ apiserver drops them with a warning) and OpenAPI `required` is enforced on statu
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import copy
 import datetime
@@ -161,6 +162,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _store: dict[Key, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _rv: int = attrs.field(default=1, init=False)
     history_limit: int = 20000  # events kept for watches to resume from (etcd compaction, in events)
+    expired_watches: int = attrs.field(default=0, init=False)  # watches answered 410 Gone
     _history: collections.deque = attrs.field(factory=collections.deque, init=False)
     _watchers: list[tuple[ResourceType, str, Any, asyncio.Queue]] = attrs.field(factory=list, init=False)
     _cel: CelRules = attrs.field(factory=CelRules, init=False)
@@ -344,14 +346,24 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def _list(self, rtype: ResourceType, ns: str, params: dict[str, str]) -> dict[str, Any]:
         matches_labels = label_selector(params.get("labelSelector"))
         matches_fields = field_selector(params.get("fieldSelector"))
-        items = [o for (g, p, ons, _), o in self._store.items()
-                 if g == rtype.group and p == rtype.plural and (not ns or ons == ns)
-                 and matches_labels(o) and matches_fields(o)]
-        return {
-            "apiVersion": rtype.api_version, "kind": f"{rtype.kind}List",
-            "metadata": {"resourceVersion": str(self._rv)},
-            "items": items,
-        }
+        found = sorted(((ons, name), o) for (g, p, ons, name), o in self._store.items()
+                       if g == rtype.group and p == rtype.plural and (not ns or ons == ns)
+                       and matches_labels(o) and matches_fields(o))
+        meta: dict[str, Any] = {"resourceVersion": str(self._rv)}
+        token = params.get("continue")
+        if token:  # the page after the last key of the previous one
+            try:
+                after = tuple(json.loads(base64.urlsafe_b64decode(token.encode())))
+            except ValueError:
+                raise ApiError(400, "BadRequest", "continue key is not valid") from None
+            found = [(k, o) for k, o in found if k > after]
+        limit = int(params.get("limit") or 0)
+        if limit > 0 and len(found) > limit:
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps(list(found[limit - 1][0])).encode()).decode()
+            meta["remainingItemCount"] = len(found) - limit
+            found = found[:limit]
+        return {"apiVersion": rtype.api_version, "kind": f"{rtype.kind}List", "metadata": meta,
+                "items": [o for _, o in found]}
 
     def _create(self, rtype: ResourceType, ns: str, body: Any, params: dict[str, str]) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -638,6 +650,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
                     event = await asyncio.wait_for(queue.get(), timeout=wait)
                 except asyncio.TimeoutError:
                     break
+                if event is None:  # end_watches(): the apiserver closed the stream
+                    break
                 await response.write(json.dumps(event).encode() + b"\n")
         except (ConnectionResetError, asyncio.CancelledError, aiohttp.ClientConnectionError):
             pass
@@ -651,8 +665,17 @@ class KubeEmulator(kmock.KubernetesEmulator):
             pass
         return response
 
+    def end_watches(self) -> int:
+        """Close every open watch stream, as an apiserver restart or a load balancer would (call from
+        the emulator's loop, e.g. with EmulatorThread.call); clients then watch again from the last
+        resourceVersion they saw. Returns how many streams were closed."""
+        for _, _, _, queue in self._watchers:
+            queue.put_nowait(None)
+        return len(self._watchers)
+
     async def _gone(self, raw: Any, since: Any) -> aiohttp.web.StreamResponse:
         """What the apiserver streams for a watch from a compacted resourceVersion."""
+        self.expired_watches += 1
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         await response.prepare(raw)
         status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

@@ -62,6 +62,15 @@ class EmulatorThread:
             self._ready.set()
             await self._stop.wait()
 
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run `fn(*args)` on the emulator's event loop (its state is not thread-safe) and return its result."""
+        assert self._loop is not None
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+
     @property
     def client(self) -> "Client":
         return Client(self.url)

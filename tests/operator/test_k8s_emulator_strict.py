@@ -195,3 +195,20 @@ def test_watch_from_a_compacted_resource_version_is_410_gone() -> None:
         assert events[0]["object"]["code"] == 410 and events[0]["object"]["reason"] == "Expired"
         recent = c.request("GET", "/api/v1/namespaces/s7/configmaps")["metadata"]["resourceVersion"]
         assert watch(emu, f"/api/v1/namespaces/s7/configmaps?watch=true&resourceVersion={recent}&timeoutSeconds=1") == []
+
+
+def test_lists_come_in_pages_with_limit_and_continue(emu: EmulatorThread) -> None:
+    c = emu.client
+    for i in range(5):
+        c.create(configmap(f"page-{i}", "s8"), "configmaps")
+    seen, token, pages = [], None, 0
+    while True:
+        params = {"limit": "2", **({"continue": token} if token else {})}
+        page = c.request("GET", "/api/v1/namespaces/s8/configmaps", params=params)
+        seen += [o["metadata"]["name"] for o in page["items"]]
+        pages += 1
+        token = page["metadata"].get("continue")
+        if not token:
+            break
+        assert page["metadata"]["remainingItemCount"] == 5 - len(seen)
+    assert pages == 3 and seen == [f"page-{i}" for i in range(5)]

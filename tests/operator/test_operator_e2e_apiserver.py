@@ -6,10 +6,11 @@ with the longest name the CRD accepts gets children the apiserver takes."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
-from k8s_emulator import EmulatorThread
+from k8s_emulator import EmulatorThread, KubeEmulator
 from operator_e2e import (API, condition, dialog_model, get_model, install_crd, jobs, running_operator, status_of,
                           wait_for)
 
@@ -83,3 +84,25 @@ def test_children_are_listed_and_watched_with_a_server_side_label_selector(emu: 
     unscoped = sorted({(r.verb, r.resource) for r in reads()
                        if f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}" not in r.label_selector})
     assert unscoped == []
+    pages = {str(r.url.path) for r in emu.emulator._requests if not r.params.get("watch") and r.params.get("limit")}
+    assert "/api/v1/pods" in pages, "kopf's initial lists are not chunked"
+
+
+def test_the_operator_copes_with_compacted_watches(tmp_path: Path) -> None:
+    """Watches closed while much else happens: kopf resumes from a compacted resourceVersion, gets
+    an ERROR event with 410 Gone, lists again and goes on; a child deleted meanwhile is recreated."""
+    with EmulatorThread(KubeEmulator(history_limit=30)) as emu:
+        install_crd(emu)
+        with running_operator(emu, tmp_path):
+            emu.client.create(dialog_model("survivor", namespace="rj4"), "dialogmodels")
+            [job] = wait_for(lambda: jobs(emu, "rj4", "survivor", names.COMPONENT_TRAIN), "the training Job")
+            for i in range(40):  # more writes than the history keeps
+                emu.client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"noise-{i}", "namespace": "rj4"}},
+                                  "configmaps")
+            emu.client.delete("batch/v1", "jobs", "rj4", job["metadata"]["name"])
+            assert emu.call(emu.emulator.end_watches) > 0
+            wait_for(lambda: [j for j in jobs(emu, "rj4", "survivor", names.COMPONENT_TRAIN)
+                              if j["metadata"]["uid"] != job["metadata"]["uid"]], "the training Job to be recreated")
+            wait_for(lambda: emu.emulator.expired_watches > 0, "a watch resumed from a compacted resourceVersion")
+            emu.client.create(dialog_model("newcomer", namespace="rj4"), "dialogmodels")
+            wait_for(lambda: jobs(emu, "rj4", "newcomer", names.COMPONENT_TRAIN), "a newcomer's Job after the relist")
