@@ -86,6 +86,15 @@ def install_crd(emu: EmulatorThread) -> None:
     emu.client.apply_file(CRD)
 
 
+@contextlib.contextmanager
+def emulator_with_operator(tmp_path: Path, settings: Optional[OperatorSettings] = None) -> Iterator[EmulatorThread]:
+    """A fresh emulator with the CRD installed and the operator running against it."""
+    with EmulatorThread() as emulator:
+        install_crd(emulator)
+        with running_operator(emulator, tmp_path, settings):
+            yield emulator
+
+
 def dialog_model(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "task": "retrieval",

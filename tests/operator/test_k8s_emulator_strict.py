@@ -1,5 +1,5 @@
 """The emulator refuses and normalises what a real kube-apiserver refuses and normalises
-(/work/shared/notes/apiserver-rules.md): strict JSON, built-in schemas, names, labels,
+(docs/operator.md, "Testing without a cluster"): strict JSON, built-in schemas, names, labels,
 quantities, terminating namespaces, label selectors on watches, watch history and 410 Gone."""
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typing import Any, Iterator
 import pytest
 from k8s_emulator import ApiFailure, EmulatorThread
 from operator_e2e import (
-    API, condition, create_pod, deployed_version, deployment, dialog_model, finish_job, get_model,
-    install_crd, jobs, local_http_server, objects, rollout, running_operator, set_log, start_job, status_of, wait_for,
+    API, condition, create_pod, deployed_version, deployment, dialog_model, emulator_with_operator, finish_job, get_model,
+    jobs, local_http_server, objects, rollout, set_log, start_job, status_of, wait_for,
 )
 
 from rejoinder.api.versioning import model_version
@@ -26,10 +26,8 @@ NS = "default"
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
     """One emulator and one operator for the module's tests (each test uses its own models)."""
-    with EmulatorThread() as emulator:
-        install_crd(emulator)
-        with running_operator(emulator, tmp_path_factory.mktemp("kube")):
-            yield emulator
+    with emulator_with_operator(tmp_path_factory.mktemp("kube")) as emulator:
+        yield emulator
 
 
 def version_of(dm: dict[str, Any]) -> str:

@@ -11,18 +11,16 @@ from typing import Iterator
 
 import pytest
 from k8s_emulator import EmulatorThread, KubeEmulator
-from operator_e2e import (API, condition, dialog_model, get_model, install_crd, jobs, running_operator, status_of,
-                          wait_for)
+from operator_e2e import (API, condition, dialog_model, emulator_with_operator, get_model, install_crd, jobs,
+                          running_operator, status_of, wait_for)
 
 from rejoinder.operator import names
 
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
-    with EmulatorThread() as emulator:
-        install_crd(emulator)
-        with running_operator(emulator, tmp_path_factory.mktemp("kube")):
-            yield emulator
+    with emulator_with_operator(tmp_path_factory.mktemp("kube")) as emulator:
+        yield emulator
 
 
 def _creates(emu: EmulatorThread, namespace: str, resource: str) -> int:

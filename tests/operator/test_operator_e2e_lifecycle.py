@@ -89,9 +89,9 @@ def test_several_workers_train_through_an_mpijob(tmp_path: Path) -> None:
             # workers come up one by one: the status says so
             emu.client.patch_status("kubeflow.org/v2beta1", "mpijobs", NS, mpi["metadata"]["name"], {
                 "conditions": [{"type": "Created", "status": "True"}], "replicaStatuses": {"Worker": {"active": 2}}})
-            wait_for(lambda: condition(status_of(emu, NS, "wide"), "Trained").get("reason") == "WaitingForWorkers",
-                     "WaitingForWorkers")
-            assert "2 of 3 workers" in status_of(emu, NS, "wide")["message"]
+            # (the MPIJob had "0 of 3" before this patch: wait for the message, not only the reason)
+            wait_for(lambda: condition(status := status_of(emu, NS, "wide"), "Trained").get("reason") == "WaitingForWorkers"
+                     and "2 of 3 workers" in status["message"], "WaitingForWorkers, 2 of 3")
             # the launcher runs: progress comes from its log (rank 0)
             pod = create_pod(emu, NS, launcher, mpi["metadata"]["name"] + "-launcher",
                              extra_labels={"training.kubeflow.org/job-role": "launcher"},
