@@ -30,7 +30,7 @@ SSHD_COMMAND = ["/usr/sbin/sshd", "-De", "-f", "/opt/rejoinder/sshd_config"]
 SHM_VOLUME = "dshm"
 # Spot GPU nodes go away: a pod evicted or preempted (condition DisruptionTarget) is retried
 # without counting against backoffLimit. Needs restartPolicy Never, which these Jobs use.
-POD_FAILURE_POLICY = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+POD_FAILURE_POLICY = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,7 @@ def test_training_pods_survive_spot_evictions_and_avoid_recursive_chowns() -> No
     v = model_version(m.spec)
     job = children.training_job(m, v, SETTINGS)
     assert job["spec"]["podFailurePolicy"] == {
-        "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+        "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy requires it
     assert job["spec"]["template"]["spec"]["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
     assert not admit_builtin("batch", "jobs", copy.deepcopy(job))
