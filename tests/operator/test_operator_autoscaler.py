@@ -10,7 +10,7 @@ import asyncio
 import pytest
 from operator_e2e import local_http_server
 
-from rejoinder.operator.autoscaler import Sample, counter_rate, decide, prune, recommend
+from rejoinder.operator.autoscaler import Sample, ScaleUp, counter_rate, decide, prune, recommend
 from rejoinder.operator.progress import final_metrics, last_lines, last_progress
 from rejoinder.operator.scraping import prometheus_rps, requests_total
 
@@ -29,7 +29,7 @@ def test_replicas_are_ceil_of_rps_over_target_within_bounds() -> None:
 
 
 def test_scale_up_is_immediate() -> None:
-    d = decide(series((0, 10), (15, 260)), 1, now=15, **LIMITS)
+    d = decide(series((0, 10), (15, 260)), 2, now=15, **LIMITS)
     assert (d.replicas, d.reason) == (6, "ScaleUp")
 
 
@@ -116,3 +116,42 @@ def test_training_log_protocol() -> None:
     assert final_metrics(log) == {"recall@5": 0.61, "map": 0.4}
     assert final_metrics("REJOINDER_METRICS {broken") is None
     assert last_lines(log, 2) == "Epoch 1: 100%|####|\ndone"
+
+
+# --- issue 11 (12): the built-in autoscaler behaves like the HPA -------------------------------------
+
+
+def test_a_change_within_the_hpa_tolerance_keeps_replicas() -> None:
+    # 4 replicas at 210 requests/s against 50 each: 5 % over target, inside the HPA's 10 % tolerance
+    d = decide(series((0, 210)), 4, now=0, **LIMITS)
+    assert (d.replicas, d.reason) == (4, "WithinTolerance")
+    # 20 replicas at 930 requests/s: 7 % under target → no scale-down to 19 (even after the window)
+    wide = dict(LIMITS, max_replicas=40)
+    d = decide(series((0, 930), (400, 930)), 20, now=400, **wide)
+    assert (d.replicas, d.reason) == (20, "WithinTolerance")
+    # 12 % over target is outside it
+    assert decide(series((0, 224)), 4, now=0, **LIMITS).replicas == 5
+
+
+def test_scale_up_is_rate_limited_to_double_or_four_pods_per_15_seconds() -> None:
+    big = dict(LIMITS, max_replicas=100)
+    # 1 replica, load for 20: at most max(2 × 1, 1 + 4) = 5 at once
+    d = decide(series((0, 1000)), 1, now=0, **big)
+    assert (d.replicas, d.reason) == (5, "ScaleUpLimited")
+    # 5 s later the 4 pods added in this 15 s period still count: no more yet
+    d = decide(series((0, 1000), (5, 1000)), 5, now=5, scale_ups=[ScaleUp(0, 4)], **big)
+    assert (d.replicas, d.reason) == (5, "ScaleUpLimited")
+    # once the period has passed: max(2 × 5, 5 + 4) = 10
+    d = decide(series((0, 1000), (16, 1000)), 5, now=16, scale_ups=[ScaleUp(0, 4)], **big)
+    assert (d.replicas, d.reason) == (10, "ScaleUpLimited")
+    # from 10: doubling (20) is more than +4 and reaches the need
+    d = decide(series((0, 1000), (32, 1000)), 10, now=32, scale_ups=[ScaleUp(0, 4), ScaleUp(16, 5)], **big)
+    assert (d.replicas, d.reason) == (20, "ScaleUp")
+
+
+def test_a_partial_reading_can_scale_up_but_never_down() -> None:
+    # some pods' metrics are missing: the sum is a lower bound of the real load
+    low = decide(series((0, 20), (400, 20)), 4, now=400, partial=True, **LIMITS)
+    assert (low.replicas, low.reason) == (4, "PartialMetrics")
+    high = decide(series((0, 400)), 4, now=0, partial=True, **LIMITS)
+    assert (high.replicas, high.reason) == (8, "ScaleUp")
