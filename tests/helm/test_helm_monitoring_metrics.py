@@ -75,14 +75,17 @@ def test_alert_rules_query_exported_metrics(tmp_path: Path) -> None:
                 assert _family(name, families), f"alert {alert['alert']} queries {name}, which no code exports"
 
 
-def test_operator_prometheus_query_uses_labels_the_service_monitor_provides() -> None:
-    """The operator's default PromQL filters on namespace and pod: target labels a ServiceMonitor
-    adds to every scraped series by default."""
+def test_operator_prometheus_query_uses_labels_the_service_monitor_provides(tmp_path: Path) -> None:
+    """The operator's default PromQL filters on labels the model servers' ServiceMonitor puts on
+    every series: its default target labels and its podTargetLabels (sanitised as Prometheus does)."""
     from rejoinder.operator.settings import PROMETHEUS_QUERY
 
+    monitor = next(m for m in by_kind(render(NON_DEFAULT, tmp_path), "ServiceMonitor") if m["metadata"]["name"].endswith("model-servers"))
+    provided = {"namespace", "pod", "service", "job", "instance", "container", "endpoint"}
+    provided |= {re.sub(r"[^A-Za-z0-9_]", "_", label) for label in monitor["spec"].get("podTargetLabels", [])}
     assert "rejoinder_requests_total" in PROMETHEUS_QUERY
     for label in re.findall(r"(\w+)=~?\"", PROMETHEUS_QUERY.replace("{{", "{").replace("}}", "}")):
-        assert label in {"namespace", "pod", "service", "job", "instance", "container", "endpoint"}, label
+        assert label in provided, label
 
 
 def _schema_at(schema: dict, path: list[str]) -> dict | None:

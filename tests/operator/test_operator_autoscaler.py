@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 
 import aiohttp
@@ -12,7 +13,9 @@ from operator_e2e import local_http_server
 
 from rejoinder.operator.autoscaler import Sample, ScaleUp, counter_rate, decide, prune, recommend
 from rejoinder.operator.progress import final_metrics, last_lines, last_progress
-from rejoinder.operator.scraping import prometheus_rps, requests_total
+from rejoinder.operator import names
+from rejoinder.operator.scraping import Rate, pod_rate, prometheus_query, prometheus_rps, requests_total, scrape_pods
+from rejoinder.operator.settings import PROMETHEUS_QUERY
 
 LIMITS = dict(min_replicas=1, max_replicas=10, target_per_replica=50.0, stabilization_seconds=300.0)
 
@@ -97,7 +100,7 @@ def test_prometheus_query_result_is_read() -> None:
             return await prometheus_rps(session, f"http://127.0.0.1:{server.server_port}", "sum(rate(x[1m]))", 5)
 
     try:
-        assert asyncio.run(query()) == 123.5
+        assert asyncio.run(query()).rps == 123.5
         assert seen and urllib.parse.unquote(seen[0]) == "/api/v1/query?query=sum(rate(x[1m]))"
     finally:
         server.shutdown()
@@ -155,3 +158,77 @@ def test_a_partial_reading_can_scale_up_but_never_down() -> None:
     assert (low.replicas, low.reason) == (4, "PartialMetrics")
     high = decide(series((0, 400)), 4, now=0, partial=True, **LIMITS)
     assert (high.replicas, high.reason) == (8, "ScaleUp")
+
+
+# --- issue 11 (11): autoscaling inputs ---------------------------------------------------------------
+
+
+def _prometheus(body: dict) -> "Rate":
+    server = local_http_server(lambda path: ("application/json", json.dumps(body)))
+
+    async def query() -> Rate:
+        async with aiohttp.ClientSession() as session:
+            return await prometheus_rps(session, f"http://127.0.0.1:{server.server_port}", "sum(rate(x[1m]))", 5)
+
+    try:
+        return asyncio.run(query())
+    finally:
+        server.shutdown()
+
+
+def test_an_empty_prometheus_result_is_unknown_not_zero() -> None:
+    rate = _prometheus({"status": "success", "data": {"resultType": "vector", "result": []}})
+    assert rate.rps is None and rate.problem and "no series" in rate.problem
+
+
+def test_a_failed_prometheus_query_is_unknown_with_the_reason() -> None:
+    rate = _prometheus({"status": "error", "errorType": "bad_data", "error": "parse error at char 3"})
+    assert rate.rps is None and "parse error at char 3" in (rate.problem or "")
+
+
+def _matches(query: str, labels: dict[str, str]) -> bool:
+    """PromQL label matchers (=, =~; regexes fully anchored) applied to one series' labels."""
+    for label, op, value in re.findall(r'(\w+)\s*(=~|=)\s*"([^"]*)"', query):
+        have = labels.get(label, "")
+        if (op == "=" and have != value) or (op == "=~" and not re.fullmatch(value, have)):
+            return False
+    return True
+
+
+def test_the_prometheus_query_matches_a_models_pods_by_labels_not_a_name_prefix() -> None:
+    query = prometheus_query(PROMETHEUS_QUERY, namespace="ns", model="chat")
+    # what the chart's ServiceMonitor attaches to a model server's series (podTargetLabels)
+    mine = {"namespace": "ns", "pod": f"{names.server('chat')}-7d9f-abcde", "rejoinder_dev_model": "chat",
+            "app_kubernetes_io_component": "server"}
+    other = {"namespace": "ns", "pod": f"{names.server('chat-server-b')}-5c4d-fghij", "rejoinder_dev_model": "chat-server-b",
+             "app_kubernetes_io_component": "server"}
+    assert _matches(query, mine)
+    assert not _matches(query, other), f"{query} also counts another model's pods"
+
+
+def test_a_scrape_reports_the_pods_that_did_not_answer() -> None:
+    server = local_http_server(lambda path: ("text/plain", "rejoinder_requests_total{method=\"Retrieve\",code=\"OK\"} 7\n"))
+
+    async def scrape() -> tuple[dict, dict]:
+        async with aiohttp.ClientSession() as session:
+            return await scrape_pods(session, {"up": f"http://127.0.0.1:{server.server_port}/metrics",
+                                               "down": "http://127.0.0.1:9/metrics"}, 2)
+
+    try:
+        answered, failed = asyncio.run(scrape())
+    finally:
+        server.shutdown()
+    assert set(answered) == {"up"} and answered["up"][1] == 7.0
+    assert set(failed) == {"down"} and failed["down"]
+
+
+def test_reading_pod_metrics_is_unknown_or_partial_when_pods_do_not_answer() -> None:
+    before = {"a": (0.0, 0.0), "b": (0.0, 0.0)}
+    full = pod_rate(before, {"a": (10.0, 100.0), "b": (10.0, 100.0)}, {}, ready=2)
+    assert (full.rps, full.partial, full.problem) == (20.0, False, None)
+    part = pod_rate(before, {"a": (10.0, 100.0)}, {"b": "connection refused"}, ready=2)
+    assert part.rps == 10.0 and part.partial and "b" in (part.problem or "") and "connection refused" in part.problem
+    none = pod_rate(before, {}, {"a": "timeout", "b": "timeout"}, ready=2)
+    assert none.rps is None and "timeout" in (none.problem or "")
+    # no ready pod: nothing carries load yet (servers still loading) → unknown, never "0 requests/s"
+    assert pod_rate({}, {}, {}, ready=0).rps is None
