@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Optional, Sequence
 
-from rejoinder.api.spec import Task
+from rejoinder.api.spec import AutoscalingEngine, Task
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version
 
-from . import children, names
+from . import children, names, scaling_objects
 from .children import Model
 from .conditions import Conditions, Transition, rfc3339
 from .progress import final_metrics, last_lines, last_progress
@@ -45,6 +45,9 @@ class Observed:
     training_log: Optional[str] = None  # tail of the latest version's rank-0 training log
     index_log: Optional[str] = None  # tail of the latest index Job's log
     init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
+    hpa: Optional[Obj] = None  # the HorizontalPodAutoscaler named after the server, if any
+    scaled_object: Optional[Obj] = None  # the KEDA ScaledObject named after the server, if any
+    keda_supported: bool = False  # the keda.sh/v1alpha1 ScaledObject API is served
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class Plan:
 
 
 PLURALS = {"ConfigMap": "configmaps", "Job": "jobs", "MPIJob": "mpijobs", "Deployment": "deployments",
-           "Service": "services", "PodDisruptionBudget": "poddisruptionbudgets"}
+           "Service": "services", "PodDisruptionBudget": "poddisruptionbudgets",
+           "HorizontalPodAutoscaler": "horizontalpodautoscalers", "ScaledObject": "scaledobjects"}
 _CREATE_ONLY = {"Job", "MPIJob"}  # pod templates of Jobs are immutable
 
 
@@ -255,6 +259,7 @@ class _Planner:
                                    ("policy/v1", "PodDisruptionBudget", self.obs.pdb)):
                 if obj is not None:
                     self.deletes.append(Ref(api, PLURALS[kind], obj["metadata"]["name"]))
+            self.autoscaling(want=False)
             self.new.serving_version = None
             self.new.endpoint = None
             self.new.replicas = self.new.ready_replicas = 0
@@ -317,7 +322,38 @@ class _Planner:
                            f"rolling out {target}" + (f"; {serving} serves meanwhile" if serving else ""))
             self.activity = Phase.RollingOut
         self.desired += [deployment, children.server_service(self.model), children.server_pdb(self.model)]
+        self.autoscaling(want=True)
         self.availability(dep)
+
+    def autoscaling(self, want: bool) -> None:
+        """The HPA or ScaledObject of the spec's engine; the other (an engine switched away from) goes."""
+        engine = self.spec.serving.autoscaling.engine
+        obj = scaling_objects.desired(self.model, self.settings) if want else None
+        if obj is not None and engine == AutoscalingEngine.keda:
+            missing = None
+            if not self.obs.keda_supported:
+                missing = ("KEDAMissing", "serving.autoscaling.engine is keda, but this cluster does not serve KEDA's "
+                                          "ScaledObject (keda.sh/v1alpha1): install KEDA or choose another engine")
+            elif not self.settings.prometheus_url:
+                missing = ("PrometheusUrlMissing", "serving.autoscaling.engine keda queries Prometheus: set the "
+                                                   "operator's prometheusUrl (REJOINDER_PROMETHEUS_URL)")
+            if missing is not None:
+                self.conds.set(ConditionType.ScalingActive, False, *missing)
+                self.degraded = self.degraded or missing
+                obj = None
+        elif obj is not None:
+            self.conds.set(ConditionType.ScalingActive, True, "HorizontalPodAutoscaler",
+                           f"replicas are set by HorizontalPodAutoscaler {obj['metadata']['name']} on {scaling_objects.RPS_METRIC}")
+        if obj is not None:
+            self.desired.append(obj)
+            if engine == AutoscalingEngine.keda:
+                self.conds.set(ConditionType.ScalingActive, True, "ScaledObject",
+                               f"replicas are set by KEDA ScaledObject {obj['metadata']['name']}")
+        kept = obj["kind"] if obj is not None else None
+        for api, kind, existing in ((scaling_objects.HPA_API, "HorizontalPodAutoscaler", self.obs.hpa),
+                                    (scaling_objects.KEDA_API, "ScaledObject", self.obs.scaled_object)):
+            if existing is not None and kind != kept and scaling_objects.is_ours(existing, self.model.name):
+                self.deletes.append(Ref(api, PLURALS[kind], existing["metadata"]["name"]))
 
     def gate_passes(self, dep: Optional[Obj]) -> bool:
         gate = self.spec.rollout.quality_gate
@@ -362,8 +398,10 @@ class _Planner:
         else:
             spec_hash = children.content_hash((self.obs.config_maps.get(names.spec_config_map(self.model.name, version)) or {}).get("data"))
         deployment = children.server_deployment(self.model, version, replicas, self.settings, dict(annotations), spec_hash)
-        if current is not None and replicas == int(current):
-            # The autoscaler owns the replica count: never write it back from a possibly stale view.
+        external = s.autoscaling.engine != AutoscalingEngine.operator
+        if current is not None and (replicas == int(current) or external):
+            # The autoscaler owns the replica count: never write it back from a possibly stale view
+            # (an HPA or KEDA enforces the bounds itself).
             del deployment["spec"]["replicas"]
         return deployment
 
@@ -487,7 +525,8 @@ class _Planner:
         for name, obj in self.obs.mpijobs.items():
             existing[("MPIJob", name)] = obj
         for kind, obj in (("Deployment", self.obs.deployment), ("Service", self.obs.service),
-                          ("PodDisruptionBudget", self.obs.pdb)):
+                          ("PodDisruptionBudget", self.obs.pdb), ("HorizontalPodAutoscaler", self.obs.hpa),
+                          ("ScaledObject", self.obs.scaled_object)):
             if obj is not None:
                 existing[(kind, obj["metadata"]["name"])] = obj
         create, patch = [], []

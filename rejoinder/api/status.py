@@ -28,6 +28,7 @@ class ConditionType(str, Enum):
     Available = "Available"
     Progressing = "Progressing"
     Degraded = "Degraded"
+    ScalingActive = "ScalingActive"  # the request rate is read and replicas follow it (as the HPA's)
 
 
 class Condition(ApiModel):
