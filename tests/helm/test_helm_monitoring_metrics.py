@@ -113,3 +113,18 @@ def test_state_metrics_config_reads_fields_the_crd_has() -> None:
             assert each["type"] == "StateSet"
             field = _schema_at(schema, each["stateSet"]["path"])
             assert field and field["enum"] == each["stateSet"]["list"], f"{metric['name']}: states differ from the CRD"
+
+
+def test_prometheus_adapter_rule_serves_the_metric_the_operators_hpas_target(tmp_path: Path) -> None:
+    from rejoinder.operator.scaling_objects import RPS_METRIC
+    from rejoinder.operator.scraping import REQUESTS_METRIC
+
+    [config_map] = [c for c in by_kind(render(NON_DEFAULT, tmp_path), "ConfigMap")
+                    if c["metadata"]["name"].endswith("prometheus-adapter-rules")]
+    assert config_map["metadata"]["namespace"] == NON_DEFAULT["prometheusAdapterRules"]["namespace"]
+    [rule] = yaml.safe_load(config_map["data"]["config.yaml"])["rules"]
+    assert rule["seriesQuery"].startswith(REQUESTS_METRIC + "{")
+    assert re.fullmatch(rule["name"]["matches"], REQUESTS_METRIC) and rule["name"]["as"] == RPS_METRIC
+    assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}  # a Pods metric, per pod
+    assert "rate(<<.Series>>{<<.LabelMatchers>>}" in rule["metricsQuery"]
+    assert not [c for c in by_kind(render(None, tmp_path), "ConfigMap") if c["metadata"]["name"].endswith("adapter-rules")]
