@@ -170,9 +170,9 @@ def _training_pod(model: Model, version: str, settings: OperatorSettings, comman
     return harden_pod_spec(pod, settings.run_as_user)
 
 
-def training_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+def training_job(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     t = model.spec.training
-    name = names.training_job(model.name, version)
+    name = names.training_job(model.name, version, attempt)
     pod = _training_pod(model, version, settings, train_command(model.spec), t.gpus_per_worker, "trainer", "Never")
     job_spec: dict[str, Any] = {
         "backoffLimit": t.backoff_limit,
@@ -187,9 +187,9 @@ def training_job(model: Model, version: str, settings: OperatorSettings) -> dict
     }
 
 
-def mpi_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+def mpi_job(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     t = model.spec.training
-    name = names.training_job(model.name, version)
+    name = names.training_job(model.name, version, attempt)
     labels = {"metadata": {"labels": names.labels(model.name, names.COMPONENT_TRAIN, version)}}
     launcher = _training_pod(model, version, settings, mpirun_command(model.spec), 0, "launcher", "OnFailure")
     launcher["containers"][0].pop("resources", None)  # the launcher only runs mpirun
@@ -214,10 +214,10 @@ def mpi_job(model: Model, version: str, settings: OperatorSettings) -> dict[str,
     }
 
 
-def training_workload(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+def training_workload(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     if model.spec.training.workers > 1:
-        return mpi_job(model, version, settings)
-    return training_job(model, version, settings)
+        return mpi_job(model, version, settings, attempt)
+    return training_job(model, version, settings, attempt)
 
 
 # --- index ------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ timer does RPS autoscaling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
@@ -244,6 +245,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any], indexes: Mapping[str, 
         status = _status({"metadata": body["metadata"], "status": old_status})
         try:
             observed = await observe(rt, model, status, indexes, models_index)
+            retry = (body["metadata"].get("annotations") or {}).get(names.ANN_RETRY)
+            observed = dataclasses.replace(observed, retry=retry)
             plan = planner.plan(model, status, observed, rt.settings, datetime.now(timezone.utc))
             await apply(rt, model, plan, body, old_status)
         except KubeError as error:

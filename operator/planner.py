@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping, Optional, Sequence
 
 from rejoinder.api.spec import AutoscalingEngine, Task
-from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
-from rejoinder.api.versioning import index_version, model_version
+from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingAttempt, TrainingProgress
+from rejoinder.api.versioning import index_version, model_version, training_operations
 
 from . import children, names, scaling_objects
 from .children import Model
@@ -48,6 +48,7 @@ class Observed:
     hpa: Optional[Obj] = None  # the HorizontalPodAutoscaler named after the server, if any
     scaled_object: Optional[Obj] = None  # the KEDA ScaledObject named after the server, if any
     keda_supported: bool = False  # the keda.sh/v1alpha1 ScaledObject API is served
+    retry: Optional[str] = None  # the DialogModel's rejoinder.dev/retry annotation
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,12 @@ def _pods(observed: Observed, component: str, version: Optional[str] = None) -> 
     return out
 
 
+def _job_name(pod: Obj) -> Optional[str]:
+    """The Job or MPIJob a pod belongs to, from the labels their controllers set."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or labels.get("training.kubeflow.org/job-name")
+
+
 def _fmt(value: Optional[float], digits: int = 4) -> str:
     return "?" if value is None else f"{value:.{digits}g}"
 
@@ -169,7 +176,8 @@ class _Planner:
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1
-        name = names.training_job(self.model.name, self.latest)
+        attempt = self.attempt()
+        name = names.training_job(self.model.name, self.latest, attempt.number)
         if multi and not self.obs.mpijob_supported:
             msg = (f"training with {self.spec.training.workers} workers needs Kubeflow's MPIJob "
                    "(kubeflow.org/v2beta1), which this cluster does not serve: install the MPI Operator "
@@ -177,16 +185,25 @@ class _Planner:
             self.conds.set(ConditionType.Trained, False, "MPIJobCRDMissing", msg)
             self.problem = msg
             return False
-        workload = (self.obs.mpijobs if multi else self.obs.jobs).get(name)
-        desired = children.training_workload(self.model, self.latest, self.settings)
+        workloads = self.obs.mpijobs if multi else self.obs.jobs
+        workload = workloads.get(name)
+        basis = self.attempt_basis()
+        if workload is not None and attempt.basis != basis and self._workload_failed(workload, multi):
+            # the failed attempt's way of running was changed (or a retry asked for): try again
+            attempt = TrainingAttempt(version=self.latest, number=attempt.number + 1, basis=basis)
+            name = names.training_job(self.model.name, self.latest, attempt.number)
+            workload = workloads.get(name)
+        self.new.training_attempt = attempt
+        desired = children.training_workload(self.model, self.latest, self.settings, attempt.number)
         self.desired.append(desired)
         if workload is None:
+            again = f" (attempt {attempt.number})" if attempt.number > 1 else ""
             self.conds.set(ConditionType.Trained, False, "JobCreated",
-                           f"created {desired['kind']} {name} for version {self.latest}")
+                           f"created {desired['kind']} {name} for version {self.latest}{again}")
             self.activity = Phase.Training
             self.new.training = TrainingProgress(step=0)
             return False
-        pods = _pods(self.obs, names.COMPONENT_TRAIN, self.latest)
+        pods = [p for p in _pods(self.obs, names.COMPONENT_TRAIN, self.latest) if _job_name(p) in (None, name)]
         state = mpijob_state(workload, self.spec.training.workers, pods) if multi else job_state(workload, pods)
         log = self.obs.training_log or ""
         if state.state == "succeeded":
@@ -204,7 +221,9 @@ class _Planner:
             return True
         if state.state == "failed":
             tail = last_lines(log)
-            msg = f"{desired['kind']} {name} failed ({state.reason}: {state.message})"
+            msg = (f"{desired['kind']} {name} failed ({state.reason}: {state.message}). To try again, change "
+                   f"training.image, resources, backoffLimit or activeDeadlineSeconds, or set the annotation "
+                   f"{names.ANN_RETRY} to a new value")
             if tail:
                 msg += f"; last log lines:\n{tail}"
             self.conds.set(ConditionType.Trained, False, "JobFailed", msg)
@@ -222,6 +241,19 @@ class _Planner:
         else:
             self.conds.set(ConditionType.Trained, False, state.reason, f"{state.message} (version {self.latest})")
         return False
+
+    def attempt_basis(self) -> str:
+        return training_operations(self.spec) + (f"/{self.obs.retry}" if self.obs.retry else "")
+
+    def attempt(self) -> TrainingAttempt:
+        old = self.old.training_attempt
+        if old is not None and old.version == self.latest:
+            return old
+        return TrainingAttempt(version=self.latest, number=1, basis=self.attempt_basis())
+
+    def _workload_failed(self, workload: Obj, multi: bool) -> bool:
+        state = mpijob_state(workload, self.spec.training.workers) if multi else job_state(workload)
+        return state.state == "failed"
 
     def indexing(self) -> bool:
         if self.spec.task != Task.retrieval:
@@ -435,6 +467,7 @@ class _Planner:
                 keep.add(desired["metadata"]["annotations"][names.ANN_VERSION])
         keep.discard(None)
         index_name = names.index_job(self.model.name, self.index_ver)
+        training_names = {d["metadata"]["name"] for d in self.desired if d["kind"] in ("Job", "MPIJob")}
         for kind, plural, objs, api in (("Job", "jobs", self.obs.jobs, "batch/v1"),
                                         ("MPIJob", "mpijobs", self.obs.mpijobs, "kubeflow.org/v2beta1"),
                                         ("ConfigMap", "configmaps", self.obs.config_maps, "v1")):
@@ -444,7 +477,9 @@ class _Planner:
                 if component == names.COMPONENT_CLEANUP:
                     continue
                 stale_index = component == names.COMPONENT_INDEX and version == self.latest and name != index_name
-                if (version not in keep or stale_index) and not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                stale_attempt = (component == names.COMPONENT_TRAIN and version == self.latest
+                                 and name not in training_names and self.new.trained_version != self.latest)
+                if (version not in keep or stale_index or stale_attempt) and not (obj.get("metadata") or {}).get("deletionTimestamp"):
                     self.deletes.append(Ref(api, plural, name))
 
     # --- status -------------------------------------------------------------------------------
@@ -483,7 +518,8 @@ class _Planner:
             events.append(Transition("Phase", new.phase.value, new.phase.value, new.message))
         create, patch = self._changes()
         status = new.to_wire()
-        for key in ("trainedVersion", "servingVersion", "lastGoodVersion", "failedVersion", "endpoint", "training"):
+        for key in ("trainedVersion", "servingVersion", "lastGoodVersion", "failedVersion", "endpoint", "training",
+                    "trainingAttempt"):
             status.setdefault(key, None)  # explicit nulls: a merge patch must clear them
         return Plan(create=create, patch=patch, delete=self.deletes, status=status, events=events)
 

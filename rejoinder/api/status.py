@@ -52,6 +52,17 @@ class TrainingProgress(ApiModel):
     examples_per_second: Optional[float] = None
 
 
+class TrainingAttempt(ApiModel):
+    """Which attempt at training the latest version is current. A failed training is tried again
+    (number + 1) when training.image, resources, backoffLimit, activeDeadlineSeconds or placement
+    change, or the rejoinder.dev/retry annotation gets a new value."""
+
+    version: str
+    number: int = Field(1, ge=1)
+    basis: str = ""
+    """What the attempt ran with: a digest of the operational training fields and the retry annotation."""
+
+
 class DialogModelStatus(ApiModel):
     phase: Phase = Phase.Pending
     message: str = ""
@@ -70,6 +81,7 @@ class DialogModelStatus(ApiModel):
     """Version whose rollout failed and was rolled back; it is not rolled out again (change the
     spec to get a new version)."""
     training: Optional[TrainingProgress] = None
+    training_attempt: Optional[TrainingAttempt] = None
     metrics: dict[str, float] = Field(default_factory=dict)
     """Evaluation metrics of the trained version (map, recall@5, accuracy, …)."""
     replicas: int = Field(0, ge=0)

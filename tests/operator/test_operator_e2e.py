@@ -261,6 +261,30 @@ def test_failed_training_job_reports_its_last_log_lines(emu: EmulatorThread) -> 
                          if e["involvedObject"]["name"] == "theta"), "a Warning event")
 
 
+def test_a_failed_training_is_retried_after_a_fix_and_on_the_retry_annotation(emu: EmulatorThread) -> None:
+    dm = dialog_model("iota", task="reranking")
+    version = version_of(dm)
+    emu.client.create(dm, "dialogmodels")
+    job = wait_for(lambda: jobs(emu, NS, "iota", "train"), "the training Job")[0]
+    start_job(emu, job, log="CUDA out of memory\n")
+    finish_job(emu, job, succeeded=False)
+    wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Failed", "phase Failed")
+    # more memory for the same version: a second attempt
+    emu.client.patch(API, "dialogmodels", NS, "iota", {"spec": {"training": {"resources": {"limits": {"memory": "64Gi"}}}}})
+    second = names.training_job("iota", version, attempt=2)
+    job2 = wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, second), "the second attempt's Job")
+    assert job2["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "64Gi"
+    wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, job["metadata"]["name"]) is None, "the failed attempt's Job removed")
+    assert status_of(emu, NS, "iota")["trainingAttempt"]["number"] == 2
+    start_job(emu, job2, log="flaky node\n")
+    finish_job(emu, job2, succeeded=False)
+    wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Failed", "phase Failed again")
+    # nothing to change in the spec: the annotation asks for a third attempt
+    emu.client.patch(API, "dialogmodels", NS, "iota", {"metadata": {"annotations": {names.ANN_RETRY: "1"}}})
+    wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, names.training_job("iota", version, attempt=3)), "the third attempt")
+    wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Training", "phase Training")
+
+
 def test_missing_mpijob_crd_is_reported(emu: EmulatorThread) -> None:
     emu.client.create(dialog_model("zeta", training={"workers": 2}), "dialogmodels")
     status = wait_for(lambda: condition(s := status_of(emu, NS, "zeta"), "Trained").get("reason") == "MPIJobCRDMissing" and s,

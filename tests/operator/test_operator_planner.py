@@ -427,3 +427,69 @@ def test_replicas_belong_to_the_autoscaler_unless_out_of_bounds() -> None:
     [dep] = by_kind(plan(m3, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=scaled),
                          SETTINGS, NOW).patch, "Deployment")
     assert dep["spec"]["replicas"] == 2  # the new bounds apply at once
+
+
+# --- issue 11 (8): a failed training can be fixed ---------------------------------------------------
+
+
+def failed_training(m: Model) -> tuple[DialogModelStatus, dict[str, Any], dict[str, Any]]:
+    """Plan until the version's training Job failed; returns (status, jobs, config maps)."""
+    p = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW)
+    jobs = {o["metadata"]["name"]: job_done(o, ok=False) for o in by_kind(p.create, "Job")}
+    cms = {o["metadata"]["name"]: o for o in by_kind(p.create, "ConfigMap")}
+    p = plan(m, state_after(p), Observed(jobs=jobs, config_maps=cms), SETTINGS, NOW)
+    assert p.status["phase"] == "Failed" and cond(p, "Trained")["reason"] == "JobFailed"
+    return state_after(p), jobs, cms
+
+
+@pytest.mark.parametrize("fix", [
+    {"image": "trainer:fixed"},
+    {"resources": {"limits": {"memory": "64Gi"}}},
+    {"backoffLimit": 5},
+    {"activeDeadlineSeconds": 7200},
+])
+def test_fixing_a_failed_training_starts_a_new_attempt(fix: dict[str, Any]) -> None:
+    m = model()
+    st, jobs, cms = failed_training(m)
+    first = names.training_job("m", model_version(m.spec))
+    assert list(jobs) == [first]
+    # the same spec again: still Failed, nothing new
+    p = plan(m, st, Observed(jobs=jobs, config_maps=cms), SETTINGS, NOW)
+    assert p.status["phase"] == "Failed" and not by_kind(p.create, "Job")
+    fixed = model(spec(training={"steps": 100, "gpusPerWorker": 2, **fix}))
+    assert model_version(fixed.spec) == model_version(m.spec)  # how it runs, not what it trains
+    p = plan(fixed, st, Observed(jobs=jobs, config_maps=cms), SETTINGS, NOW)
+    [job] = by_kind(p.create, "Job")
+    second = names.training_job("m", model_version(m.spec), attempt=2)
+    assert job["metadata"]["name"] == second != first and len(second) <= 63
+    assert p.status["phase"] == "Training" and p.status["trainingAttempt"]["number"] == 2
+    assert ("jobs", first) in {(r.plural, r.name) for r in p.delete}  # the failed attempt's Job goes
+    # and the new attempt is followed (not the old failure)
+    st2 = state_after(p)
+    p = plan(fixed, st2, Observed(jobs={second: job}, config_maps=cms), SETTINGS, NOW)
+    assert p.status["phase"] == "Training" and not by_kind(p.create, "Job")
+
+
+def test_a_retry_annotation_starts_a_new_attempt_once_per_value() -> None:
+    m = model()
+    st, jobs, cms = failed_training(m)
+    p = plan(m, st, Observed(jobs=jobs, config_maps=cms, retry="2026-01-01T12:00"), SETTINGS, NOW)
+    [job] = by_kind(p.create, "Job")
+    assert job["metadata"]["name"] == names.training_job("m", model_version(m.spec), attempt=2)
+    # it fails again: the same annotation value does not loop, a new value retries once more
+    jobs2 = {job["metadata"]["name"]: job_done(job, ok=False)}
+    st2 = state_after(p)
+    p = plan(m, st2, Observed(jobs=jobs2, config_maps=cms, retry="2026-01-01T12:00"), SETTINGS, NOW)
+    assert p.status["phase"] == "Failed" and not by_kind(p.create, "Job")
+    assert "rejoinder.dev/retry" in cond(p, "Trained")["message"]  # the way out is told
+    p = plan(m, state_after(p), Observed(jobs=jobs2, config_maps=cms, retry="again"), SETTINGS, NOW)
+    assert [j["metadata"]["name"] for j in by_kind(p.create, "Job")] == [names.training_job("m", model_version(m.spec), attempt=3)]
+
+
+def test_a_running_training_is_not_restarted_by_an_operational_change() -> None:
+    m = model()
+    p = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW)
+    jobs = {o["metadata"]["name"]: o for o in by_kind(p.create, "Job")}
+    changed = model(spec(training={"steps": 100, "gpusPerWorker": 2, "image": "trainer:2"}))
+    p = plan(changed, state_after(p), Observed(jobs=jobs), SETTINGS, NOW)
+    assert not by_kind(p.create, "Job") and not p.delete
