@@ -50,8 +50,9 @@ def _bounded(base: str, suffix: str) -> str:
     return f"{base[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
-def spec_config_map(model: str, version: str) -> str:
-    return _bounded(model, f"spec-{version}")
+def spec_config_map(model: str, version: str, content: str) -> str:
+    """Content-addressed: a changed spec is a new (immutable) ConfigMap, never an edit of one in use."""
+    return _bounded(model, f"spec-{version.removeprefix('v-')}-{content[:8]}")
 
 
 def training_job(model: str, version: str, attempt: int = 1) -> str:

@@ -11,6 +11,7 @@ its progress deadline is rolled back to the last good version; a quality gate ca
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,7 +71,7 @@ class Plan:
 PLURALS = {"ConfigMap": "configmaps", "Job": "jobs", "MPIJob": "mpijobs", "Deployment": "deployments",
            "Service": "services", "PodDisruptionBudget": "poddisruptionbudgets",
            "HorizontalPodAutoscaler": "horizontalpodautoscalers", "ScaledObject": "scaledobjects"}
-_CREATE_ONLY = {"Job", "MPIJob"}  # pod templates of Jobs are immutable
+_CREATE_ONLY = {"Job", "MPIJob", "ConfigMap"}  # Jobs' pod templates and spec ConfigMaps are immutable
 
 
 def is_subset(desired: Any, actual: Any) -> bool:
@@ -134,6 +135,7 @@ class _Planner:
         self.conds = Conditions(list(status.conditions), now, model.generation)
         self.latest = model_version(model.spec)
         self.index_ver = index_version(model.spec)
+        self.revision = children.spec_config_map_name(model, self.latest)
         self.desired: list[dict[str, Any]] = []
         self.deletes: list[Ref] = []
         self.problem: Optional[str] = None  # a failure that blocks the pipeline (phase Failed/Degraded)
@@ -292,70 +294,97 @@ class _Planner:
                 if obj is not None:
                     self.deletes.append(Ref(api, PLURALS[kind], obj["metadata"]["name"]))
             self.autoscaling(want=False)
-            self.new.serving_version = None
+            self.new.serving_version = self.new.serving_revision = None
             self.new.endpoint = None
             self.new.replicas = self.new.ready_replicas = 0
             return
         deployed = _annotation(dep, names.ANN_VERSION)
-        candidate = self.latest if ready else None
-        if candidate is not None and candidate == self.old.failed_version:
+        deployed_rev = children.mounted_spec(dep) if dep is not None else None
+        serving_rev = self.old.serving_revision
+        if serving_rev is None and self.old.serving_version and deployed == self.old.serving_version:
+            serving_rev = deployed_rev  # a status written before revisions were tracked
+        good_rev = self.old.last_good_revision or serving_rev
+        self.new.serving_revision, self.new.last_good_revision = serving_rev, good_rev
+        # A revision is the whole spec: it is ready once its version is trained and its index built.
+        candidate = self.revision if ready else None
+        if candidate is not None and candidate == self.old.failed_revision:
             candidate = None
             self.degraded = ("RolledBack",
-                             f"version {self.latest} failed its rollout and was rolled back; serving {self.old.serving_version}. "
-                             "Change the spec to roll out a new version")
-        if candidate is not None and deployed is not None and candidate != deployed and not self.gate_passes(dep):
+                             f"this spec (version {self.latest}, {self.revision}) failed its rollout and was rolled back; "
+                             f"serving {self.old.serving_version}. Change the spec to roll out again")
+        if candidate is not None and deployed is not None and self.latest != deployed and not self.gate_passes(dep):
             candidate = None
-        target = candidate or deployed
-        if target is None:
-            self.conds.set(ConditionType.Available, False, "NotServedYet", "no version is trained yet")
+        target_rev = candidate or deployed_rev
+        target_model = self.model_of(target_rev)
+        if target_rev is None or target_model is None:
+            if dep is None:
+                self.conds.set(ConditionType.Available, False, "NotServedYet", "no version is trained yet")
+                return
+            # what runs was deployed from a ConfigMap that is gone: leave the Deployment as it is
+            self.desired += [children.server_service(self.model), children.server_pdb(self.model)]
+            self.autoscaling(want=True)
+            self.availability(dep)
             return
-        annotations = self.deployment_annotations(dep, deployed, target)
-        deployment = self.deployment(target, annotations)
-        if deployed == target and target != self.old.serving_version:  # a rollout of `target` is under way
+        target = model_version(target_model.spec)
+        annotations = self.deployment_annotations(dep, deployed_rev, target_rev, target)
+        deployment = self.deployment(target_model, target, annotations)
+        if deployed_rev == target_rev and target_rev != serving_rev:  # a rollout of `target_rev` is under way
             state = rollout_state(dep)  # type: ignore[arg-type]
             started = _parse_time(annotations.get(names.ANN_ROLLOUT_STARTED))
             deadline = timedelta(seconds=self.spec.rollout.progress_deadline_seconds)
             late = started is not None and self.now - started > deadline
+            what = f"version {target}" if target != self.old.serving_version else f"version {target} ({target_rev})"
             if state.complete:
                 self.new.serving_version = target
                 self.new.last_good_version = target
+                self.new.serving_revision = self.new.last_good_revision = target_rev
                 annotations[names.ANN_SERVING_METRICS] = annotations.get(names.ANN_VERSION_METRICS, "{}")
-                deployment = self.deployment(target, annotations)
-                self.conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"version {target} rolled out: {state.message}")
+                deployment = self.deployment(target_model, target, annotations)
+                self.conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"{what} rolled out: {state.message}")
             elif state.deadline_exceeded or late:
                 why = state.message if state.deadline_exceeded else f"not available after {self.spec.rollout.progress_deadline_seconds}s"
                 trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER, target))
                 if trouble is not None:
                     why += f"; {trouble.message}"
-                good = self.old.last_good_version
-                if good and good != target:
+                good_model = self.model_of(good_rev) if good_rev and good_rev != target_rev else None
+                self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"{what}: {why}")
+                if good_model is not None:
+                    good = model_version(good_model.spec)
                     self.new.failed_version = target
+                    self.new.failed_revision = target_rev
                     rollback = {
                         names.ANN_VERSION: good,
                         names.ANN_VERSION_METRICS: annotations.get(names.ANN_SERVING_METRICS, "{}"),
                         names.ANN_SERVING_METRICS: annotations.get(names.ANN_SERVING_METRICS, "{}"),
                         names.ANN_ROLLOUT_STARTED: rfc3339(self.now),
                     }
-                    deployment = self.deployment(good, rollback)
-                    self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"version {target}: {why}")
-                    self.degraded = ("RolledBack", f"version {target} did not become available ({why}); rolled back to {good}")
+                    deployment = self.deployment(good_model, good, rollback)
+                    self.degraded = ("RolledBack", f"{what} did not become available ({why}); rolled back to {good} ({good_rev})")
                 else:
-                    self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"version {target}: {why}")
-                    self.problem = f"version {target} did not become available: {why}"
+                    self.problem = f"{what} did not become available: {why}"
             else:
                 trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER, target))
                 detail = f"; {trouble.message}" if trouble is not None else ""
                 self.conds.set(ConditionType.Progressing, True, trouble.reason if trouble else "RollingOut",
-                               f"rolling out {target}: {state.message}{detail}")
+                               f"rolling out {what}: {state.message}{detail}")
                 self.activity = Phase.RollingOut
-        elif deployed != target:
+        elif deployed_rev != target_rev:
             serving = self.old.serving_version
             self.conds.set(ConditionType.Progressing, True, "RollingOut",
-                           f"rolling out {target}" + (f"; {serving} serves meanwhile" if serving else ""))
+                           f"rolling out version {target} ({target_rev})" + (f"; {serving} serves meanwhile" if serving else ""))
             self.activity = Phase.RollingOut
         self.desired += [deployment, children.server_service(self.model), children.server_pdb(self.model)]
         self.autoscaling(want=True)
         self.availability(dep)
+
+    def model_of(self, revision: Optional[str]) -> Optional[Model]:
+        """The model as a revision (spec ConfigMap) describes it: the current spec or one recorded before."""
+        if revision is None:
+            return None
+        if revision == self.revision:
+            return self.model
+        recorded = children.spec_of(self.obs.config_maps.get(revision))
+        return dataclasses.replace(self.model, spec=recorded) if recorded is not None else None
 
     def autoscaling(self, want: bool) -> None:
         """The HPA or ScaledObject of the spec's engine; the other (an engine switched away from) goes."""
@@ -408,8 +437,9 @@ class _Planner:
             return False
         return True
 
-    def deployment_annotations(self, dep: Optional[Obj], deployed: Optional[str], target: str) -> dict[str, str]:
-        if dep is not None and deployed == target:
+    def deployment_annotations(self, dep: Optional[Obj], deployed_rev: Optional[str], target_rev: str,
+                               target: str) -> dict[str, str]:
+        if dep is not None and deployed_rev == target_rev:
             keep = (names.ANN_VERSION, names.ANN_VERSION_METRICS, names.ANN_SERVING_METRICS, names.ANN_ROLLOUT_STARTED)
             return {k: v for k in keep if (v := _annotation(dep, k)) is not None}
         metrics = self.new.metrics if target == self.new.trained_version else {}
@@ -420,16 +450,15 @@ class _Planner:
             names.ANN_ROLLOUT_STARTED: rfc3339(self.now),
         }
 
-    def deployment(self, version: str, annotations: dict[str, str]) -> dict[str, Any]:
+    def deployment(self, model: Model, version: str, annotations: dict[str, str]) -> dict[str, Any]:
+        """The Deployment running `model` (the current spec or a recorded revision) at `version`;
+        replica bounds always come from the current spec."""
         s = self.spec.serving
         low, high = max(1, s.min_replicas), max(1, s.max_replicas)
         current = ((self.obs.deployment or {}).get("spec") or {}).get("replicas")
         replicas = min(max(int(current), low), high) if current is not None else low
-        if version == self.latest:
-            spec_hash = children.content_hash(children.spec_config_map(self.model, version)["data"])
-        else:
-            spec_hash = children.content_hash((self.obs.config_maps.get(names.spec_config_map(self.model.name, version)) or {}).get("data"))
-        deployment = children.server_deployment(self.model, version, replicas, self.settings, dict(annotations), spec_hash)
+        spec_hash = children.content_hash(children.spec_config_map(model, version)["data"])
+        deployment = children.server_deployment(model, version, replicas, self.settings, dict(annotations), spec_hash)
         external = s.autoscaling.engine != AutoscalingEngine.operator
         if current is not None and (replicas == int(current) or external):
             # The autoscaler owns the replica count: never write it back from a possibly stale view
@@ -459,28 +488,40 @@ class _Planner:
     # --- old versions -------------------------------------------------------------------------
 
     def garbage(self) -> None:
-        """Jobs and ConfigMaps of versions that are neither wanted, served nor the rollback target."""
+        """Jobs of versions that are neither wanted, served nor the rollback target; spec ConfigMaps
+        that no revision in use and no remaining Job needs."""
         keep = {self.latest, self.new.serving_version, self.new.last_good_version,
                 _annotation(self.obs.deployment, names.ANN_VERSION)}
+        keep_specs = {self.new.serving_revision, self.new.last_good_revision,
+                      children.mounted_spec(self.obs.deployment) if self.obs.deployment else None}
         for desired in self.desired:
             if desired["kind"] == "Deployment":
                 keep.add(desired["metadata"]["annotations"][names.ANN_VERSION])
+            if desired["kind"] in ("Deployment", "Job", "MPIJob"):
+                keep_specs.add(children.mounted_spec(desired))
+            if desired["kind"] == "ConfigMap":
+                keep_specs.add(desired["metadata"]["name"])
         keep.discard(None)
         index_name = names.index_job(self.model.name, self.index_ver)
         training_names = {d["metadata"]["name"] for d in self.desired if d["kind"] in ("Job", "MPIJob")}
         for kind, plural, objs, api in (("Job", "jobs", self.obs.jobs, "batch/v1"),
-                                        ("MPIJob", "mpijobs", self.obs.mpijobs, "kubeflow.org/v2beta1"),
-                                        ("ConfigMap", "configmaps", self.obs.config_maps, "v1")):
+                                        ("MPIJob", "mpijobs", self.obs.mpijobs, "kubeflow.org/v2beta1")):
             for name, obj in objs.items():
                 version = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_VERSION)
                 component = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT)
-                if component == names.COMPONENT_CLEANUP:
+                if component == names.COMPONENT_CLEANUP or (obj.get("metadata") or {}).get("deletionTimestamp"):
                     continue
                 stale_index = component == names.COMPONENT_INDEX and version == self.latest and name != index_name
                 stale_attempt = (component == names.COMPONENT_TRAIN and version == self.latest
                                  and name not in training_names and self.new.trained_version != self.latest)
-                if (version not in keep or stale_index or stale_attempt) and not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                if version not in keep or stale_index or stale_attempt:
                     self.deletes.append(Ref(api, plural, name))
+                else:
+                    keep_specs.add(children.mounted_spec(obj))  # a Job's pods may still start and mount it
+        for name, obj in self.obs.config_maps.items():
+            component = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT)
+            if component == names.COMPONENT_SPEC and name not in keep_specs and not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                self.deletes.append(Ref("v1", "configmaps", name))
 
     # --- status -------------------------------------------------------------------------------
 
@@ -519,7 +560,7 @@ class _Planner:
         create, patch = self._changes()
         status = new.to_wire()
         for key in ("trainedVersion", "servingVersion", "lastGoodVersion", "failedVersion", "endpoint", "training",
-                    "trainingAttempt"):
+                    "trainingAttempt", "servingRevision", "lastGoodRevision", "failedRevision"):
             status.setdefault(key, None)  # explicit nulls: a merge patch must clear them
         return Plan(create=create, patch=patch, delete=self.deletes, status=status, events=events)
 

@@ -80,6 +80,13 @@ class DialogModelStatus(ApiModel):
     failed_version: Optional[str] = None
     """Version whose rollout failed and was rolled back; it is not rolled out again (change the
     spec to get a new version)."""
+    serving_revision: Optional[str] = None
+    """Spec ConfigMap the model servers run now: a serving-only or index-only change is a new
+    revision of the same version, rolled out (and rolled back) like a new version."""
+    last_good_revision: Optional[str] = None
+    """Revision rolled back to when a rollout fails."""
+    failed_revision: Optional[str] = None
+    """Revision whose rollout failed and was rolled back; not rolled out again (change the spec)."""
     training: Optional[TrainingProgress] = None
     training_attempt: Optional[TrainingAttempt] = None
     metrics: dict[str, float] = Field(default_factory=dict)

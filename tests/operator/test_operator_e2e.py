@@ -14,7 +14,7 @@ from operator_e2e import (
     install_crd, jobs, local_http_server, objects, rollout, running_operator, set_log, start_job, status_of, wait_for,
 )
 
-from rejoinder.api.versioning import model_version
+from rejoinder.api.versioning import index_version, model_version
 from rejoinder.api.spec import DialogModelSpec
 from rejoinder.operator import names
 from rejoinder.operator.permissions import allowed
@@ -70,9 +70,9 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["artifacts"]["persistentVolumeClaim"]["claimName"] == "artifacts"
-    assert volumes["spec"]["configMap"]["name"] == names.spec_config_map("alpha", version)
+    assert volumes["spec"]["configMap"]["name"].startswith(f"alpha-spec-{version.removeprefix('v-')}-")
     assert pod_spec_problems(pod) == []
-    cm = emu.client.get("v1", "configmaps", NS, names.spec_config_map("alpha", version))
+    cm = emu.client.get("v1", "configmaps", NS, volumes["spec"]["configMap"]["name"])
     assert cm is not None and "name: alpha" in cm["data"]["dialogmodel.yaml"]
     assert job["metadata"]["ownerReferences"][0]["kind"] == "DialogModel"
 
@@ -283,6 +283,34 @@ def test_a_failed_training_is_retried_after_a_fix_and_on_the_retry_annotation(em
     emu.client.patch(API, "dialogmodels", NS, "iota", {"metadata": {"annotations": {names.ANN_RETRY: "1"}}})
     wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, names.training_job("iota", version, attempt=3)), "the third attempt")
     wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Training", "phase Training")
+
+
+def test_an_index_only_change_rolls_out_once_the_index_is_built(emu: EmulatorThread) -> None:
+    dm = dialog_model("kappa")
+    version = version_of(dm)
+    emu.client.create(dm, "dialogmodels")
+    train_and_index(emu, "kappa", version, {"recall@5": 0.5})
+    serve(emu, "kappa", version)
+
+    def spec_volume() -> str:
+        dep = deployment(emu, NS, "kappa")
+        return next(v["configMap"]["name"] for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "spec")
+
+    before = spec_volume()
+    emu.client.patch(API, "dialogmodels", NS, "kappa", {"spec": {"index": {"kind": "hnsw"}}})
+    index = wait_for(lambda: [j for j in jobs(emu, NS, "kappa", "index") if j["metadata"]["name"] != names.index_job(
+        "kappa", index_version(DialogModelSpec.model_validate(dm["spec"])))], "the new index Job")[0]
+    time.sleep(1.5)  # resyncs: nothing may roll out while the index is being built
+    assert spec_volume() == before and status_of(emu, NS, "kappa")["phase"] == "Indexing"
+    assert emu.client.get("v1", "configmaps", NS, before)["immutable"] is True
+    start_job(emu, index)
+    finish_job(emu, index)
+    after = wait_for(lambda: (v := spec_volume()) != before and v, "the rollout of the new index")
+    assert emu.client.get("v1", "configmaps", NS, after) is not None
+    wait_for(lambda: status_of(emu, NS, "kappa").get("phase") == "RollingOut", "a tracked rollout")
+    rollout(emu, NS, "kappa")
+    wait_for(lambda: (s := status_of(emu, NS, "kappa")).get("phase") == "Serving" and s.get("servingRevision") == after,
+             "serving the new revision")
 
 
 def test_missing_mpijob_crd_is_reported(emu: EmulatorThread) -> None:

@@ -113,6 +113,6 @@ def test_keda_without_keda_or_without_prometheus_says_so() -> None:
     m2 = model(spec(serving={"autoscaling": {"engine": "keda"}}))
     p = plan(m2, st, observed(obs, keda_supported=False), PROM, NOW)
     assert not by_kind(p.create, "ScaledObject")
-    assert cond(p, "ScalingActive")["reason"] == "KEDAMissing" and p.status["phase"] == "Degraded"
+    assert cond(p, "ScalingActive")["reason"] == "KEDAMissing" and cond(p, "Degraded")["reason"] == "KEDAMissing"
     p = plan(m2, st, observed(obs, keda_supported=True), SETTINGS, NOW)
     assert cond(p, "ScalingActive")["reason"] == "PrometheusUrlMissing"
