@@ -116,12 +116,18 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
                                   if e["involvedObject"]["name"] == "alpha"}, "an Event per transition")  # posted async
 
 
-def test_spec_change_trains_a_new_version_while_the_old_one_serves(emu: EmulatorThread) -> None:
-    dm = dialog_model("beta")
-    v1 = version_of(dm)
+def served_model(emu: EmulatorThread, name: str) -> tuple[dict[str, Any], str]:
+    """A retrieval model trained, indexed and serving its first version."""
+    dm = dialog_model(name)
+    version = version_of(dm)
     emu.client.create(dm, "dialogmodels")
-    train_and_index(emu, "beta", v1, {"recall@5": 0.5})
-    serve(emu, "beta", v1)
+    train_and_index(emu, name, version, {"recall@5": 0.5})
+    serve(emu, name, version)
+    return dm, version
+
+
+def test_spec_change_trains_a_new_version_while_the_old_one_serves(emu: EmulatorThread) -> None:
+    dm, v1 = served_model(emu, "beta")
 
     emu.client.patch(API, "dialogmodels", NS, "beta", {"spec": {"training": {"steps": 200}}})
     v2 = version_of(get_model(emu, NS, "beta"))  # type: ignore[arg-type]
@@ -286,11 +292,7 @@ def test_a_failed_training_is_retried_after_a_fix_and_on_the_retry_annotation(em
 
 
 def test_an_index_only_change_rolls_out_once_the_index_is_built(emu: EmulatorThread) -> None:
-    dm = dialog_model("kappa")
-    version = version_of(dm)
-    emu.client.create(dm, "dialogmodels")
-    train_and_index(emu, "kappa", version, {"recall@5": 0.5})
-    serve(emu, "kappa", version)
+    dm, version = served_model(emu, "kappa")
 
     def spec_volume() -> str:
         dep = deployment(emu, NS, "kappa")

@@ -14,7 +14,7 @@ import pytest
 from k8s_emulator import EmulatorThread
 from operator_e2e import (
     condition, create_pod, deployment, dialog_model, fast_settings, finish_job, install_crd, jobs, rollout,
-    running_operator, start_job, status_of, wait_for,
+    running_operator, schemaless_crd, start_job, status_of, wait_for,
 )
 from test_operator_e2e import Counter
 from test_operator_e2e_lifecycle import FakePrometheus
@@ -26,16 +26,7 @@ NS = "default"
 # KEDA's ScaledObject API as the emulator serves it. Looser than KEDA's real CRD (its schema is not
 # vendored here): the tests check every ScaledObject the operator writes against KEDA's own models
 # (cloudcoil-models-keda, keda_strict) instead.
-SCALED_OBJECT_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "scaledobjects.keda.sh"},
-    "spec": {
-        "group": "keda.sh", "scope": "Namespaced",
-        "names": {"kind": "ScaledObject", "plural": "scaledobjects", "singular": "scaledobject", "listKind": "ScaledObjectList"},
-        "versions": [{"name": "v1alpha1", "served": True, "storage": True, "subresources": {"status": {}},
-                      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
-    },
-}
+SCALED_OBJECT_CRD = schemaless_crd("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects")
 SERVING = {"minReplicas": 2, "maxReplicas": 6, "targetRpsPerReplica": 10, "scaleDownStabilizationSeconds": 1}
 
 

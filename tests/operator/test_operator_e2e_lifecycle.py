@@ -13,13 +13,12 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 
 from k8s_emulator import EmulatorThread
 from operator_e2e import (
     API, condition, create_pod, dialog_model, fast_settings, finish_job, install_crd, jobs, local_http_server, rollout, running_operator,
-    set_log, start_job, status_of, wait_for,
+    schemaless_crd, set_log, start_job, status_of, wait_for,
 )
 
 from rejoinder.api.spec import DialogModelSpec
@@ -28,16 +27,7 @@ from rejoinder.operator import names
 
 NS = "team-a"
 
-MPIJOB_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "mpijobs.kubeflow.org"},
-    "spec": {
-        "group": "kubeflow.org", "scope": "Namespaced",
-        "names": {"kind": "MPIJob", "plural": "mpijobs", "singular": "mpijob", "listKind": "MPIJobList"},
-        "versions": [{"name": "v2beta1", "served": True, "storage": True, "subresources": {"status": {}},
-                      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
-    },
-}
+MPIJOB_CRD = schemaless_crd("kubeflow.org", "v2beta1", "MPIJob", "mpijobs")
 
 
 def posts_by_operator(emu: EmulatorThread, plural: str) -> int:
