@@ -14,7 +14,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-
 from k8s_emulator import EmulatorThread
 from operator_e2e import (
     API, condition, create_pod, dialog_model, fast_settings, finish_job, install_crd, jobs, local_http_server, rollout, running_operator,
