@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from rejoinder.api.spec import Task
 from rejoinder.api.versioning import index_version, model_version
 
-from . import children, names
+from . import children, names, scaling_objects
 from .children import Model
 from .conditions import rfc3339
 from .settings import OperatorSettings
@@ -40,7 +40,8 @@ def for_phase(model: Model, phase: str, settings: OperatorSettings, now: Any = N
         replicas = max(1, spec.serving.min_replicas)
         deployment = children.server_deployment(model, version, replicas, settings, annotations,
                                                  children.content_hash(config_map["data"]))
-        return [deployment, children.server_service(model), children.server_pdb(model)]
+        scaling = scaling_objects.desired(model, settings)  # the HPA or ScaledObject of engine hpa / keda
+        return [deployment, children.server_service(model), children.server_pdb(model)] + ([scaling] if scaling else [])
     raise ValueError(f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
 
 

@@ -23,6 +23,8 @@ ANN_VERSION_METRICS = f"{GROUP}/version-metrics"
 ANN_SERVING_METRICS = f"{GROUP}/serving-metrics"
 ANN_ROLLOUT_STARTED = f"{GROUP}/rollout-started"
 ANN_SPEC_HASH = f"{GROUP}/spec-hash"
+# On a DialogModel: a new value retries a failed training (`kubectl annotate ... rejoinder.dev/retry=$(date +%s) --overwrite`).
+ANN_RETRY = f"{GROUP}/retry"
 
 COMPONENT_SPEC = "spec"
 COMPONENT_TRAIN = "train"
@@ -60,21 +62,27 @@ def _bounded(base: str, suffix: str, limit: int = _MAX, letter_first: bool = Fal
     return f"{prefix}{base[:keep].rstrip('-')}-{_digest(base)}-{suffix}"
 
 
-def spec_config_map(model: str, version: str) -> str:
-    return _bounded(model, f"spec-{version}")
+def spec_config_map(model: str, version: str, content: str) -> str:
+    """Content-addressed: a changed spec is a new (immutable) ConfigMap, never an edit of one in use."""
+    return _bounded(model, f"spec-{version.removeprefix('v-')}-{content[:8]}")
 
 
-def training_job(model: str, version: str) -> str:
-    return _bounded(model, f"train-{version.removeprefix('v-')}")
+def _train_suffix(version: str, attempt: int) -> str:
+    """The first attempt keeps the plain name; retries of a failed training add `-a<N>`."""
+    return f"train-{version.removeprefix('v-')}" + (f"-a{attempt}" if attempt > 1 else "")
 
 
-def mpi_job(model: str, version: str) -> str:
-    return _bounded(model, f"train-{version.removeprefix('v-')}", limit=_MPIJOB_MAX, letter_first=True)
+def training_job(model: str, version: str, attempt: int = 1) -> str:
+    return _bounded(model, _train_suffix(version, attempt))
 
 
-def training_workload(model: str, version: str, workers: int) -> str:
-    """The training Job (one worker) or MPIJob (several) of a version."""
-    return mpi_job(model, version) if workers > 1 else training_job(model, version)
+def mpi_job(model: str, version: str, attempt: int = 1) -> str:
+    return _bounded(model, _train_suffix(version, attempt), limit=_MPIJOB_MAX, letter_first=True)
+
+
+def training_workload(model: str, version: str, workers: int, attempt: int = 1) -> str:
+    """The training Job (one worker) or MPIJob (several) of a version's attempt."""
+    return mpi_job(model, version, attempt) if workers > 1 else training_job(model, version, attempt)
 
 
 def index_job(model: str, index_version: str) -> str:

@@ -115,7 +115,7 @@ def _name_problems(kind: str, name: str) -> list[str]:
 def test_every_child_name_is_valid_for_every_name_the_crd_accepts(model_name: str) -> None:
     v, i = "v-0123456789ab", "i-0123456789ab"
     names_by_kind = {
-        "ConfigMap": [names.spec_config_map(model_name, v)],
+        "ConfigMap": [names.spec_config_map(model_name, v, "0123456789abcdef")],
         "Job": [names.training_job(model_name, v), names.index_job(model_name, i),
                 names.cleanup_job(model_name, "0c7e1d2a-9f3b-4c1d-8e2f-123456789abc")],
         "MPIJob": [names.mpi_job(model_name, v)],

@@ -121,3 +121,32 @@ def test_the_mpijob_check_can_fail() -> None:
     long_name = copy.deepcopy(mpi)
     long_name["metadata"]["name"] = "a" * 60
     assert any("-launcher" in p for p in mpijob_schema.problems(long_name))
+
+
+@pytest.mark.parametrize("engine, kind", [("hpa", "HorizontalPodAutoscaler"), ("keda", "ScaledObject")])
+@pytest.mark.parametrize("name", LONGEST[:1] + ["reranker"], ids=["longest", "short"])
+def test_render_of_the_autoscaling_engines_is_accepted(engine: str, kind: str, name: str, tmp_path: Path) -> None:
+    from tests.operator.test_operator_scaling_objects import keda_strict
+
+    doc = yaml.safe_load((REPO / "examples" / "reranking.yaml").read_text())
+    doc["metadata"]["name"] = name
+    doc["spec"]["serving"]["autoscaling"] = {"engine": engine}
+    path = tmp_path / "dm.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    docs = render(path, "--phase", "serving")
+    assert [d["kind"] for d in docs] == ["Deployment", "Service", "PodDisruptionBudget", kind]
+    scaling = docs[-1]
+    if kind == "ScaledObject":
+        keda_strict(scaling)
+        assert not admission_name_problems(scaling["metadata"]["name"])
+    else:
+        kubernetes_validate.validate(scaling, KUBERNETES_VERSION, strict=True)
+        assert admit_builtin("autoscaling", "horizontalpodautoscalers", copy.deepcopy(scaling)) == []
+    for other in docs[:-1]:
+        assert_accepted(other)
+
+
+def admission_name_problems(name: str) -> list[str]:
+    from k8s_emulator.admission import dns1123_subdomain
+
+    return dns1123_subdomain(name)
