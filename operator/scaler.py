@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from rejoinder.api.spec import GROUP, PLURAL, VERSION, AutoscalingEngine
 from rejoinder.api.status import ConditionType, DialogModelStatus
 
-from . import autoscaler, names, scaling_objects, scraping
+from . import autoscaler, names, scaling_objects, scraping, staleness
 from . import metrics as op_metrics
 from .children import Model
 from .conditions import Conditions
@@ -145,7 +145,7 @@ async def report(rt: "Runtime", body: Mapping[str, Any], rps: Optional[float], o
         written = await rt.kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, meta["namespace"], meta["name"], "status"),
                                             {"status": patch})
         rv = str(((written or {}).get("metadata") or {}).get("resourceVersion") or "")
-        if rv.isdigit():
-            rt.written[key] = (int(rv), dict((written or {}).get("status") or {}))
+        if rv:  # opaque: compared for equality only (staleness.py)
+            rt.written[key] = staleness.Written(rv, dict((written or {}).get("status") or {}))
         if before.get(ConditionType.ScalingActive.value, (None, None))[:2] != (after[ConditionType.ScalingActive.value][:2]):
             kopf.event(dict(body), type="Normal" if ok else "Warning", reason=reason, message=message[:1000])

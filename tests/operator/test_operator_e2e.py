@@ -279,7 +279,8 @@ def test_a_failed_training_is_retried_after_a_fix_and_on_the_retry_annotation(em
     job2 = wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, second), "the second attempt's Job")
     assert job2["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "64Gi"
     wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, job["metadata"]["name"]) is None, "the failed attempt's Job removed")
-    assert status_of(emu, NS, "iota")["trainingAttempt"]["number"] == 2
+    # the status is patched after the old Job's deletion, in the same pass: wait for it, do not race it
+    wait_for(lambda: status_of(emu, NS, "iota").get("trainingAttempt", {}).get("number") == 2, "attempt 2 in status")
     start_job(emu, job2, log="flaky node\n")
     finish_job(emu, job2, succeeded=False)
     wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Failed", "phase Failed again")
