@@ -1,6 +1,7 @@
 """The seed's serving ladder on this machine: seq 128 → seq 80 → +XLA → +mixed precision → +batchifier.
 
     python bench/bench_serving.py [--duration 6] [--write-docs]
+    python bench/bench_serving.py --chat-length [--write-docs]   (bench_chat_length.py: sequence buckets)
 
 Every rung is a real `rejoinder serve` subprocess answering `Retrieve` (context encoder + FAISS
 flat search over 100k candidates) to `rejoinder.modelserver.loadgen` clients at concurrency
@@ -50,6 +51,7 @@ class Rung:
     precision: str  # none | bfloat16 | float16
     batch: int  # max batch size; 1 = per-request serving
     delay_ms: float = 0.0
+    serve_args: tuple[str, ...] = ()  # more `rejoinder serve` flags (sequence buckets, token budget)
 
 
 def spec_doc(seq: int) -> dict[str, Any]:
@@ -138,7 +140,7 @@ class Server:
             "--index", str(index), "--port", str(self.port), "--metrics-port", str(self.metrics_port),
             "--drain-delay", "0",
             "--max-batch-size", str(rung.batch), "--max-delay-ms", str(rung.delay_ms),
-            "--precision", rung.precision, "--xla" if rung.xla else "--no-xla",
+            "--precision", rung.precision, "--xla" if rung.xla else "--no-xla", *rung.serve_args,
         ]
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
@@ -162,19 +164,21 @@ class Server:
                 time.sleep(0.5)
         raise TimeoutError("server not SERVING")
 
-    def batches(self) -> tuple[float, float]:
-        """(rows, model calls) of the retrieve batchifier so far, from /metrics."""
+    def metric(self, sample: str) -> float:
+        """One sample of the server's /metrics, e.g. 'rejoinder_warmup_seconds' or
+        'rejoinder_batch_tokens_total{batcher="retrieve",kind="padded"}' (0 if absent)."""
         import re
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
             text = r.read().decode()
+        found = re.search(rf"^{re.escape(sample)} (\S+)$", text, re.M)
+        return float(found.group(1)) if found else 0.0
 
-        def value(name: str) -> float:
-            found = re.search(rf'^{name}{{batcher="retrieve"}} (\S+)$', text, re.M)
-            return float(found.group(1)) if found else 0.0
-
-        return value("rejoinder_batch_size_sum"), value("rejoinder_batch_size_count")
+    def batches(self) -> tuple[float, float]:
+        """(rows, model calls) of the retrieve batchifier so far, from /metrics."""
+        return (self.metric('rejoinder_batch_size_sum{batcher="retrieve"}'),
+                self.metric('rejoinder_batch_size_count{batcher="retrieve"}'))
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -182,11 +186,11 @@ class Server:
         self.log.close()
 
 
-def measure(target: str, concurrency: int, seconds: float) -> dict[str, Any]:
+def measure(target: str, concurrency: int, seconds: float, sent: Optional[list[list[str]]] = None) -> dict[str, Any]:
     from rejoinder.modelserver import loadgen
 
     report = asyncio.run(loadgen.run_load(
-        target, "Retrieve", loadgen.request_maker("Retrieve", contexts()), concurrency=concurrency,
+        target, "Retrieve", loadgen.request_maker("Retrieve", sent or contexts()), concurrency=concurrency,
         duration_s=seconds, warmup=20, timeout_s=60,
     ))
     return report.to_json()
@@ -201,6 +205,14 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write all numbers here")
     parser.add_argument("--from-json", type=Path, help="only render the table of an earlier --json run")
     parser.add_argument("--load", type=float, help="with --from-json: the load average that run ended with")
+    parser.add_argument("--chat-length", action="store_true",
+                        help='instead: fixed length vs sequence buckets vs + token budget on held-out chatterbot '
+                             'contexts, and the 100k index build before/after ("## Serving at chat length")')
+    if "--chat-length" in sys.argv[1:]:  # its own flags (bench_chat_length.py)
+        import bench_chat_length
+
+        rest = [a for a in sys.argv[1:] if a not in ("--chat-length", "--write-docs")]
+        return bench_chat_length.main(rest, write_docs="--write-docs" in sys.argv[1:])
     args = parser.parse_args()
     if args.from_json:
         results = json.loads(args.from_json.read_text())

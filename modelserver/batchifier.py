@@ -1,11 +1,14 @@
 """Request batchifier: concurrent requests become one model call.
 
 A batch holds at most `max_batch_size` rows (a Rerank request of 20 candidates is 20 rows; a
-Retrieve request is one). Only one batch runs at a time per batchifier, in its own worker
-thread; requests arriving meanwhile queue up. When the model is free, the next batch starts as
-soon as it is full, or `max_delay_s` after it could first have started (the oldest request's
-arrival on an idle model, the end of the previous batch on a busy one) — so batching adds at
-most `max_delay_s` to any request's wait for the model.
+Retrieve request is one) and, when `max_batch_tokens` is set, at most that many padded tokens
+(rows × the sequence bucket of its longest row). Requests are grouped by sequence bucket
+(`grouping.choose`): the oldest request always goes, with others of its bucket or shorter, so a
+long request does not pad thirty short ones. Only one batch runs at a time per batchifier, in
+its own worker thread; requests arriving meanwhile queue up. When the model is free, the next
+batch starts as soon as it is full, or `max_delay_s` after it could first have started (the
+oldest request's arrival on an idle model, the end of the previous batch on a busy one) — so
+batching adds at most `max_delay_s` to any request's wait for the model.
 
 Guarantees the server relies on:
 - the queue is bounded: `submit` on a full queue raises `QueueFull` at once (RESOURCE_EXHAUSTED);
@@ -25,6 +28,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Optional, Protocol, Sequence, TypeVar
+
+from rejoinder.models.shapes import SequenceBuckets
+
+from .grouping import Budget, choose
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +60,9 @@ class BatchObserver(Protocol):
 
     def queue_depth_changed(self, batcher: str, depth: int) -> None: ...
 
-    def batch_started(self, batcher: str, rows: int, requests: int, queue_waits: Sequence[float]) -> None: ...
+    def batch_started(
+        self, batcher: str, rows: int, requests: int, queue_waits: Sequence[float], real_tokens: int, padded_tokens: int
+    ) -> None: ...
 
     def batch_finished(self, batcher: str, seconds: float, ok: bool) -> None: ...
 
@@ -62,6 +71,8 @@ class BatchObserver(Protocol):
 class _Item(Generic[P, R]):
     payload: P
     rows: int
+    length: int  # tokens of its longest row (0: unknown, one bucket for all)
+    tokens: int  # tokens of all its rows
     future: asyncio.Future
     enqueued: float
     timer: Optional[asyncio.TimerHandle] = field(default=None)
@@ -83,11 +94,15 @@ class Batchifier(Generic[P, R]):
         max_delay_s: float,
         capacity: int,
         observer: Optional[BatchObserver] = None,
+        sequence_buckets: Optional[SequenceBuckets] = None,
+        max_batch_tokens: Optional[int] = None,
     ) -> None:
-        if max_batch_size < 1 or capacity < 1 or max_delay_s < 0:
-            raise ValueError("max_batch_size and capacity must be >= 1 and max_delay_s >= 0")
+        if max_batch_size < 1 or capacity < 1 or max_delay_s < 0 or (max_batch_tokens is not None and max_batch_tokens < 1):
+            raise ValueError("max_batch_size, capacity and max_batch_tokens must be >= 1 and max_delay_s >= 0")
         self.name = name
         self.max_batch_size = max_batch_size
+        self.sequence_buckets = sequence_buckets
+        self.budget = Budget(max_batch_size, max_batch_tokens)
         self.max_delay_s = max_delay_s
         self.capacity = capacity
         self._run_batch = run_batch
@@ -104,8 +119,11 @@ class Batchifier(Generic[P, R]):
     def depth(self) -> int:
         return len(self._queue)
 
-    async def submit(self, payload: P, rows: int = 1, timeout_s: Optional[float] = None) -> R:
-        """Queue one request and wait for its result.
+    async def submit(
+        self, payload: P, rows: int = 1, timeout_s: Optional[float] = None, length: int = 0, tokens: Optional[int] = None
+    ) -> R:
+        """Queue one request and wait for its result. `length`: tokens of its longest row
+        (what it is padded to); `tokens`: real tokens of all its rows (default rows × length).
 
         Raises QueueFull (at once), Closed, DeadlineExceeded, BatchFailed; cancelling the
         awaiting task removes the request from the queue.
@@ -116,7 +134,10 @@ class Batchifier(Generic[P, R]):
             raise QueueFull(f"{self.name}: request queue is full ({self.capacity} waiting); retry later")
         self._ensure_worker()
         loop = asyncio.get_running_loop()
-        item: _Item[P, R] = _Item(payload, max(1, rows), loop.create_future(), time.monotonic())
+        rows = max(1, rows)
+        item: _Item[P, R] = _Item(
+            payload, rows, length, rows * length if tokens is None else tokens, loop.create_future(), time.monotonic()
+        )
         if timeout_s is not None:
             item.timer = loop.call_later(max(0.0, timeout_s), self._expire, item)
         self._queue.append(item)
@@ -154,6 +175,10 @@ class Batchifier(Generic[P, R]):
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"batchifier-{self.name}")
 
+    def bucket(self, length: int) -> int:
+        """The sequence length a row of `length` tokens is padded to (0 without buckets)."""
+        return 0 if self.sequence_buckets is None or length <= 0 else self.sequence_buckets.bucket(length)
+
     async def _next_batch(self) -> Optional[list[_Item[P, R]]]:
         model_free = time.monotonic()
         while not self._queue:
@@ -162,28 +187,26 @@ class Batchifier(Generic[P, R]):
             self._wakeup.clear()
             await self._wakeup.wait()
         first = self._queue.popleft()
-        batch, rows = [first], first.rows
+        head_bucket = self.bucket(first.length)
         # Wait for others at most max_delay past the moment the batch could start: when the first
         # request arrived (idle model) or when the previous batch finished (busy model). Counting
         # from the arrival only would start a busy model's next batch before the clients answered
         # by the previous one are back, splitting steady load into ever smaller batches.
         close_at = max(first.enqueued, model_free) + self.max_delay_s
-        while rows < self.max_batch_size:
-            if self._queue:
-                if rows + self._queue[0].rows > self.max_batch_size:
-                    break
-                item = self._queue.popleft()
-                batch.append(item)
-                rows += item.rows
-                continue
+        while True:
+            queued = list(self._queue)
+            choice = choose(first.rows, head_bucket, [(i.rows, self.bucket(i.length)) for i in queued], self.budget)
             remaining = close_at - time.monotonic()
-            if remaining <= 0 or self._closing:
+            if choice.full or remaining <= 0 or self._closing:
                 break
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
             except asyncio.TimeoutError:
-                break
+                pass  # choose once more with the queue as it is now
+        batch = [first] + [queued[i] for i in choice.chosen]
+        for item in batch[1:]:
+            self._queue.remove(item)
         self._depth_changed()
         return batch
 
@@ -198,8 +221,11 @@ class Batchifier(Generic[P, R]):
                 continue
             started = time.monotonic()
             if self._observer is not None:
+                rows = sum(i.rows for i in live)
                 self._observer.batch_started(
-                    self.name, sum(i.rows for i in live), len(live), [started - i.enqueued for i in live]
+                    self.name, rows, len(live), [started - i.enqueued for i in live],
+                    real_tokens=sum(i.tokens for i in live),
+                    padded_tokens=rows * self.bucket(max(i.length for i in live)),
                 )
             ok = True
             try:

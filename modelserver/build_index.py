@@ -1,6 +1,7 @@
 """`rejoinder build-index`: encode the candidate responses and publish their FAISS index.
 
-1. encode every candidate with the bundle's response encoder, in batches (progress bar);
+1. encode every candidate with the bundle's response encoder, in batches (progress bar), sorted
+   by token length so each batch runs at a short sequence bucket (results in the input order);
 2. build the index per spec.index (L2-normalised vectors, inner product = cosine);
 3. measure recall@20 against exact search on `recallSample` queries — the *context* encodings
    of sampled candidate texts, i.e. vectors from the query tower, as real requests are;
@@ -26,18 +27,25 @@ ENCODE_BATCH = 256
 
 
 def encode_in_batches(
-    encode: Callable[[list[Any]], np.ndarray], items: Sequence[Any], batch_size: int = ENCODE_BATCH, desc: str = "encode"
+    encode: Callable[[list[Any]], np.ndarray], items: Sequence[Any], batch_size: int = ENCODE_BATCH,
+    desc: str = "encode", lengths: Optional[Sequence[int]] = None,
 ) -> np.ndarray:
     """encode() over items in batches with a progress bar; the last batch is padded to the same
-    shape (so a compiled model sees one shape) and the padding rows are dropped."""
+    shape (so a compiled model sees one shape) and the padding rows are dropped. With `lengths`
+    (tokens per item) items are encoded shortest first — neighbours share a sequence bucket —
+    and the vectors come back in the input order."""
+    order = np.argsort(np.asarray(lengths), kind="stable") if lengths is not None else np.arange(len(items))
     out = []
     with tqdm(total=len(items), desc=desc, unit="text", mininterval=2.0) as bar:
         for start in range(0, len(items), batch_size):
-            chunk = list(items[start : start + batch_size])
+            chunk = [items[i] for i in order[start : start + batch_size]]
             padded = chunk + [chunk[-1]] * (min(batch_size, len(items)) - len(chunk))
             out.append(np.asarray(encode(padded), dtype=np.float32)[: len(chunk)])
             bar.update(len(chunk))
-    return np.concatenate(out, axis=0)
+    vectors = np.concatenate(out, axis=0)
+    restored = np.empty_like(vectors)
+    restored[order] = vectors
+    return restored
 
 
 def build_and_publish(
@@ -59,12 +67,15 @@ def build_and_publish(
         raise ValueError("candidate ids must be unique")
     started = time.perf_counter()
     with ix.timed(f"encoding {len(texts)} candidates") as t_encode:
-        vectors = encode_in_batches(bundle.encode_responses, list(texts), batch_size, "encode candidates")
+        vectors = encode_in_batches(
+            bundle.encode_responses, list(texts), batch_size, "encode candidates", bundle.lengths("response", texts)
+        )
     with ix.timed(f"building a {params.kind} index") as t_build:
         index, used = ix.build(vectors, params, use_gpu=use_gpu)
     rows = ix.sample_rows(len(texts), recall_sample)
+    sampled = [[texts[i]] for i in rows]
     queries = encode_in_batches(
-        bundle.encode_contexts, [[texts[i]] for i in rows], batch_size, "encode recall queries"
+        bundle.encode_contexts, sampled, batch_size, "encode recall queries", bundle.lengths("context", sampled)
     )
     recall = ix.recall_at_k(index, vectors, queries)
     log.info("recall@%d of the %s index on %d queries: %.4f", ix.RECALL_K, used.kind, len(rows), recall)

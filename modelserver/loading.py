@@ -34,9 +34,11 @@ def resolve_precision(requested: str, gpu: bool) -> str:
 
 
 def load_model_bundle(
-    path: Path, precision: str = "float32", xla: bool = False, batch_sizes: Optional[Sequence[int]] = None
+    path: Path, precision: str = "float32", xla: bool = False, batch_sizes: Optional[Sequence[int]] = None,
+    sequence_buckets: Optional[Sequence[int]] = None,
 ) -> Any:
-    """An exported bundle (rejoinder.models.bundle.ModelBundle) padding to `batch_sizes`."""
+    """An exported bundle (rejoinder.models.bundle.ModelBundle) padding to `batch_sizes` × the
+    sequence buckets (None: derived from the model's lengths)."""
     from rejoinder.models.bundle import DEFAULT_BATCH_SIZES, load_bundle
 
     path = Path(path)
@@ -44,7 +46,7 @@ def load_model_bundle(
         raise FileNotFoundError(f"{path}: no manifest.json — not a finished export (training writes it last)")
     return load_bundle(
         path, precision="none" if precision == "float32" else precision, xla=xla,
-        batch_sizes=tuple(batch_sizes or DEFAULT_BATCH_SIZES),
+        batch_sizes=tuple(batch_sizes or DEFAULT_BATCH_SIZES), sequence_buckets=sequence_buckets,
     )
 
 
@@ -58,6 +60,7 @@ class LoadRequest:
     precision: str = "auto"
     xla: bool = True
     max_batch_size: int = 32
+    sequence_buckets: Optional[tuple[int, ...]] = None  # None: derived from the model's lengths
     gpu: bool = False  # FAISS index on GPU when available
     name: str = ""
     namespace: str = ""
@@ -68,7 +71,7 @@ def load_runtime(req: LoadRequest) -> tuple[Runtime, ServedIdentity]:
     precision = resolve_precision(req.precision, gpu)
     log.info("loading bundle %s (precision %s, XLA %s)", req.bundle_dir, precision, "on" if req.xla else "off")
     shapes = batch_shapes(req.max_batch_size)
-    bundle = load_model_bundle(req.bundle_dir, precision, req.xla, shapes)
+    bundle = load_model_bundle(req.bundle_dir, precision, req.xla, shapes, req.sequence_buckets)
     task = str(getattr(bundle.task, "value", bundle.task))
     index = None
     if task == "retrieval":
@@ -83,7 +86,7 @@ def load_runtime(req: LoadRequest) -> tuple[Runtime, ServedIdentity]:
         log.info("index %s: %d candidates, %s", req.index_dir, index.size, index.params.kind)
     reranker = None
     if req.reranker_dir is not None:
-        reranker = load_model_bundle(req.reranker_dir, precision, req.xla, shapes)
+        reranker = load_model_bundle(req.reranker_dir, precision, req.xla, shapes, req.sequence_buckets)
         if str(getattr(reranker.task, "value", reranker.task)) != "reranking":
             raise ValueError(f"{req.reranker_dir} is a {reranker.task} model, not a reranker")
     runtime = Runtime(bundle, task, index=index, reranker=reranker)

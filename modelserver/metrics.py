@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+EFFICIENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 class ServerMetrics:
@@ -43,6 +44,18 @@ class ServerMetrics:
         self.batch_requests = Histogram(
             "rejoinder_batch_requests", "Requests per model call.", ["batcher"], buckets=BATCH_BUCKETS, registry=r
         )
+        # Tune spec.serving.batching.sequenceBuckets from these: padded/real is the encoder work
+        # per useful token; the mean padded length per row is padded tokens / batch_size_sum.
+        self.batch_tokens = Counter(
+            "rejoinder_batch_tokens",
+            "Tokens the model ran on, by kind: real (the requests' own, [CLS]/[SEP] included) or padded "
+            "(rows × the batch's sequence bucket; the rows padding a batch to its compiled size not counted).",
+            ["batcher", "kind"], registry=r,
+        )
+        self.padding_efficiency = Histogram(
+            "rejoinder_batch_padding_efficiency", "Real tokens / padded tokens per model call.", ["batcher"],
+            buckets=EFFICIENCY_BUCKETS, registry=r,
+        )
         self.batch_duration = Histogram(
             "rejoinder_batch_duration_seconds", "Model compute time per batch.", ["batcher", "outcome"],
             buckets=LATENCY_BUCKETS, registry=r,
@@ -53,14 +66,23 @@ class ServerMetrics:
         )
         self.ready = Gauge("rejoinder_ready", "1 when loaded, warmed up and SERVING; 0 otherwise.", registry=r)
         self.warmup_seconds = Gauge("rejoinder_warmup_seconds", "Time spent loading and warming up.", registry=r)
+        self.compiled_shapes = Gauge(
+            "rejoinder_compiled_shapes", "(batch size, sequence length) shapes compiled at warm-up.", registry=r
+        )
 
     # --- BatchObserver ---------------------------------------------------------------------
 
     def queue_depth_changed(self, batcher: str, depth: int) -> None:
         self.queue_depth.labels(batcher).set(depth)
 
-    def batch_started(self, batcher: str, rows: int, requests: int, queue_waits: Sequence[float]) -> None:
+    def batch_started(
+        self, batcher: str, rows: int, requests: int, queue_waits: Sequence[float], real_tokens: int, padded_tokens: int
+    ) -> None:
         self.batch_size.labels(batcher).observe(rows)
+        if padded_tokens > 0:
+            self.batch_tokens.labels(batcher, "real").inc(real_tokens)
+            self.batch_tokens.labels(batcher, "padded").inc(padded_tokens)
+            self.padding_efficiency.labels(batcher).observe(real_tokens / padded_tokens)
         self.batch_requests.labels(batcher).observe(requests)
         wait = self.queue_wait.labels(batcher)
         for seconds in queue_waits:

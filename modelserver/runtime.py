@@ -1,8 +1,9 @@
 """What the server computes, batch by batch: the loaded bundle(s) and index behind the batchifiers.
 
 Every function here is synchronous and takes a whole batch. The bundles were loaded with
-`batch_sizes` = the server's fixed batch shapes (`shapes.batch_shapes`): they chunk and pad every
-call to one of those shapes, so XLA compiles each shape once in `warm_up` and never while serving.
+`batch_sizes` = the server's fixed batch shapes (`shapes.batch_shapes`) and the sequence buckets:
+they pad every call to one batch size × the bucket of its longest row, so XLA compiles each
+(batch size, sequence length) once in `warm_up` and never while serving.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from rejoinder.models.shapes import SequenceBuckets
 
 from .index import LoadedIndex
 
@@ -68,6 +71,32 @@ class Runtime:
             out.append(SCORE_SESSION)
         return out + [MODEL_INFO]
 
+    # --- lengths (what the batchifiers group and budget by) ------------------------------------
+
+    def _input(self, method: str) -> tuple[Any, str]:
+        if method == RETRIEVE:
+            return self.bundle, "context"
+        if method == RERANK:
+            return self.pair_scorer, "pair"
+        if method == SCORE_SESSION:
+            return self.bundle, "session"
+        raise ValueError(f"{method} has no batched model input")
+
+    def sequence_buckets(self, method: str) -> SequenceBuckets:
+        bundle, kind = self._input(method)
+        return bundle.sequence_buckets(kind)
+
+    def lengths(self, method: str, *items: Any) -> np.ndarray:
+        """Tokens of each row one request of `method` puts into a batch."""
+        bundle, kind = self._input(method)
+        return bundle.lengths(kind, *items)
+
+    @property
+    def compiled_shapes(self) -> int:
+        """(batch size, sequence length) shapes warm-up compiles, over every served input kind."""
+        bundles = [self.bundle] + ([self.reranker] if self.reranker is not None else [])
+        return sum(len(shapes) for b in bundles for shapes in b.shapes.values())
+
     # --- batch functions (called by the batchifiers in their worker threads) ------------------
 
     def retrieve_batch(self, payloads: list[tuple[list[str], int]]) -> list[list[Hit]]:
@@ -99,8 +128,8 @@ class Runtime:
     # --- warm-up ----------------------------------------------------------------------------
 
     def warm_up(self) -> float:
-        """Compile every served input kind at every batch shape (XLA compiles here, not under
-        load), then run each served path once end to end."""
+        """Compile every served input kind at every (batch size, sequence bucket) (XLA compiles
+        here, not under load), then run each served path once end to end."""
         started = time.perf_counter()
         self.bundle.warmup()
         if self.reranker is not None:
@@ -114,5 +143,8 @@ class Runtime:
         if self.task == "session-scoring":
             self.score_sessions_batch([turns])
         seconds = time.perf_counter() - started
-        log.info("warmed up batch shapes %s in %.1f s", list(self.shapes), seconds)
+        log.info(
+            "warmed up %d shapes (batch sizes %s × sequence buckets %s) in %.1f s", self.compiled_shapes,
+            list(self.shapes), {k: list(self.bundle.sequence_buckets(k).lengths) for k in self.bundle.kinds}, seconds,
+        )
         return seconds

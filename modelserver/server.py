@@ -1,7 +1,7 @@
 """The model server process: gRPC (DialogService, health, reflection) + Prometheus, and its lifecycle.
 
     start gRPC and /metrics at once ── health NOT_SERVING (readiness fails, no traffic)
-    load bundle(s) and index, warm up every batch shape (in a thread; health keeps answering)
+    load bundle(s) and index, warm up every (batch size, sequence bucket) (in a thread; health keeps answering)
     health SERVING ── serve
     SIGTERM/SIGINT ── health NOT_SERVING, keep answering for `drain_delay_s` (endpoints
     controllers and load balancers notice), then refuse new RPCs, finish every accepted one
@@ -115,12 +115,14 @@ class ModelServer:
         self._delegate.target = self.service.handler()
         self.metrics.set_model_info(identity.__dict__)
         self.metrics.warmup_seconds.set(warm_s)
+        self.metrics.compiled_shapes.set(runtime.compiled_shapes)
         self.service.ready = True
         self.metrics.ready.set(1)
         await self._set_health(SERVING)
         log.info(
-            "SERVING %s %s (%s) after %.1f s warm-up of batch shapes %s",
-            identity.task, identity.model_version, ", ".join(runtime.methods), warm_s, list(runtime.shapes),
+            "SERVING %s %s (%s) after %.1f s warm-up of %d shapes (batch sizes %s)",
+            identity.task, identity.model_version, ", ".join(runtime.methods), warm_s, runtime.compiled_shapes,
+            list(runtime.shapes),
         )
 
     def request_stop(self) -> None:

@@ -52,6 +52,8 @@ class BatchingConfig:
     max_batch_size: int = 32
     max_delay_s: float = 0.005
     capacity: int = 1024
+    sequence_buckets: Optional[tuple[int, ...]] = None  # None: derived from the model's lengths
+    max_batch_tokens: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,19 @@ class DialogService:
         self.metrics = metrics
         self.ready = False
 
-        def batcher(name: str, fn: Callable) -> Batchifier:
+        def batcher(name: str, fn: Callable, method: str) -> Batchifier:
             return Batchifier(
                 name, fn, max_batch_size=batching.max_batch_size, max_delay_s=batching.max_delay_s,
                 capacity=batching.capacity, observer=metrics,
+                sequence_buckets=runtime.sequence_buckets(method), max_batch_tokens=batching.max_batch_tokens,
             )
 
         methods = runtime.methods
-        self._retrieve = batcher("retrieve", runtime.retrieve_batch) if RETRIEVE in methods else None
-        self._rerank = batcher("rerank", runtime.rerank_batch) if RERANK in methods else None
-        self._sessions = batcher("score-session", runtime.score_sessions_batch) if SCORE_SESSION in methods else None
+        self._retrieve = batcher("retrieve", runtime.retrieve_batch, RETRIEVE) if RETRIEVE in methods else None
+        self._rerank = batcher("rerank", runtime.rerank_batch, RERANK) if RERANK in methods else None
+        self._sessions = (
+            batcher("score-session", runtime.score_sessions_batch, SCORE_SESSION) if SCORE_SESSION in methods else None
+        )
 
     # --- registration -----------------------------------------------------------------------
 
@@ -165,6 +170,14 @@ class DialogService:
     def _timeout(context: grpc.aio.ServicerContext) -> Optional[float]:
         return context.time_remaining()
 
+    async def _submit(self, batcher: Batchifier, method: str, payload: Any, context: Any, *items: Any) -> Any:
+        """Queue one request with its rows' token lengths (what grouping and the budget use)."""
+        lengths = self.runtime.lengths(method, *items)
+        return await batcher.submit(
+            payload, rows=len(lengths), timeout_s=self._timeout(context),
+            length=int(lengths.max(initial=0)), tokens=int(lengths.sum()),
+        )
+
     def _candidate(self, hit: Hit, rank: int, score: Optional[float] = None) -> pb.Candidate:
         index = self.runtime.index
         assert index is not None
@@ -177,7 +190,7 @@ class DialogService:
         batcher = self._require(self._retrieve, method, "it needs a retrieval model and its index")
         turns = validation.context_turns(list(request.context), self.limits)
         k = validation.top_k(request.top_k, self.limits)
-        return await batcher.submit((turns, k), rows=1, timeout_s=self._timeout(context))
+        return await self._submit(batcher, RETRIEVE, (turns, k), context, [turns])
 
     async def retrieve(self, request: pb.RetrieveRequest, context: Any) -> pb.RetrieveResponse:
         hits = await self._retrieve_hits(request, context, RETRIEVE)
@@ -191,14 +204,14 @@ class DialogService:
         batcher = self._require(self._rerank, RERANK, "it needs a reranking model (or a configured reranker)")
         turns = validation.context_turns(list(request.context), self.limits)
         responses = validation.responses(list(request.responses), self.limits)
-        scores = await batcher.submit((turns, responses), rows=len(responses), timeout_s=self._timeout(context))
+        scores = await self._submit(batcher, RERANK, (turns, responses), context, [turns] * len(responses), responses)
         version = self.identity.model_version if self.runtime.task == "reranking" else self.identity.reranker_version
         return pb.RerankResponse(scores=[float(s) for s in scores], model_version=version)
 
     async def score_session(self, request: pb.ScoreSessionRequest, context: Any) -> pb.ScoreSessionResponse:
         batcher = self._require(self._sessions, SCORE_SESSION, "it needs a session-scoring model")
         turns = validation.session_turns(list(request.turns), self.limits)
-        score = await batcher.submit(turns, rows=1, timeout_s=self._timeout(context))
+        score = await self._submit(batcher, SCORE_SESSION, turns, context, [turns])
         return pb.ScoreSessionResponse(score=score, model_version=self.identity.model_version)
 
     async def respond(self, request: pb.RespondRequest, context: Any) -> pb.RespondResponse:
@@ -210,7 +223,7 @@ class DialogService:
         if reranked:
             turns = validation.context_turns(list(request.context), self.limits)
             texts = [self.runtime.index.texts[h.row] for h in hits]  # type: ignore[union-attr]
-            scores = await self._rerank.submit((turns, texts), rows=len(texts), timeout_s=self._timeout(context))
+            scores = await self._submit(self._rerank, RERANK, (turns, texts), context, [turns] * len(texts), texts)
             order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
             candidates = [self._candidate(hits[i], rank + 1, float(scores[i])) for rank, i in enumerate(order)]
         else:

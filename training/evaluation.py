@@ -17,30 +17,41 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from rejoinder.models.shapes import SequenceBuckets, plan_chunks, row_lengths, trim
+
 from .metrics import binary_metrics, masked_lm_accuracy, random_retrieval_metrics, retrieval_metrics
 from .tfidf_baseline import TfidfRanker
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH = 64  # fixed, so inference compiles once
+EVAL_BATCH = 64  # rows per call; padded to this, so inference compiles once per sequence bucket
 QUERY_CHUNK = 1024  # score matrix rows held at once (queries × candidates floats)
 
 
-def predict(fn: Callable, features: Mapping[str, np.ndarray], batch: int = EVAL_BATCH) -> np.ndarray:
-    """Run `fn(batch_dict)` over all rows in fixed-size, padded batches; float32 numpy out."""
+def predict(fn: Callable, features: Mapping[str, np.ndarray], batch: int = EVAL_BATCH, *, pad_id: int) -> np.ndarray:
+    """Run `fn(batch_dict)` over all rows in padded batches of `batch` rows; float32 numpy out, in
+    the input order. Rows are sorted by length and each batch is cut to its longest row's
+    sequence bucket (the serving buckets' default; masks make the cut padding invisible)."""
     import tensorflow as tf
 
     compiled = tf.function(fn, reduce_retracing=True)
-    n = next(iter(features.values())).shape[0]
-    out = []
-    for start in range(0, n, batch):
-        chunk = {k: v[start : start + batch] for k, v in features.items()}
-        rows = next(iter(chunk.values())).shape[0]
+    lengths = row_lengths(features, pad_id)
+    buckets = SequenceBuckets.for_length(max(v.shape[1] for k, v in features.items() if k.endswith("_ids")))
+    out: np.ndarray | None = None
+    for chunk in plan_chunks(lengths, buckets, batch):
+        part = trim({k: v[chunk.rows] for k, v in features.items()}, chunk.length)
+        rows = len(chunk.rows)
         if rows < batch:  # pad with copies of the first row; the extra outputs are dropped
-            chunk = {k: np.concatenate([v, np.repeat(v[:1], batch - rows, axis=0)]) for k, v in chunk.items()}
-        result = compiled({k: tf.convert_to_tensor(v) for k, v in chunk.items()})
-        out.append(np.asarray(result, dtype=np.float32)[:rows])
-    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+            part = {k: np.concatenate([v, np.repeat(v[:1], batch - rows, axis=0)]) for k, v in part.items()}
+        result = np.asarray(compiled({k: tf.convert_to_tensor(v) for k, v in part.items()}), dtype=np.float32)[:rows]
+        if out is None:
+            out = np.zeros((lengths.shape[0], *result.shape[1:]), np.float32)
+        out[chunk.rows] = result
+    return out if out is not None else np.zeros((0,), np.float32)
+
+
+def _pad_id(model: Any) -> int:
+    return int(model.model_config.special.pad)
 
 
 def chunked_retrieval_metrics(score_rows: Callable[[int, int], np.ndarray], n: int,
@@ -64,8 +75,9 @@ def evaluate_retrieval(model: Any, featurizer: Any, train: Sequence[Any], held: 
     if missing:
         raise ValueError(f"{len(missing)} held-out responses are not in the candidate pool (e.g. {missing[0]!r})")
     relevant = [[where[p.response]] for p in held]
-    contexts = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts([p.context for p in held])})
-    pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)})
+    pad = _pad_id(model)
+    contexts = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts([p.context for p in held])}, pad_id=pad)
+    pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)}, pad_id=pad)
     metrics = chunked_retrieval_metrics(lambda a, b: contexts[a:b] @ pool.T, len(held), relevant)
 
     # The baseline sees the same context text the model sees (last maxContextTurns turns, ###).
@@ -85,7 +97,7 @@ def evaluate_binary(model: Any, features: Mapping[str, np.ndarray]) -> dict[str,
 
     inputs = {k: v for k, v in features.items() if k != "label"}
     labels = features["label"]
-    probabilities = predict(lambda f: keras.ops.sigmoid(model(f, training=False)), inputs)
+    probabilities = predict(lambda f: keras.ops.sigmoid(model(f, training=False)), inputs, pad_id=_pad_id(model))
     majority = float(max(labels.mean(), 1.0 - labels.mean()))
     return {
         "metrics": binary_metrics(labels, probabilities),
@@ -99,7 +111,7 @@ def evaluate_masked_lm(model: Any, task: Any, input_ids: np.ndarray, seed: int) 
 
     batch = task.mask(input_ids, np.random.default_rng([seed, 12345]))
     inputs = {"input_ids": batch["input_ids"], "masked_positions": batch["masked_positions"]}
-    predictions = predict(lambda f: keras.ops.argmax(model(f, training=False), axis=-1), inputs)
+    predictions = predict(lambda f: keras.ops.argmax(model(f, training=False), axis=-1), inputs, pad_id=_pad_id(model))
     return {
         "metrics": {"mlm_accuracy": masked_lm_accuracy(predictions, batch["masked_ids"], batch["masked_weights"])},
         "baselines": {},

@@ -340,11 +340,27 @@ class IndexSpec(ApiModel):
 class BatchingSpec(ApiModel):
     """Concurrent requests are grouped into one model call."""
 
+    rules = (
+        CrossFieldRule(
+            cel="!has(self.sequenceBuckets) || self.sequenceBuckets.all(b, self.sequenceBuckets.exists_one(x, x == b))",
+            message="sequenceBuckets must not repeat a length",
+            field=".sequenceBuckets",
+            holds=lambda s: s.sequence_buckets is None or len(set(s.sequence_buckets)) == len(s.sequence_buckets),
+        ),
+    )
+
     max_batch_size: int = Field(32, ge=1, le=1024)
     max_queue_delay_ms: float = Field(5.0, ge=0.0, le=1000.0)
     """Longest a request waits for others to join its batch."""
     queue_capacity: int = Field(1024, ge=1, le=1000000)
     """Requests waiting beyond this are refused at once with RESOURCE_EXHAUSTED."""
+    sequence_buckets: Optional[list[Annotated[int, Field(ge=1, le=512)]]] = Field(None, min_length=1, max_length=16)
+    """Sequence lengths a batch is padded to (the smallest holding its longest row); each is
+    compiled at warm-up. Default: 16, 32, … up to the model's length. [maxSeqLength] pads every
+    row to the full length (fixed shapes). Lengths over an input's full length are ignored."""
+    max_batch_tokens: Optional[int] = Field(None, ge=1, le=1048576)
+    """Close a batch when its padded tokens (rows × sequence bucket) would pass this, as well as
+    at maxBatchSize rows. Default: no token limit."""
 
 
 class AutoscalingEngine(str, Enum):

@@ -33,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-batch-size", type=int, help="default spec.serving.batching.maxBatchSize or 32")
     parser.add_argument("--max-delay-ms", type=float, help="default spec.serving.batching.maxQueueDelayMs or 5")
     parser.add_argument("--queue-capacity", type=int, help="default spec.serving.batching.queueCapacity or 1024")
+    parser.add_argument("--sequence-buckets", type=_lengths,
+                        help="comma-separated lengths, e.g. 16,32,48 (default spec.serving.batching.sequenceBuckets "
+                             "or 16, 32, … up to the model's length; the model's full length = fixed shapes)")
+    parser.add_argument("--max-batch-tokens", type=int,
+                        help="padded-token budget per batch (default spec.serving.batching.maxBatchTokens or none)")
     parser.add_argument("--precision", choices=["auto", "none", "float16", "bfloat16"], help="default spec.serving.mixedPrecision or auto")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default spec.serving.xla or on")
     parser.add_argument("--top-k", type=int, help="default top-k (spec.serving.topK or 20)")
@@ -40,6 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds to keep answering after SIGTERM while health is NOT_SERVING (default 2)")
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to finish accepted requests on shutdown")
     parser.set_defaults(run=run)
+
+
+def _lengths(text: str) -> tuple[int, ...]:
+    try:
+        lengths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated lengths such as 16,32,48, got {text!r}") from None
+    if any(n < 1 for n in lengths) or len(set(lengths)) != len(lengths):
+        raise argparse.ArgumentTypeError(f"lengths must be positive and distinct, got {text!r}")
+    return lengths
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,17 +94,23 @@ def run(args: argparse.Namespace) -> int:
             return 2
         req.name, req.namespace = where.name, where.namespace
         b = spec.serving.batching
-        batching = BatchingConfig(b.max_batch_size, b.max_queue_delay_ms / 1000.0, b.queue_capacity)
+        batching = BatchingConfig(
+            b.max_batch_size, b.max_queue_delay_ms / 1000.0, b.queue_capacity,
+            tuple(b.sequence_buckets) if b.sequence_buckets else None, b.max_batch_tokens,
+        )
         max_turns, top_k = spec.data.max_context_turns, spec.serving.top_k
         precision, xla, gpu = spec.serving.mixed_precision.value, spec.serving.xla, spec.serving.gpus > 0
     batching = BatchingConfig(
         args.max_batch_size or batching.max_batch_size,
         args.max_delay_ms / 1000.0 if args.max_delay_ms is not None else batching.max_delay_s,
         args.queue_capacity or batching.capacity,
+        args.sequence_buckets or batching.sequence_buckets,
+        args.max_batch_tokens or batching.max_batch_tokens,
     )
     req.precision = args.precision or precision
     req.xla = xla if args.xla is None else args.xla
     req.max_batch_size, req.gpu = batching.max_batch_size, gpu
+    req.sequence_buckets = batching.sequence_buckets
 
     settings = ServerSettings(
         host=args.host, port=args.port, metrics_port=None if args.metrics_port < 0 else args.metrics_port,

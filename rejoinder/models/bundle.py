@@ -15,7 +15,10 @@ API::
         Training's export: written beside `export_dir` and renamed into place in one step, so a
         reader sees the old bundle or the complete new one (manifest.json included).
     load_bundle(path, precision="none"|"float16"|"bfloat16"|"auto", xla=False,
-                batch_sizes=(1, 8, 32, 128)) -> ModelBundle
+                batch_sizes=(1, 8, 32, 128), sequence_buckets=None) -> ModelBundle
+        sequence_buckets: the sequence lengths a batch is padded to (its longest row's bucket);
+        None = the default derived from the model's lengths (`shapes.default_sequence_buckets`),
+        [maxSeqLength] = every row padded to the full length (fixed shapes).
     build_for_spec(spec, tokenizer, *, precision=None, base_dir=None, resolve_dialog_model=None)
         -> (TaskModel, list[ImportReport])       training: the model for a spec, init applied
     create_random_bundle(spec, export_dir, *, texts=None, seed=0, version=None, base_dir=None)
@@ -26,18 +29,23 @@ ModelBundle (what the server uses):
     .manifest .task .architecture .version .embedding_dim .tokenizer .featurizer .model
     .kinds                      the input kinds this task serves: "context", "response" (retrieval),
                                 "pair" (reranking), "session" (session-scoring); none for pretraining
-    High level (any n; chunked and padded to `batch_sizes` internally):
+    High level (any n; sorted by length, chunked, padded to `batch_sizes` × the sequence buckets
+    internally, results in input order):
       encode_contexts(list[list[str]]) -> float32 [n, d], L2-normalised     retrieval
       encode_responses(list[str])      -> float32 [n, d], L2-normalised     retrieval
       score_pairs(contexts, responses) -> float32 [n], P(upvote)            reranking
       score_sessions(list[list[str]])  -> float32 [n], P(good session)      session-scoring
       A method the task does not support raises UnsupportedTask.
-    Id level (for a batchifier that pads to a few fixed batch sizes; XLA compiles once per shape):
+    Id level (for a batchifier that pads to a few fixed shapes; XLA compiles once per shape):
       tokenize(kind, ...) -> dict[str, int32 array [n, L]]   e.g. tokenize("pair", contexts, responses)
+      lengths(kind, ...) -> int array [n]: each row's tokens ([CLS]/[SEP] included)
+      sequence_buckets(kind) -> SequenceBuckets of that input kind
       pad(features, size) -> features with `size` rows (extra rows are padding)
       bucket(n) -> the smallest configured batch size ≥ n
+      shape(kind, features) -> the features cut to their bucket and padded to their batch size
       run(kind, features) -> float32 array with one row per input row (no padding added)
-      warmup() compiles every kind at every batch size
+      warmup() compiles every kind at every (batch size, sequence bucket); `shapes` lists them
+      tracing_count() -> how many shapes have been traced (TensorFlow), for no-recompile checks
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from .. import atomic
 from ..text.features import Featurizer
 from ..text.tokenizer import Tokenizer, load_tokenizer
 from .config import ModelConfig, model_config_from_spec
+from .shapes import SequenceBuckets, plan_chunks, row_lengths, trim
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +196,7 @@ def load_bundle(
     precision: str = "none",
     xla: bool = False,
     batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+    sequence_buckets: Optional[Sequence[int]] = None,
 ) -> "ModelBundle":
     """Rebuild a bundle's model at `precision` (none/float16/bfloat16/auto) with XLA on or off."""
     from .build import build_model
@@ -202,7 +212,7 @@ def load_bundle(
     model = build_model(config, precision=precision)
     model.load_weights(str(path / WEIGHTS_FILE))
     log.info("loaded %s bundle %s (precision %s, xla %s)", config.task, manifest.get("version"), precision, xla)
-    return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, batch_sizes)
+    return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, batch_sizes, sequence_buckets)
 
 
 class ModelBundle:
@@ -216,6 +226,7 @@ class ModelBundle:
         precision: str,
         xla: bool,
         batch_sizes: Sequence[int],
+        sequence_buckets: Optional[Sequence[int]] = None,
     ):
         if not batch_sizes or any(b < 1 for b in batch_sizes):
             raise ValueError(f"batch_sizes must be positive, got {batch_sizes}")
@@ -228,6 +239,9 @@ class ModelBundle:
         self.precision = precision
         self.xla = xla
         self.batch_sizes = tuple(sorted(set(batch_sizes)))
+        self._buckets = {
+            kind: SequenceBuckets.for_length(self._full_length(kind), sequence_buckets) for kind in self.kinds
+        }
         self._fns = {kind: _compile(self._forward(kind), xla) for kind in self.kinds}
 
     # --- facts ----------------------------------------------------------------------------------
@@ -257,6 +271,30 @@ class ModelBundle:
             served = ", ".join(self.kinds) or "nothing (pretraining models are not served)"
             raise UnsupportedTask(f"a {self.task} model does not take {kind!r} inputs; it serves {served}")
 
+    # --- shapes ---------------------------------------------------------------------------------
+
+    def _full_length(self, kind: str) -> int:
+        seq = self.config.sequence
+        if kind == "pair" and self.architecture == "bert":
+            return seq.context_length + seq.response_length
+        return seq.max_seq_length
+
+    def sequence_buckets(self, kind: str) -> SequenceBuckets:
+        self._require(kind)
+        return self._buckets[kind]
+
+    @property
+    def shapes(self) -> dict[str, list[tuple[int, int]]]:
+        """Every (batch size, sequence length) each served kind runs at; warm-up compiles them all."""
+        return {kind: [(b, s) for b in self.batch_sizes for s in self._buckets[kind].lengths] for kind in self.kinds}
+
+    def tracing_count(self) -> Optional[int]:
+        """Traces (one per input shape) of the compiled functions so far; None off TensorFlow."""
+        counts = [getattr(fn, "experimental_get_tracing_count", None) for fn in self._fns.values()]
+        if not counts or any(c is None for c in counts):
+            return None
+        return sum(c() for c in counts)  # type: ignore[misc]
+
     # --- id level -------------------------------------------------------------------------------
 
     def tokenize(self, kind: str, *items: Any) -> dict[str, np.ndarray]:
@@ -276,6 +314,10 @@ class ModelBundle:
             return f.pairs(contexts, responses)
         return {"context_ids": f.contexts(contexts), "response_ids": f.responses(responses)}
 
+    def lengths(self, kind: str, *items: Any) -> np.ndarray:
+        """Each row's tokens as the model would see them (truncated, [CLS]/[SEP] included)."""
+        return row_lengths(self.tokenize(kind, *items), self.config.special.pad)
+
     def bucket(self, n: int) -> int:
         for size in self.batch_sizes:
             if size >= n:
@@ -293,6 +335,13 @@ class ModelBundle:
             extra = np.full((size - n, *array.shape[1:]), fill, dtype=array.dtype)
             out[name] = np.concatenate([array, extra]) if size > n else array
         return out
+
+    def shape(self, kind: str, features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One batch cut to its longest row's sequence bucket and padded to its batch size: a
+        shape warm-up compiled. Only padding is cut (rows are packed left-aligned)."""
+        rows = next(iter(features.values())).shape[0]
+        length = self._buckets[kind].bucket(int(row_lengths(features, self.config.special.pad).max(initial=1)))
+        return self.pad(trim(features, length), self.bucket(rows))
 
     def _forward(self, kind: str) -> Callable:
         import keras
@@ -313,11 +362,11 @@ class ModelBundle:
         return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
 
     def warmup(self) -> None:
-        """Compile every served kind at every batch size, before the first request."""
+        """Compile every served kind at every (batch size, sequence bucket), before the first request."""
         for kind in self.kinds:
             features = self._warmup_features(kind)
-            for size in self.batch_sizes:
-                self.run(kind, self.pad(features, size))
+            for size, length in self.shapes[kind]:
+                self.run(kind, self.pad(trim(features, length), size))
 
     def _warmup_features(self, kind: str) -> dict[str, np.ndarray]:
         if kind in ("context", "session"):
@@ -329,17 +378,20 @@ class ModelBundle:
     # --- high level -----------------------------------------------------------------------------
 
     def _predict(self, kind: str, features: dict[str, np.ndarray]) -> np.ndarray:
-        n = next(iter(features.values())).shape[0]
-        largest = self.batch_sizes[-1]
-        parts = []
-        for start in range(0, n, largest):
-            chunk = {k: v[start : start + largest] for k, v in features.items()}
-            rows = next(iter(chunk.values())).shape[0]
-            parts.append(self.run(kind, self.pad(chunk, self.bucket(rows)))[:rows])
-        if not parts:
+        """Rows sorted by length into chunks of the largest batch size, each run at its bucket;
+        results scattered back to the input order."""
+        lengths = row_lengths(features, self.config.special.pad)
+        out: Optional[np.ndarray] = None
+        for chunk in plan_chunks(lengths, self._buckets[kind], self.batch_sizes[-1]):
+            part = {k: v[chunk.rows] for k, v in features.items()}
+            result = self.run(kind, self.pad(trim(part, chunk.length), self.bucket(len(chunk.rows))))[: len(chunk.rows)]
+            if out is None:
+                out = np.zeros((lengths.shape[0], *result.shape[1:]), np.float32)
+            out[chunk.rows] = result
+        if out is None:
             width = (self.embedding_dim or 0,) if kind in ("context", "response") else ()
             return np.zeros((0, *width), np.float32)
-        return np.concatenate(parts)
+        return out
 
     def encode_contexts(self, contexts: Sequence[Sequence[str]]) -> np.ndarray:
         self._require("context")

@@ -14,6 +14,8 @@ from rejoinder.modelserver.batchifier import (
     DeadlineExceeded,
     QueueFull,
 )
+from rejoinder.modelserver.grouping import Budget, Choice, choose
+from rejoinder.models.shapes import SequenceBuckets
 
 
 class Recorder:
@@ -176,3 +178,102 @@ def test_a_busy_model_lets_requests_answered_by_its_last_batch_join_the_next():
 
     assert run(main()) == [10, 20]
     assert recorder.batches == [[0], [1, 2]]
+
+
+# --- sequence buckets and the token budget ------------------------------------------------------
+
+BUCKETS = SequenceBuckets((16, 32, 48, 64, 80))
+
+
+class Observed:
+    """A BatchObserver that keeps the token counts of each batch."""
+
+    def __init__(self) -> None:
+        self.tokens: list[tuple[int, int]] = []
+
+    def queue_depth_changed(self, batcher, depth):
+        pass
+
+    def batch_started(self, batcher, rows, requests, queue_waits, real_tokens, padded_tokens):
+        self.tokens.append((real_tokens, padded_tokens))
+
+    def batch_finished(self, batcher, seconds, ok):
+        pass
+
+
+def _submit_while_blocked(batchifier_kwargs, requests, gate_payload=-1):
+    """Block the model on a first request, queue `requests` = [(payload, length)], release."""
+    gate = threading.Event()
+    recorder = Recorder(gate=gate)
+    observed = Observed()
+
+    async def main():
+        b = Batchifier("t", recorder, capacity=100, observer=observed, sequence_buckets=BUCKETS, **batchifier_kwargs)
+        blocker = asyncio.ensure_future(b.submit(gate_payload, length=3))
+        await asyncio.sleep(0.1)  # [blocker] is inside the model
+        waiting = [asyncio.ensure_future(b.submit(p, length=n, tokens=n)) for p, n in requests]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(blocker, *waiting)
+        await b.close()
+        return results
+
+    results = run(main())
+    assert results == [gate_payload * 10] + [p * 10 for p, _ in requests]
+    return recorder.batches[1:], observed.tokens[1:]
+
+
+def test_a_long_request_does_not_pad_the_short_ones_queued_with_it():
+    # oldest first: short 0, long 1, short 2..5; the long one waits for the next batch (its own)
+    batches, tokens = _submit_while_blocked(
+        dict(max_batch_size=8, max_delay_s=0.05), [(0, 5), (1, 70), (2, 9), (3, 12), (4, 16), (5, 3)]
+    )
+    assert batches == [[0, 2, 3, 4, 5], [1]]
+    assert tokens == [(5 + 9 + 12 + 16 + 3, 5 * 16), (70, 80)]
+
+
+def test_a_long_head_takes_its_own_bucket_first_then_shorter_rows():
+    batches, _ = _submit_while_blocked(
+        dict(max_batch_size=3, max_delay_s=0.05), [(0, 40), (1, 5), (2, 45), (3, 20), (4, 70)]
+    )
+    # head 0 (bucket 48): 2 (same bucket), then 3 (32, nearest shorter); 1 and 4 later
+    assert batches[0] == [0, 2, 3]
+    assert sorted(p for batch in batches for p in batch) == [0, 1, 2, 3, 4]
+
+
+def test_the_token_budget_closes_a_batch_before_max_rows():
+    batches, tokens = _submit_while_blocked(
+        dict(max_batch_size=32, max_delay_s=0.05, max_batch_tokens=64), [(i, 5 + i) for i in range(10)]
+    )
+    assert all(padded <= 64 for _, padded in tokens)
+    assert [len(b) for b in batches] == [4, 4, 2]  # 4 rows × bucket 16 = 64 tokens
+    assert [p for batch in batches for p in batch] == list(range(10))  # oldest first within a bucket
+
+
+def test_a_request_over_the_budget_alone_still_runs_alone():
+    batches, tokens = _submit_while_blocked(
+        dict(max_batch_size=32, max_delay_s=0.05, max_batch_tokens=64), [(0, 80), (1, 4)]
+    )
+    assert batches == [[0], [1]] and tokens == [(80, 80), (4, 16)]
+
+
+def test_a_batch_is_full_at_the_budget_and_starts_without_waiting_out_the_delay():
+    recorder = Recorder()
+
+    async def main():
+        b = Batchifier("t", recorder, max_batch_size=32, max_delay_s=5.0, capacity=100,
+                       sequence_buckets=BUCKETS, max_batch_tokens=32)
+        return await asyncio.gather(b.submit(0, length=10), b.submit(1, length=12))
+
+    assert run(main()) == [0, 10]  # within the test's 20 s, not after the 5 s delay per batch
+    assert recorder.batches == [[0, 1]]
+
+
+def test_grouping_is_pure_and_never_lets_a_longer_bucket_join():
+    budget = Budget(max_rows=4, max_tokens=None)
+    choice = choose(1, 32, [(1, 80), (1, 16), (1, 32), (2, 32), (1, 16)], budget)
+    assert choice.chosen == [2, 3] and choice.rows == 4 and choice.full
+    assert choose(1, 32, [(1, 80)], budget) == Choice([], 1, False)
+    # oldest first within a bucket: a request that does not fit is not overtaken by a later one
+    assert choose(3, 16, [(2, 16), (1, 16)], budget).chosen == []
+    assert choose(1, 16, [(1, 16)], Budget(4, max_tokens=16)).full

@@ -35,3 +35,68 @@ def test_after_warm_up_no_batch_size_compiles_again_and_batched_equals_single(ar
     assert [len(s) for s in scores] == [13, 1]
     alone = runtime.rerank_batch([(["hello"], ["one"])])[0]
     assert np.allclose(scores[1], alone, atol=1e-5)
+
+
+class _NoDeadline:
+    """What the handlers ask of a gRPC context here: the time left (no deadline)."""
+
+    def time_remaining(self):
+        return None
+
+
+def test_no_shape_is_traced_after_warm_up_under_a_mixed_length_load(artifacts):
+    """Concurrent Retrieve and Rerank requests of random lengths through the service's batchifiers
+    (sequence buckets + token budget): every shape they run at was compiled at warm-up."""
+    import asyncio
+
+    from rejoinder.modelserver import validation
+    from rejoinder.modelserver.index import LoadedIndex
+    from rejoinder.modelserver.loading import load_model_bundle
+    from rejoinder.modelserver.metrics import ServerMetrics
+    from rejoinder.modelserver.protos import dialog_service_pb2 as pb
+    from rejoinder.modelserver.runtime import Runtime
+    from rejoinder.modelserver.service import BatchingConfig, DialogService, ServedIdentity
+    from rejoinder.modelserver.shapes import batch_shapes
+
+    shapes, buckets = batch_shapes(8), (8, 16)
+    bundle = load_model_bundle(artifacts.bundle, "float32", xla=True, batch_sizes=shapes, sequence_buckets=buckets)
+    reranker = load_model_bundle(artifacts.reranker, "float32", xla=True, batch_sizes=shapes, sequence_buckets=buckets)
+    runtime = Runtime(bundle, "retrieval", index=LoadedIndex.load(artifacts.index), reranker=reranker)
+    runtime.warm_up()
+    # retrieval: contexts and responses, 4 batch sizes × (8, 16, 32); reranking: pairs (8, 16, 32)
+    assert runtime.compiled_shapes == 3 * 4 * 3
+    traced = bundle.tracing_count() + reranker.tracing_count()
+    assert traced == runtime.compiled_shapes
+
+    metrics = ServerMetrics()
+    service = DialogService(runtime, ServedIdentity(task="retrieval"), validation.Limits(),
+                            BatchingConfig(max_batch_size=8, max_delay_s=0.002, max_batch_tokens=96), metrics)
+    service.ready = True
+    rng = np.random.default_rng(0)
+    words = "so what do you think about all the things we talked about yesterday evening at dinner".split()
+
+    def text() -> str:
+        return " ".join(rng.choice(words, size=int(rng.integers(1, 40))))
+
+    async def load():
+        calls = []
+        for _ in range(60):
+            if rng.random() < 0.7:
+                calls.append(service.retrieve(pb.RetrieveRequest(context=[text()], top_k=5), _NoDeadline()))
+            else:
+                responses = [text() for _ in range(int(rng.integers(1, 12)))]
+                calls.append(service.rerank(pb.RerankRequest(context=[text()], responses=responses), _NoDeadline()))
+        replies = await asyncio.gather(*calls)
+        await service.close()
+        return replies
+
+    replies = asyncio.run(load())
+    assert len(replies) == 60
+    assert bundle.tracing_count() + reranker.tracing_count() == traced  # nothing compiled while serving
+
+    def sample(name: str, **labels: str) -> float:
+        return metrics.registry.get_sample_value(name, {"batcher": "retrieve", **labels})
+
+    rows = sample("rejoinder_batch_size_sum")
+    real, padded = sample("rejoinder_batch_tokens_total", kind="real"), sample("rejoinder_batch_tokens_total", kind="padded")
+    assert 0 < real <= padded < rows * 32  # padded to buckets, less than every row at the full 32
