@@ -13,6 +13,7 @@
 #   TAG        image tag, default the project version from pyproject.toml (the chart's appVersion)
 #   BUILDER    podman (default when installed) or docker (BuildKit, `docker buildx build`)
 #   PYTHON     Python 3.11 that builds the wheelhouse, default .venv/bin/python (make install)
+#   IMAGE_UID  uid/gid of the images' user, default 10001 (the chart's runAsUser)
 #
 # Python packages come from a wheelhouse built once on this host (images/wheelhouse.sh, cached
 # under ~/.cache/rejoinder), so the image builds themselves need no package index.
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --base) BASE=${2:?--base needs python, debian or an image}; shift ;;
     --base=*) BASE=${1#*=} ;;
     operator|trainer|model-server) COMPONENTS+=("$1") ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see images/build.sh --help)" >&2; exit 2 ;;
   esac
   shift
@@ -67,6 +68,7 @@ for component in "${COMPONENTS[@]}"; do
   echo "==> building $image (images/$component/Dockerfile, $FLAVOUR, on $base_image)"
   args=(-f "images/$component/Dockerfile" -t "$image" --build-context "wheels=$WHEELS"
         --build-arg "BASE_IMAGE=$base_image" --build-arg "FLAVOUR=$FLAVOUR")
+  [ -z "${IMAGE_UID:-}" ] || args+=(--build-arg "UID=$IMAGE_UID")
   if [ "$BUILDER" = docker ]; then
     docker buildx build --platform "${PLATFORM:-linux/amd64}" "${args[@]}" \
       "$([ "$PUSH" = 1 ] && echo --push || echo --load)" .
