@@ -7,6 +7,7 @@ however the test ends; every wait is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -62,7 +63,7 @@ def build_images(log_path: Path) -> None:
 
 
 def _run_args(name: str, image: str, argv: Sequence[str], *, user: Optional[str], read_only: bool,
-              volumes: Sequence[tuple[Path, str, str]], entrypoint: Optional[str],
+              volumes: Sequence[tuple[Path, str, str]], entrypoint: Optional[Sequence[str]],
               env: Optional[dict[str, str]]) -> list[str]:
     args = [runtime() or "podman", "run", "--rm", "--name", name, "--pull=never", "--network=host"]
     oci = os.environ.get("REJOINDER_OCI_RUNTIME", "runc" if shutil.which("runc") else "")
@@ -75,8 +76,8 @@ def _run_args(name: str, image: str, argv: Sequence[str], *, user: Optional[str]
         args += ["--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp:rw,mode=1777"]
     for host, target, mode in volumes:
         args += ["-v", f"{host}:{target}:{mode}"]
-    if entrypoint is not None:
-        args += ["--entrypoint", entrypoint]
+    if entrypoint is not None:  # JSON: an exec-form entrypoint, e.g. ["tini", "--"]
+        args += ["--entrypoint", json.dumps(list(entrypoint))]
     for key, value in (env or {}).items():
         args += ["-e", f"{key}={value}"]
     return [*args, image, *argv]
@@ -92,7 +93,7 @@ def unique(prefix: str) -> str:
 
 
 def run_in(image: str, argv: Sequence[str], *, user: Optional[str] = None, read_only: bool = True,
-           volumes: Sequence[tuple[Path, str, str]] = (), entrypoint: Optional[str] = None,
+           volumes: Sequence[tuple[Path, str, str]] = (), entrypoint: Optional[Sequence[str]] = None,
            env: Optional[dict[str, str]] = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run one command in IMAGE to completion (as the image's user unless `user`)."""
     name = unique("run")
@@ -114,17 +115,14 @@ class Container:
     log_path: Path
 
     @classmethod
-    def start(cls, image: str, argv: Sequence[str], log_path: Path, **kwargs) -> "Container":
+    def start(cls, image: str, argv: Sequence[str], log_path: Path, *, user: Optional[str] = None,
+              read_only: bool = True, volumes: Sequence[tuple[Path, str, str]] = (),
+              entrypoint: Optional[Sequence[str]] = None, env: Optional[dict[str, str]] = None) -> "Container":
         name = unique("svc")
-        log = open(log_path, "wb")
-        try:
-            proc = subprocess.Popen(_run_args(name, image, argv, user=kwargs.pop("user", None),
-                                              read_only=kwargs.pop("read_only", True),
-                                              volumes=kwargs.pop("volumes", ()), entrypoint=kwargs.pop("entrypoint", None),
-                                              env=kwargs.pop("env", None)),
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(_run_args(name, image, argv, user=user, read_only=read_only, volumes=volumes,
+                                              entrypoint=entrypoint, env=env),
                                     env=engine_env(), stdout=log, stderr=subprocess.STDOUT)
-        finally:
-            log.close()
         return cls(name, proc, log_path)
 
     def logs(self) -> str:

@@ -58,5 +58,5 @@ def test_every_image_the_chart_and_operator_name_is_built_here():
 def test_every_command_exists_in_the_image_it_names(images):
     for image, commands in sorted(commands_by_image().items()):
         script = sorted({line for argv in commands for line in checks(list(argv))})
-        run = run_in(image, ["-c", "set -e\n" + "\n".join(script)], entrypoint="sh", timeout=600)
+        run = run_in(image, ["-c", "set -e\n" + "\n".join(script)], entrypoint=["sh"], timeout=600)
         assert run.returncode == 0, (image, script, run.stdout[-2000:], run.stderr[-3000:])

@@ -33,9 +33,9 @@ def test_trainer_image_trains_with_two_horovod_processes_into_the_volume(images,
         training={"steps": 8, "batchSizePerGpu": 16, "controller": "gloo", "checkpointInterval": 4}))
     os.chmod(config, 0o755)
     os.chmod(config / "dialogmodel.yaml", 0o644)
-    run = run_in(images["trainer"], ["--", "horovodrun", "-np", "2", "--gloo", "-H", "localhost:2",
+    run = run_in(images["trainer"], ["horovodrun", "-np", "2", "--gloo", "-H", "localhost:2",
                                      "rejoinder", "train", "-f", "/etc/rejoinder/dialogmodel.yaml"],
-                 entrypoint="tini", env={"HOME": "/tmp", "CUDA_VISIBLE_DEVICES": ""},
+                 entrypoint=["tini", "--"], env={"HOME": "/tmp", "CUDA_VISIBLE_DEVICES": ""},
                  volumes=[(storage, STORAGE, "rw"), (config, "/etc/rejoinder", "ro")], timeout=900)
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
     versions = list((storage / "default" / "img-hvd" / "versions").glob("v-*"))
@@ -53,10 +53,10 @@ def test_trainer_image_trains_with_two_horovod_processes_into_the_volume(images,
 def test_trainer_image_sshd_config_is_valid_with_the_mpi_key_secret(images, tmp_path):
     keys = writable_by_all(tmp_path / "ssh")
     made = run_in(images["trainer"], ["-q", "-t", "ecdsa", "-N", "", "-f", "/keys/id_rsa"],
-                  entrypoint="ssh-keygen", volumes=[(keys, "/keys", "rw")], timeout=120)
+                  entrypoint=["ssh-keygen"], volumes=[(keys, "/keys", "rw")], timeout=120)
     assert made.returncode == 0, made.stderr
     os.rename(keys / "id_rsa.pub", keys / "authorized_keys")
     for config in ("/opt/rejoinder/sshd_config", "/etc/ssh/sshd_config"):
-        checked = run_in(images["trainer"], ["-t", "-f", config], entrypoint="/usr/sbin/sshd",
+        checked = run_in(images["trainer"], ["-t", "-f", config], entrypoint=["/usr/sbin/sshd"],
                          volumes=[(keys, "/home/rejoinder/.ssh", "ro")], timeout=120)
         assert checked.returncode == 0, (config, checked.stdout, checked.stderr)
