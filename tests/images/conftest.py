@@ -27,3 +27,12 @@ def images(tmp_path_factory) -> dict[str, str]:
         pytest.skip("no container engine (podman) on this machine: .ci/system-deps.sh installs it")
     images_support.build_images(tmp_path_factory.mktemp("images") / "build.log")
     return {c: images_support.image_ref(c) for c in images_support.COMPONENTS}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first image test also builds the images (images_support.BUILD_TIMEOUT bounds that):
+    the project's 900 s per-test timeout would cut a first build on 2 cores short."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(item.fspath).parent == here:
+            item.add_marker(pytest.mark.timeout(images_support.BUILD_TIMEOUT + 900))
