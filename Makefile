@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps quickstart test bench clean
+.PHONY: install deps quickstart test images bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,14 @@ quickstart: install
 
 test: install
 	$(PY) -m pytest -ra
+
+# The three CPU images (docs/kubernetes.md): IMAGE_BASE=debian makes the base from Debian packages
+# (no registry needed), IMAGE_BASE=python uses python:3.11.7-slim-bookworm; FLAVOUR=cuda for GPUs.
+# chroot isolation: RUN steps work inside another container too (CI, these machines).
+IMAGE_BASE ?= debian
+FLAVOUR ?= cpu
+images: install
+	BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} bash images/build.sh --base $(IMAGE_BASE) --flavour $(FLAVOUR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -21,6 +21,8 @@
 #                              a GPU are all present -- a CUDA toolkit on a CPU-only machine would
 #                              only make a slow build that nothing here can run.
 #   REJOINDER_HOROVOD_FORCE=1  rebuild even if the cache or the installed package looks fine.
+#   REJOINDER_HOROVOD_WHEEL_DIR=DIR  only build (or take from the cache) the wheel and copy it to
+#                              DIR, installing nothing (images/wheelhouse.sh).
 set -euo pipefail
 
 PYTHON=${1:-python3}
@@ -43,7 +45,7 @@ PY_TAG=${PY_INFO#* }
 
 # 1. Already usable for this TF? Importing horovod.tensorflow loads the compiled op library,
 #    which fails if it was built against another TF ABI.
-if [ "${REJOINDER_HOROVOD_FORCE:-0}" != 1 ] && "$PYTHON" - "$HVD_VERSION" >/dev/null 2>&1 <<'EOF'
+if [ "${REJOINDER_HOROVOD_FORCE:-0}" != 1 ] && [ -z "${REJOINDER_HOROVOD_WHEEL_DIR:-}" ] && "$PYTHON" - "$HVD_VERSION" >/dev/null 2>&1 <<'EOF'
 import sys
 import horovod
 import horovod.tensorflow as hvd
@@ -129,6 +131,12 @@ if [ -z "$WHEEL" ] || [ "${REJOINDER_HOROVOD_FORCE:-0}" = 1 ]; then
   WHEEL=$(ls "$KEY_DIR"/horovod-*.whl | head -n1)
 else
   log "using cached wheel $WHEEL"
+fi
+
+if [ -n "${REJOINDER_HOROVOD_WHEEL_DIR:-}" ]; then
+  cp "$WHEEL" "$REJOINDER_HOROVOD_WHEEL_DIR"/
+  log "copied $(basename "$WHEEL") to $REJOINDER_HOROVOD_WHEEL_DIR"
+  exit 0
 fi
 
 # 4. Install and verify. --force-reinstall replaces a same-version build made for another TF;

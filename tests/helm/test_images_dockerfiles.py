@@ -161,13 +161,17 @@ def test_hadolint_passes(component: str) -> None:
 
 
 def test_trainer_builds_horovod_with_nccl_and_mpi_with_the_project_script() -> None:
-    text = re.sub(r"\\\n", " ", (IMAGES / "trainer" / "Dockerfile").read_text())
-    assert "bash training/install_horovod.sh /opt/venv/bin/python" in text
+    """Horovod is built on the host by the project script into the wheelhouse (NCCL for cuda),
+    and the trainer image installs that wheel and refuses a cuda build without NCCL."""
+    wheelhouse = re.sub(r"\\\n", " ", (IMAGES / "wheelhouse.sh").read_text())
     assert (REPO / "training" / "install_horovod.sh").is_file()
-    assert "HOROVOD_GPU_OPERATIONS=NCCL" in text and "libopenmpi-dev" in text
-    assert "[X\\] NCCL" in text, "the build must fail when Horovod lacks NCCL"
-    for package in ("openmpi-bin", "openssh-server", "openssh-client"):
-        assert package in text
+    assert 'HOROVOD_GPU_OPERATIONS=NCCL REJOINDER_HOROVOD_WHEEL_DIR="$TMP" bash training/install_horovod.sh' in wheelhouse
+    text = re.sub(r"\\\n", " ", (IMAGES / "trainer" / "Dockerfile").read_text())
+    assert "-r /wheels/requirements/horovod.txt" in text
+    assert "[X\\] NCCL" in text, "the cuda build must fail when Horovod lacks NCCL"
+    packages = (IMAGES / "trainer" / "packages.txt").read_text().split()
+    for package in ("openmpi-bin", "libopenmpi3", "openssh-server", "openssh-client", "tini"):
+        assert package in packages
     sshd = (IMAGES / "trainer" / "sshd_config").read_text()
     assert "PidFile /tmp/" in sshd, "pid file must be on the writable /tmp (read-only root filesystem)"
     port = re.search(r"^Port (\d+)", sshd, re.M)
@@ -175,14 +179,25 @@ def test_trainer_builds_horovod_with_nccl_and_mpi_with_the_project_script() -> N
     assert f"Port {port.group(1)}" in (IMAGES / "trainer" / "ssh_config").read_text()
 
 
+def _image_requirements(component: str, flavour: str) -> list[str]:
+    run = subprocess.run([sys.executable, str(IMAGES / "requirements.py"), component, flavour],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("[")[0].split("=")[0].split(">")[0] for line in run.stdout.split()]
+
+
 def test_model_server_has_gpu_faiss_and_exposes_the_contract_ports() -> None:
     _, stages = parse(IMAGES / "model-server" / "Dockerfile")
     text = (IMAGES / "model-server" / "Dockerfile").read_text()
-    assert "faiss-gpu-cu12" in text and "uninstall -y faiss-cpu" in text
+    cuda = _image_requirements("model-server", "cuda")
+    assert "faiss-gpu-cu12" in cuda and "faiss-cpu" not in cuda, "exactly one `faiss` module"
+    assert "faiss-cpu" in _image_requirements("model-server", "cpu")
+    assert "StandardGpuResources" in text, "the cuda build must fail on a FAISS without GPU support"
     assert stages[-1].last("EXPOSE") == "8500 9090"
 
 
 def test_pinned_versions_come_from_the_constraints_file() -> None:
+    """Versions are fixed once, when the host builds the wheelhouse with the constraints file;
+    the image builds install from that wheelhouse only."""
     pins = {}
     for line in (IMAGES / "constraints.txt").read_text().splitlines():
         if line and not line.startswith("#"):
@@ -191,11 +206,13 @@ def test_pinned_versions_come_from_the_constraints_file() -> None:
             pins[name.lower()] = version
     for must in ("tensorflow", "keras", "kopf", "faiss-gpu-cu12", "nvidia-nccl-cu12", "grpcio", "pydantic"):
         assert must in pins, f"{must} is not pinned"
+    wheelhouse = re.sub(r"\\\n", " ", (IMAGES / "wheelhouse.sh").read_text())
+    for line in re.findall(r'"\$\{PIP\[@\]\}" wheel[^\n]*', wheelhouse):
+        assert "-c images/constraints.txt" in line, line
     for component in COMPONENTS:
-        text = (IMAGES / component / "Dockerfile").read_text()
-        assert "-c /tmp/constraints.txt" in text
-        for line in re.findall(r"pip install[^\n&]*", text):
-            assert "-c /tmp/constraints.txt" in line or "$PIP" in line, line
+        _, stages = parse(IMAGES / component / "Dockerfile")
+        env = " ".join(arg for kw, arg in stages[0].instructions if kw == "ENV")
+        assert "PIP_NO_INDEX=1" in env and "PIP_FIND_LINKS=/wheels" in env, f"{component}: pip may reach an index"
 
 
 def test_build_script_names_match_the_chart_values(component: str) -> None:
@@ -217,9 +234,10 @@ def test_trainer_image_fits_the_pods_the_operator_builds() -> None:
     assert command[0] == "/usr/sbin/sshd" and "-D" in command[1]
     if "-f" in command:
         assert command[command.index("-f") + 1] in copied, f"{command}: config file not in the image"
-    useradd = next(arg for kw, arg in runtime.instructions if kw == "RUN" and "useradd" in arg)
+    assert any(kw == "RUN" and "runtime-setup.sh" in arg for kw, arg in runtime.instructions)
+    useradd = next(line for line in (IMAGES / "runtime-setup.sh").read_text().splitlines() if line.startswith("useradd"))
     home = "/home/rejoinder"
-    assert "--create-home" in useradd and useradd.rstrip().endswith("rejoinder")
+    assert f"--home-dir {home}" in useradd and useradd.rstrip().endswith("rejoinder")
     assert children.SSH_AUTH_MOUNT_PATH == f"{home}/.ssh"
     sshd = (IMAGES / "trainer" / "sshd_config").read_text()
     assert f"HostKey {home}/.ssh/id_rsa" in sshd and f"AuthorizedKeysFile {home}/.ssh/authorized_keys" in sshd
@@ -253,9 +271,8 @@ def test_operator_commands_name_existing_verbs_and_binaries() -> None:
             parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"`{' '.join(command)}` does not parse as a rejoinder command")
-    trainer = (IMAGES / "trainer" / "Dockerfile").read_text()
-    assert "openmpi-bin" in trainer  # mpirun
-    assert "install_horovod.sh" in trainer  # horovodrun
+    assert "openmpi-bin" in (IMAGES / "trainer" / "packages.txt").read_text().split()  # mpirun
+    assert "requirements/horovod.txt" in (IMAGES / "trainer" / "Dockerfile").read_text()  # horovodrun
 
 
 def test_launcher_ssh_finds_the_mpi_operator_key_whatever_home_is() -> None:
