@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 from rejoinder.api.spec import Task
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version
+from rejoinder.progress_lines import START_PREFIX
 
 from . import children, names
 from .children import Model
@@ -90,6 +91,20 @@ def _metrics_annotation(obj: Optional[Obj], key: str) -> dict[str, float]:
         return {k: float(v) for k, v in json.loads(raw).items()} if raw else {}
     except (ValueError, AttributeError):
         return {}
+
+
+def start_gain_refusal(metric: str, min_gain: Optional[float], metrics: dict[str, float]) -> Optional[tuple[str, str]]:
+    """(reason, message) when a version's `metric` did not gain `min_gain` over its untrained
+    start (`init_<metric>` in the same metrics), None when it did or no minimum is asked."""
+    if min_gain is None:
+        return None
+    value, start = metrics.get(metric), metrics.get(START_PREFIX + metric)
+    if value is None or start is None:
+        return ("MetricsMissing", f"reported no {metric} and {START_PREFIX}{metric} to compare with its start")
+    if value - start < min_gain:
+        return ("QualityGateFailed", f"gained {value - start:+.4f} {metric} over its untrained start "
+                                     f"({value:.4f} vs {start:.4f}); at least {min_gain} is required")
+    return None
 
 
 def _parse_time(text: Optional[str]) -> Optional[datetime]:
@@ -266,7 +281,9 @@ class _Planner:
             self.degraded = ("RolledBack",
                              f"version {self.latest} failed its rollout and was rolled back; serving {self.old.serving_version}. "
                              "Change the spec to roll out a new version")
-        if candidate is not None and deployed is not None and candidate != deployed and not self.gate_passes(dep):
+        # The gate holds back every new version; with no version served yet only its gain over
+        # the untrained start can refuse it (there is nothing to regress from).
+        if candidate is not None and candidate != deployed and not self.gate_passes(dep):
             candidate = None
         target = candidate or deployed
         if target is None:
@@ -324,6 +341,11 @@ class _Planner:
         if gate is None:
             return True
         metric = gate.metric.value
+        refusal = start_gain_refusal(gate.metric.value, gate.min_gain_over_start, self.new.metrics or {})
+        if refusal is not None:
+            keeping = f"; keeping {self.old.serving_version}" if self.old.serving_version else "; not served"
+            self.degraded = (refusal[0], f"quality gate: version {self.latest} {refusal[1]}{keeping}")
+            return False
         serving = _metrics_annotation(dep, names.ANN_SERVING_METRICS)
         old_value = serving.get(metric)
         if old_value is None:
