@@ -52,3 +52,24 @@ def train_recipe(overrides: Mapping[str, Any], seed: int, artifacts: Path, name:
     assert report is not None
     report["wallSeconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def untrained_start(overrides: Mapping[str, Any], seed: int, artifacts: Path) -> dict[str, Any]:
+    """The quickstart's starting model with `overrides` (e.g. layers kept, pooling), not trained
+    at all, scored on seed `seed`'s held-out split exactly as training's evaluation scores a
+    model: seconds instead of a training run, for the levers that act on the start itself."""
+    from rejoinder.api import DialogModel
+    from rejoinder.models.bundle import build_for_spec
+    from rejoinder.text.features import Featurizer, SequenceConfig
+    from rejoinder.text.from_spec import tokenizer_for_spec
+    from rejoinder.training import evaluation
+    from rejoinder.training.data_prep import prepare_data
+
+    wire = with_overrides(quickstart_wire(), {**overrides, "training.seed": seed, "storage.path": str(artifacts)})
+    spec = DialogModel.model_validate(wire).spec
+    data = prepare_data(spec, artifacts / "data")
+    tokenizer = tokenizer_for_spec(spec, artifacts / "tokenizer", base_dir=artifacts)
+    model, _ = build_for_spec(spec, tokenizer, base_dir=artifacts)
+    featurizer = Featurizer(tokenizer, SequenceConfig.from_spec(spec))
+    report = evaluation.evaluate_retrieval(model, featurizer, data.train(), data.eval(), data.candidates())
+    return report

@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from . import sweep
-from .recipes import ROOT, quickstart_wire, train_recipe, with_overrides
+from .recipes import ROOT, quickstart_wire, train_recipe, untrained_start, with_overrides
 from .timing import bench_lock
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,15 @@ QA_LSTM = {
     "training.warmupSteps": 30,
     "training.scaleLearningRate": False,
 }
+# Levers that act on the starting model itself, scored untrained (seconds each).
+START_LEVERS: tuple[sweep.Recipe, ...] = (
+    sweep.Recipe("6 layers, mean pooling (MiniLM as trained)", {"model.bert.layers": 6}),
+    sweep.Recipe("3 layers, mean pooling (quickstart before)", {"model.bert.layers": 3}),
+    sweep.Recipe("6 layers, [CLS] pooling", {"model.bert.layers": 6, "model.bert.pooling": "cls"}),
+    sweep.Recipe("6 layers, 1 context turn", {"model.bert.layers": 6, "data.maxContextTurns": 1}),
+    sweep.Recipe("6 layers, 4 context turns", {"model.bert.layers": 6, "data.maxContextTurns": 4}),
+    sweep.Recipe("6 layers, maxSeqLength 32", {"model.bert.layers": 6, "model.bert.maxSeqLength": 32}),
+)
 R5_STANDARD_ERROR = 0.03  # sqrt(0.75 · 0.25 / 247): one split's R@5 is this uncertain
 
 
@@ -89,6 +98,22 @@ def quickstart_as_up_trains_it(seed: int, root: Path) -> dict[str, Any]:
     result["horovod"] = horovodrun is not None
     result["export"] = str(layout.export_dir)
     return result
+
+
+def start_runs(seed: int, cache: Path) -> dict[str, dict[str, Any]]:
+    results = sweep.load(cache)
+    out = {}
+    for recipe in START_LEVERS:
+        def make(recipe: sweep.Recipe = recipe) -> dict[str, Any]:
+            root = Path(tempfile.mkdtemp(prefix="rejoinder-quality-"))
+            try:
+                report = untrained_start(recipe.overrides, seed, root)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            return {"model": {m: report["metrics"][m] for m in sweep.METRICS},
+                    "bm25": {m: report["baselines"]["bm25"][m] for m in sweep.METRICS}}
+        out[recipe.label] = cached(results, cache, f"untrained: {recipe.label} | seed {seed}", make)
+    return out
 
 
 def cached(results: dict[str, Any], cache: Path, key: str, make) -> dict[str, Any]:
@@ -197,6 +222,14 @@ def lever_table(results: Mapping[str, Any], seed: int) -> str:
     return "\n".join(lines)
 
 
+def start_table(starts: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = ["| untrained start | R@1 | R@5 | R@20 | mAP |", "|---|---:|---:|---:|---:|"]
+    for label, r in starts.items():
+        m = r["model"]
+        lines.append(f"| {label} | {_f(m['recall@1'])} | {_f(m['recall@5'])} | {_f(m['recall@20'])} | {_f(m['map'])} |")
+    return "\n".join(lines)
+
+
 def seed_table(runs: Mapping[int, Mapping[str, Any]]) -> str:
     lines = ["| seed | R@1 | R@5 | mAP | start R@1 | start R@5 | start mAP | gain R@1 | gain R@5 | BM25 R@5 | TF-IDF R@5 | train s | wall s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -255,6 +288,7 @@ def run(args: argparse.Namespace) -> str:
     cache: Path = args.cache
     keep = Path(tempfile.mkdtemp(prefix="rejoinder-quality-keep-"))
     try:
+        starts = start_runs(seeds[0], cache)
         results = sweep.run([sweep.LEVERS[i] for i in picks], seeds[:1], cache)
         runs = seed_runs(seeds, cache, keep)
         qa = qa_lstm_run(seeds[0], cache, keep)
@@ -273,6 +307,8 @@ def run(args: argparse.Namespace) -> str:
         "### The quickstart over seeds (examples/quickstart.yaml as `rejoinder up` trains it)",
         seed_table(runs),
         seed_verdict(runs),
+        f"### Levers on the start (untrained, seed {seeds[0]}'s split)",
+        start_table(starts),
         f"### Recipe levers (one change each; seed {seeds[0]}, one process)",
         lever_table(results, seeds[0]),
     ])
