@@ -65,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--levers", default="all", help="lever indices of bench/quality/sweep.py LEVERS, or all/none")
     group.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     group.add_argument("--rps-queries", type=int, default=200)
+    group.add_argument("--cached-only", action="store_true",
+                       help="train and measure nothing: tables from --cache, missing runs shown as not measured")
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -112,12 +114,19 @@ def start_runs(seed: int, cache: Path) -> dict[str, dict[str, Any]]:
                 shutil.rmtree(root, ignore_errors=True)
             return {"model": {m: report["metrics"][m] for m in sweep.METRICS},
                     "bm25": {m: report["baselines"]["bm25"][m] for m in sweep.METRICS}}
-        out[recipe.label] = cached(results, cache, f"untrained: {recipe.label} | seed {seed}", make)
+        found = cached(results, cache, f"untrained: {recipe.label} | seed {seed}", make)
+        if found is not None:
+            out[recipe.label] = found
     return out
 
 
-def cached(results: dict[str, Any], cache: Path, key: str, make) -> dict[str, Any]:
+CACHED_ONLY = False  # set by --cached-only
+
+
+def cached(results: dict[str, Any], cache: Path, key: str, make) -> Optional[dict[str, Any]]:
     if key not in results:
+        if CACHED_ONLY:
+            return None
         log.info("running %s", key)
         results[key] = make()
         sweep.save(cache, results)
@@ -138,11 +147,13 @@ def seed_runs(seeds: Sequence[int], cache: Path, keep: Path) -> dict[int, dict[s
             finally:
                 if not first:
                     shutil.rmtree(root, ignore_errors=True)
-        out[seed] = cached(results, cache, f"{QUICKSTART_KEY} | seed {seed}", make)
+        found = cached(results, cache, f"{QUICKSTART_KEY} | seed {seed}", make)
+        if found is not None:
+            out[seed] = found
     return out
 
 
-def qa_lstm_run(seed: int, cache: Path, keep: Path) -> dict[str, Any]:
+def qa_lstm_run(seed: int, cache: Path, keep: Path) -> Optional[dict[str, Any]]:
     results = sweep.load(cache)
 
     def make() -> dict[str, Any]:
@@ -187,11 +198,13 @@ def bundle_costs(export_dir: Path, contexts: Sequence[Sequence[str]], queries: i
             "indexMiB": vectors.shape[0] * vectors.shape[1] * 4 / 2**20, "rps": queries / elapsed}
 
 
-def costs(result: dict[str, Any], cache: Path, key: str, queries: int) -> dict[str, float]:
+def costs(result: Optional[dict[str, Any]], cache: Path, key: str, queries: int) -> Optional[dict[str, float]]:
     from rejoinder.training.data_prep import load_prepared
 
     results = sweep.load(cache)
     if key + " | costs" not in results:
+        if CACHED_ONLY or result is None or not Path(result["export"]).is_dir():
+            return None
         export = Path(result["export"])
         held = load_prepared(export.parent / "data")
         assert held is not None
@@ -268,14 +281,17 @@ def seed_verdict(runs: Mapping[int, Mapping[str, Any]]) -> str:
             f"{runs[worst]['model']['recall@1'] - runs[worst]['init']['recall@1']:+.3f}.")
 
 
-def seed_shaped_table(qa: Mapping[str, Any], qa_costs: Mapping[str, float], bert: Mapping[str, Any],
-                      bert_costs: Mapping[str, float], seed: int) -> str:
+def seed_shaped_table(qa: Optional[Mapping[str, Any]], qa_costs: Optional[Mapping[str, float]],
+                      bert: Mapping[str, Any], bert_costs: Optional[Mapping[str, float]]) -> str:
     lines = ["| model | mAP | R@5 | parameters | Retrieve RPS (this CPU, 1 context/request) | memory (weights + index) | train time |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for label, r, c in (("baseline: QA-LSTM (BiLSTM 256, BPE 8k, 300 steps × 64, 1 process)", qa, qa_costs),
                         ("BERT-based: quickstart (MiniLM-L6 dual encoder, horovodrun -np 2)", bert, bert_costs)):
-        lines.append(f"| {label} | {_f(r['model']['map'])} | {_f(r['model']['recall@5'])} | {c['parameters'] / 1e6:.1f} M | "
-                     f"{c['rps']:.0f} | {c['weightsMiB'] + c['indexMiB']:.0f} MiB | {r['trainSeconds']:.0f} s |")
+        quality = f"{_f(r['model']['map'])} | {_f(r['model']['recall@5'])}" if r else "not measured | not measured"
+        cost = (f"{c['parameters'] / 1e6:.1f} M | {c['rps']:.0f} | {c['weightsMiB'] + c['indexMiB']:.0f} MiB"
+                if c else "not measured | not measured | not measured")
+        train = f"{r['trainSeconds']:.0f} s" if r else "not measured"
+        lines.append(f"| {label} | {quality} | {cost} | {train} |")
     lines.append(f"| lexical: BM25 (same split) | {_f(bert['bm25']['map'])} | {_f(bert['bm25']['recall@5'])} | - | - | - | - |")
     lines.append(f"| untrained start: MiniLM-L6 as is | {_f(bert['init']['map'])} | {_f(bert['init']['recall@5'])} | - | - | - | - |")
     return "\n".join(lines)
@@ -286,15 +302,21 @@ def run(args: argparse.Namespace) -> str:
     picks = (range(len(sweep.LEVERS)) if args.levers == "all" else
              [] if args.levers == "none" else [int(i) for i in args.levers.split(",")])
     cache: Path = args.cache
+    global CACHED_ONLY
+    CACHED_ONLY = args.cached_only
     keep = Path(tempfile.mkdtemp(prefix="rejoinder-quality-keep-"))
     try:
         starts = start_runs(seeds[0], cache)
-        results = sweep.run([sweep.LEVERS[i] for i in picks], seeds[:1], cache)
+        if not CACHED_ONLY:
+            sweep.run([sweep.LEVERS[i] for i in picks], seeds[:1], cache)
         runs = seed_runs(seeds, cache, keep)
         qa = qa_lstm_run(seeds[0], cache, keep)
-        first = runs[seeds[0]]
+        if not runs:
+            raise SystemExit(f"no quickstart run in {cache} for seeds {seeds}")
+        table_seed = seeds[0] if seeds[0] in runs else next(iter(runs))
+        first = runs[table_seed]
         qa_costs = costs(qa, cache, f"QA-LSTM | seed {seeds[0]}", args.rps_queries)
-        bert_costs = costs(first, cache, f"{QUICKSTART_KEY} | seed {seeds[0]}", args.rps_queries)
+        bert_costs = costs(first, cache, f"{QUICKSTART_KEY} | seed {table_seed}", args.rps_queries)
         results = sweep.load(cache)
     finally:
         shutil.rmtree(keep, ignore_errors=True)
@@ -302,8 +324,8 @@ def run(args: argparse.Namespace) -> str:
         f"Data: chatterbot-corpus English, {first['eval']['queries']} held-out contexts ranked against "
         f"{first['eval']['candidates']} candidate responses; one split per `training.seed`. R@5 of one split has a "
         f"standard error near {R5_STANDARD_ERROR}.",
-        f"### The seed's table (split of seed {seeds[0]})",
-        seed_shaped_table(qa, qa_costs, first, bert_costs, seeds[0]),
+        f"### The seed's table (split of seed {table_seed})",
+        seed_shaped_table(qa, qa_costs, first, bert_costs),
         "### The quickstart over seeds (examples/quickstart.yaml as `rejoinder up` trains it)",
         seed_table(runs),
         seed_verdict(runs),
