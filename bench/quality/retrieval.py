@@ -174,7 +174,7 @@ def qa_lstm_run(seed: int, cache: Path, keep: Path) -> Optional[dict[str, Any]]:
 def bundle_costs(export_dir: Path, contexts: Sequence[Sequence[str]], queries: int) -> dict[str, float]:
     """Parameters, float32 weights + index MiB, and Retrieve requests/s one context at a time
     (tokenize, encode, exact FAISS top-20), timed under the benchmark lock."""
-    from modelserver import index as faiss_index
+    from rejoinder.modelserver import index as faiss_index
     from rejoinder.models.bundle import load_bundle
     from rejoinder.training.data_prep import load_prepared
 
