@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional, Sequence
 from rejoinder.api.spec import AutoscalingEngine, Task
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingAttempt, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version, training_operations
+from rejoinder.progress_lines import START_PREFIX
 
 from . import children, names, rejections, scaling_objects
 from .children import Model
@@ -106,6 +107,20 @@ def _metrics_annotation(obj: Optional[Obj], key: str) -> dict[str, float]:
         return {k: float(v) for k, v in json.loads(raw).items()} if raw else {}
     except (ValueError, AttributeError):
         return {}
+
+
+def start_gain_refusal(metric: str, min_gain: Optional[float], metrics: dict[str, float]) -> Optional[tuple[str, str]]:
+    """(reason, message) when a version's `metric` did not gain `min_gain` over its untrained
+    start (`init_<metric>` in the same metrics), None when it did or no minimum is asked."""
+    if min_gain is None:
+        return None
+    value, start = metrics.get(metric), metrics.get(START_PREFIX + metric)
+    if value is None or start is None:
+        return ("MetricsMissing", f"reported no {metric} and {START_PREFIX}{metric} to compare with its start")
+    if value - start < min_gain:
+        return ("QualityGateFailed", f"gained {value - start:+.4f} {metric} over its untrained start "
+                                     f"({value:.4f} vs {start:.4f}); at least {min_gain} is required")
+    return None
 
 
 def _parse_time(text: Optional[str]) -> Optional[datetime]:
@@ -357,13 +372,17 @@ class _Planner:
             self.degraded = ("RolledBack",
                              f"this spec (version {self.latest}, {self.revision}) failed its rollout and was rolled back; "
                              f"serving {self.old.serving_version}. Change the spec to roll out again")
-        if candidate is not None and deployed is not None and self.latest != deployed and not self.gate_passes(dep):
+        # The gate holds back every new version; with no version served yet only its gain over
+        # the untrained start can refuse it (there is nothing to regress from).
+        gated = candidate is not None and self.latest != deployed and not self.gate_passes(dep)
+        if gated:
             candidate = None
         target_rev = candidate or deployed_rev
         target_model = self.model_of(target_rev)
         if target_rev is None or target_model is None:
             if dep is None:
-                self.conds.set(ConditionType.Available, False, "NotServedYet", "no version is trained yet")
+                self.conds.set(ConditionType.Available, False, "NotServedYet",
+                               "no version passed the quality gate yet" if gated else "no version is trained yet")
                 return
             # what runs was deployed from a ConfigMap that is gone: leave the Deployment as it is
             self.desired += [children.server_service(self.model), children.server_pdb(self.model)]
@@ -466,6 +485,11 @@ class _Planner:
         if gate is None:
             return True
         metric = gate.metric.value
+        refusal = start_gain_refusal(gate.metric.value, gate.min_gain_over_start, self.new.metrics or {})
+        if refusal is not None:
+            keeping = f"; keeping {self.old.serving_version}" if self.old.serving_version else "; not served"
+            self.degraded = (refusal[0], f"quality gate: version {self.latest} {refusal[1]}{keeping}")
+            return False
         serving = _metrics_annotation(dep, names.ANN_SERVING_METRICS)
         old_value = serving.get(metric)
         if old_value is None:

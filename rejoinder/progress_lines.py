@@ -19,6 +19,10 @@ from typing import Iterable, Optional
 
 PROGRESS_TAG = "REJOINDER_PROGRESS"
 METRICS_TAG = "REJOINDER_METRICS"
+# Metric names in a metrics line: `<baseline>_<m>` is a baseline's <m>; the baseline `init` is
+# the untrained starting checkpoint and `gain_<m>` the model's <m> minus the start's.
+START_PREFIX = "init_"
+GAIN_PREFIX = "gain_"
 
 _PROGRESS_RE = re.compile(
     PROGRESS_TAG + r" step=(?P<step>\d+) total=(?P<total>\d+)"

@@ -1,13 +1,15 @@
 """Held-out evaluation of a trained task model (rank 0), with the baselines beside it.
 
     retrieval        mAP, recall@1/5/20 of each eval context against the whole candidate pool;
-                     the same for a TF-IDF ranker and the expected value of a random one
+                     the same for the untrained start (init_*: the initial checkpoint with the
+                     same tokenizer and pooling), BM25, TF-IDF and the expected value of a
+                     random ranker; `gainOverStart` = model − start
     reranking        accuracy and ROC-AUC of P(upvote)
     session-scoring  accuracy and ROC-AUC of P(good session)
     pretraining      masked-LM accuracy on the eval texts, masked with a fixed seed
 
-Returns {"metrics": {...}, "baselines": {...}, "eval": {sizes}}; `flat_metrics` turns that into
-the one-line numbers of REJOINDER_METRICS.
+Returns {"metrics": {...}, "baselines": {...}, "eval": {sizes}} (+ "gainOverStart");
+`flat_metrics` turns that into the one-line numbers of REJOINDER_METRICS.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from rejoinder.models.shapes import SequenceBuckets, plan_chunks, row_lengths, trim
+from rejoinder.progress_lines import GAIN_PREFIX
 
+from .bm25_baseline import Bm25Ranker
 from .metrics import binary_metrics, masked_lm_accuracy, random_retrieval_metrics, retrieval_metrics
 from .tfidf_baseline import TfidfRanker
 
@@ -68,28 +72,50 @@ def chunked_retrieval_metrics(score_rows: Callable[[int, int], np.ndarray], n: i
     return {k: v / n for k, v in totals.items()}
 
 
-def evaluate_retrieval(model: Any, featurizer: Any, train: Sequence[Any], held: Sequence[Any], candidates: Sequence[Any]) -> dict[str, Any]:
+def encoder_retrieval_metrics(model: Any, featurizer: Any, held: Sequence[Any], texts: Sequence[str],
+                              relevant: Sequence[Sequence[int]]) -> dict[str, float]:
+    """Held-out contexts against the candidate pool through a dual encoder's two towers."""
+    pad = _pad_id(model)
+    contexts = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts([p.context for p in held])}, pad_id=pad)
+    pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)}, pad_id=pad)
+    return chunked_retrieval_metrics(lambda a, b: contexts[a:b] @ pool.T, len(held), relevant)
+
+
+def evaluate_retrieval(model: Any, featurizer: Any, train: Sequence[Any], held: Sequence[Any], candidates: Sequence[Any],
+                       start: Any = None) -> dict[str, Any]:
+    """`start`: the untrained initial model (same config, init applied), scored as baseline
+    `init` when the model was initialised from a checkpoint."""
     texts = [c.text for c in candidates]
     where = {t: i for i, t in enumerate(texts)}
     missing = [p.response for p in held if p.response not in where]
     if missing:
         raise ValueError(f"{len(missing)} held-out responses are not in the candidate pool (e.g. {missing[0]!r})")
     relevant = [[where[p.response]] for p in held]
-    pad = _pad_id(model)
-    contexts = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts([p.context for p in held])}, pad_id=pad)
-    pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)}, pad_id=pad)
-    metrics = chunked_retrieval_metrics(lambda a, b: contexts[a:b] @ pool.T, len(held), relevant)
+    metrics = encoder_retrieval_metrics(model, featurizer, held, texts, relevant)
+    baselines: dict[str, dict[str, float]] = {}
+    if start is not None:
+        baselines["init"] = encoder_retrieval_metrics(start, featurizer, held, texts, relevant)
 
-    # The baseline sees the same context text the model sees (last maxContextTurns turns, ###).
+    # The lexical baselines see the same context text the model sees (last maxContextTurns turns, ###).
     context_strings = featurizer.context_strings([p.context for p in held])
+    bm25 = Bm25Ranker(texts)
+    baselines["bm25"] = chunked_retrieval_metrics(lambda a, b: bm25.scores(context_strings[a:b]), len(held), relevant)
     ranker = TfidfRanker([t for p in train for t in (*p.context, p.response)], texts)
-    tfidf = chunked_retrieval_metrics(lambda a, b: ranker.scores(context_strings[a:b]), len(held), relevant)
-    random = random_retrieval_metrics(len(texts), relevant)
-    return {
+    baselines["tfidf"] = chunked_retrieval_metrics(lambda a, b: ranker.scores(context_strings[a:b]), len(held), relevant)
+    baselines["random"] = random_retrieval_metrics(len(texts), relevant)
+    report: dict[str, Any] = {
         "metrics": metrics,
-        "baselines": {"tfidf": tfidf, "random": random},
+        "baselines": baselines,
         "eval": {"queries": len(held), "candidates": len(texts)},
     }
+    if start is not None:
+        report["gainOverStart"] = gain_over(metrics, baselines["init"])
+    return report
+
+
+def gain_over(metrics: Mapping[str, float], start: Mapping[str, float]) -> dict[str, float]:
+    """How far each metric moved from the starting checkpoint's (positive = training helped)."""
+    return {k: float(v) - float(start[k]) for k, v in metrics.items() if k in start}
 
 
 def evaluate_binary(model: Any, features: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -124,6 +150,7 @@ def flat_metrics(report: Mapping[str, Any]) -> dict[str, float]:
     out = {k: float(v) for k, v in report["metrics"].items()}
     for name, values in report.get("baselines", {}).items():
         out.update({f"{name}_{k}": float(v) for k, v in values.items()})
+    out.update({f"{GAIN_PREFIX}{k}": float(v) for k, v in report.get("gainOverStart", {}).items()})
     return out
 
 
@@ -131,8 +158,10 @@ def format_table(report: Mapping[str, Any]) -> str:
     """The metrics with each baseline beside them, for people."""
     names = list(report["metrics"])
     baselines = report.get("baselines", {})
-    header = ["metric", "model", *baselines]
-    rows = [[n, f"{report['metrics'][n]:.4f}", *(f"{b[n]:.4f}" if n in b else "-" for b in baselines.values())] for n in names]
+    gain = report.get("gainOverStart")
+    header = ["metric", "model", *baselines, *(["gain over init"] if gain else [])]
+    rows = [[n, f"{report['metrics'][n]:.4f}", *(f"{b[n]:.4f}" if n in b else "-" for b in baselines.values()),
+             *([f"{gain[n]:+.4f}" if n in gain else "-"] if gain else [])] for n in names]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])

@@ -3,7 +3,8 @@
     rank 0              spec.yaml → data/ → tokenizer/ → shards/     (skipped when already there)
     every rank          read own shards → build model (+ pretrained init) → restore/broadcast
                         → train (Horovod, mixed precision, XLA, checkpoints)
-    rank 0              evaluate (+ baselines) → export/ bundle → metrics.json (written last)
+    rank 0              evaluate (+ the untrained start and lexical baselines) → export/ bundle
+                        → metrics.json (written last)
 
 A version whose export/manifest.json and metrics.json exist is finished: running train again
 prints its metrics and returns. A killed run restarted with the same command resumes from its
@@ -216,11 +217,27 @@ def finish(model: Any, layout: VersionLayout, task: Any, tokenizer: Any, options
     held = prepared.eval()
     log.info("evaluating on %d held-out %s", len(held), prepared.kind.value)
     if spec.task.value == "retrieval":
-        return evaluation.evaluate_retrieval(task.model, featurizer, prepared.train(), held, prepared.candidates())
+        start = start_model(model, tokenizer, options)
+        return evaluation.evaluate_retrieval(task.model, featurizer, prepared.train(), held, prepared.candidates(), start)
     features = featurizer.records(spec.task.value, spec.model.architecture.value, held)
     if spec.task.value == "pretraining":
         return evaluation.evaluate_masked_lm(task.model, task, features["input_ids"], spec.training.seed)
     return evaluation.evaluate_binary(task.model, features)
+
+
+def start_model(model: Any, tokenizer: Any, options: TrainOptions) -> Optional[Any]:
+    """The model as training found it: the same config and tokenizer with `spec.model.init`
+    applied, untrained (None without an init). Built afresh rather than kept from before
+    training, so a resumed run scores the same start."""
+    from rejoinder.models.bundle import build_for_spec
+
+    if model.spec.model.init is None:
+        return None
+    start, _ = build_for_spec(
+        model.spec, tokenizer, base_dir=options.artifacts,
+        resolve_dialog_model=lambda name: exported_dialog_model(options.artifacts, options.namespace, name),
+    )
+    return start
 
 
 def publish(model: Any, layout: VersionLayout, task_model: Any, tokenizer: Any, report: dict[str, Any]) -> dict[str, Any]:

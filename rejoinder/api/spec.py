@@ -419,6 +419,10 @@ class QualityGate(ApiModel):
     """The evaluation metric compared with the serving version's."""
     max_regression: float = Field(0.02, ge=0.0, le=1.0)
     """Largest tolerated drop (absolute) of the metric before a rollout is refused."""
+    min_gain_over_start: Optional[float] = Field(None, ge=0.0, le=1.0)
+    """Smallest gain (absolute) of the metric over the untrained starting checkpoint, scored on
+    the same held-out data (init_<metric>), for a version to be served at all, the first one
+    included. Needs model.init (retrieval)."""
 
 
 class RolloutSpec(ApiModel):
@@ -449,6 +453,11 @@ def _pretrained_init(s: "DialogModelSpec") -> bool:
 def _gate_fits_task(s: "DialogModelSpec") -> bool:
     gate = s.rollout.quality_gate
     return gate is None or gate.metric in TASK_METRICS[s.task]
+
+
+def _gain_gate_fits(s: "DialogModelSpec") -> bool:
+    gate = s.rollout.quality_gate
+    return gate is None or gate.min_gain_over_start is None or (s.model.init is not None and s.task == Task.retrieval)
 
 
 def _gate_cel() -> str:
@@ -509,6 +518,14 @@ class DialogModelSpec(ApiModel):
             message="rollout.qualityGate.metric is not reported by this task",
             field=".rollout.qualityGate.metric",
             holds=_gate_fits_task,
+        ),
+        CrossFieldRule(
+            cel="!has(self.rollout.qualityGate) || !has(self.rollout.qualityGate.minGainOverStart)"
+            " || (has(self.model.init) && self.task == 'retrieval')",
+            message="rollout.qualityGate.minGainOverStart compares with the untrained start: it needs model.init"
+            " and task retrieval",
+            field=".rollout.qualityGate.minGainOverStart",
+            holds=_gain_gate_fits,
         ),
     )
 

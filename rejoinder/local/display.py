@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..api.status import DialogModelStatus
+from ..progress_lines import GAIN_PREFIX
 
+# METRICS shows each value's gain over the untrained start in parentheses where there is one.
 HEADER = ("NAME", "TASK", "PHASE", "VERSION", "PROGRESS", "METRICS", "ENDPOINT", "MESSAGE")
 
 
@@ -24,7 +26,13 @@ def _metrics(status: DialogModelStatus, limit: int = 3) -> str:
         return "-"
     preferred = ["recall@5", "map", "recall@1", "accuracy", "roc_auc", "mlm_accuracy"]
     keys = [k for k in preferred if k in status.metrics] or sorted(status.metrics)
-    return " ".join(f"{k}={status.metrics[k]:.3f}" for k in keys[:limit])
+    return " ".join(_with_gain(k, status.metrics) for k in keys[:limit])
+
+
+def _with_gain(key: str, metrics: dict[str, float]) -> str:
+    """`recall@5=0.812(+0.059)`: the value and, for a model with a pretrained start, its gain over it."""
+    gain = metrics.get(GAIN_PREFIX + key)
+    return f"{key}={metrics[key]:.3f}" + (f"({gain:+.3f})" if gain is not None else "")
 
 
 def row(name: str, task: str, status: DialogModelStatus) -> tuple[str, ...]:

@@ -70,3 +70,10 @@ def test_progress_and_metrics_lines_round_trip_through_log_prefixes() -> None:
     assert last_progress(lines) == p
     assert last_metrics(lines) == {"recall@5": 0.6}
     assert last_progress(["REJOINDER_PROGRESS step=x total=1"]) is None
+
+
+def test_status_row_shows_the_gain_over_the_untrained_start() -> None:
+    status = DialogModelStatus(phase=Phase.Serving, metrics={"recall@5": 0.812, "init_recall@5": 0.753,
+                                                            "gain_recall@5": 0.059, "map": 0.7})
+    line = display.table([display.row("quickstart", "retrieval", status)]).splitlines()[1]
+    assert "recall@5=0.812(+0.059)" in line and "map=0.700" in line and "map=0.700(" not in line

@@ -14,7 +14,7 @@ from rejoinder.api.status import DialogModelStatus
 from rejoinder.api.versioning import index_version, model_version
 from rejoinder.operator import names
 from rejoinder.operator.children import Model, content_hash
-from rejoinder.operator.planner import Observed, Plan, is_subset, plan, status_patch
+from rejoinder.operator.planner import Observed, Plan, is_subset, plan, start_gain_refusal, status_patch
 from rejoinder.operator.security import pod_spec_problems
 from rejoinder.operator.settings import OperatorSettings
 
@@ -584,3 +584,45 @@ def test_a_serving_only_rollout_has_a_deadline_and_is_rolled_back() -> None:
     p = plan(m3, st3, Observed(jobs=obs["jobs"], config_maps=cms, deployment=back), SETTINGS, NOW + timedelta(seconds=700))
     [again] = by_kind(p.patch, "Deployment")
     assert again["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "4Gi"
+
+
+@pytest.mark.parametrize("metrics,refusal", [
+    ({"recall@5": 0.80, "init_recall@5": 0.75}, None),
+    ({"recall@5": 0.78, "init_recall@5": 0.75}, "QualityGateFailed"),
+    ({"recall@5": 0.70, "init_recall@5": 0.75}, "QualityGateFailed"),
+    ({"recall@5": 0.80}, "MetricsMissing"),
+])
+def test_gain_over_the_untrained_start(metrics: dict[str, float], refusal: str | None) -> None:
+    found = start_gain_refusal("recall@5", 0.05, metrics)
+    assert (found and found[0]) == refusal
+    assert start_gain_refusal("recall@5", None, metrics) is None  # no minimum asked
+
+
+def gain_gated(min_gain: float) -> DialogModelSpec:
+    return spec(model={"init": {"huggingFace": "/hf"}}, tokenizer={"kind": "wordpiece"},
+                rollout={"qualityGate": {"metric": "recall@5", "minGainOverStart": min_gain}})
+
+
+@pytest.mark.parametrize("start,served", [(0.70, True), (0.76, False)])
+def test_first_version_must_gain_over_its_start_to_be_served(start: float, served: bool) -> None:
+    m = model(gain_gated(0.05))
+    st, obs = run_pipeline(m, DialogModelStatus(), {}, {"recall@5": 0.78, "init_recall@5": start})
+    assert bool(by_kind(obs["plan"].create, "Deployment")) is served
+    if not served:
+        assert st.phase.value == "Degraded" and st.serving_version is None
+        degraded = next(c for c in st.conditions if c.type.value == "Degraded")
+        assert degraded.reason == "QualityGateFailed" and "+0.0200" in degraded.message and "not served" in degraded.message
+
+
+def test_new_version_without_gain_over_its_start_keeps_the_old_one_serving() -> None:
+    gate = {"metric": "recall@5", "minGainOverStart": 0.05}
+    extra = {"model": {"init": {"huggingFace": "/hf"}}, "tokenizer": {"kind": "wordpiece"}, "rollout": {"qualityGate": gate}}
+    m1, st, obs = serving_model({"recall@5": 0.80, "init_recall@5": 0.70}, **extra)
+    m2 = model(spec(training={"steps": 200}, **extra))
+    # better than the serving version, but only +0.01 over its own start
+    st2, obs2 = run_pipeline(m2, st, {"jobs": dict(obs["jobs"]), "config_maps": obs["config_maps"]},
+                             {"recall@5": 0.81, "init_recall@5": 0.80}, serving_dep=obs["deployment"])
+    assert not by_kind(obs2["plan"].patch, "Deployment")
+    assert st2.serving_version == st.serving_version
+    degraded = next(c for c in st2.conditions if c.type.value == "Degraded")
+    assert degraded.reason == "QualityGateFailed" and f"keeping {st.serving_version}" in degraded.message

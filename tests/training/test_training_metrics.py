@@ -9,6 +9,8 @@ from rejoinder.training.metrics import (
     rank_of_relevant,
     retrieval_metrics,
 )
+from rejoinder.training.bm25_baseline import Bm25Ranker
+from rejoinder.training.evaluation import flat_metrics, format_table, gain_over
 from rejoinder.training.tfidf_baseline import tfidf_scores
 
 
@@ -76,3 +78,25 @@ def test_tfidf_prefers_lexical_overlap():
     )
     assert scores.shape == (2, 3)
     assert scores[0].argmax() == 0 and scores[1].argmax() == 1
+
+
+def test_bm25_prefers_lexical_overlap_and_scores_unknown_words_zero():
+    ranker = Bm25Ranker(["tea is my favourite drink", "cold weather today", "no idea"])
+    scores = ranker.scores(["do you like tea", "is it cold outside", "zebra quantum", "the of"])
+    assert scores.shape == (4, 3) and scores.dtype == np.float32
+    assert scores[0].argmax() == 0 and scores[1].argmax() == 1
+    assert not scores[2].any() and not scores[3].any()  # no indexed word: nothing to rank by
+    with pytest.raises(ValueError, match="at least one candidate"):
+        Bm25Ranker([])
+
+
+def test_gain_over_start_in_the_report_line_and_table():
+    report = {"metrics": {"recall@5": 0.80, "map": 0.70},
+              "baselines": {"init": {"recall@5": 0.75, "map": 0.72}, "bm25": {"recall@5": 0.12, "map": 0.09}}}
+    report["gainOverStart"] = gain_over(report["metrics"], report["baselines"]["init"])
+    assert report["gainOverStart"] == pytest.approx({"recall@5": 0.05, "map": -0.02})
+    flat = flat_metrics(report)
+    assert flat["init_recall@5"] == 0.75 and flat["bm25_map"] == 0.09
+    assert flat["gain_recall@5"] == pytest.approx(0.05) and flat["gain_map"] == pytest.approx(-0.02)
+    table = format_table(report)
+    assert "gain over init" in table.splitlines()[0] and "+0.0500" in table and "-0.0200" in table

@@ -43,8 +43,11 @@ def test_retrieval_beats_random_and_tfidf_on_heldout_recall_at_5(storage):
     tfidf_r5 = report["baselines"]["tfidf"]["recall@5"]
     assert report["eval"]["queries"] > 100 and report["eval"]["candidates"] > 1000
     assert 0.0 < tfidf_r5 < 1.0
+    assert 0.0 < report["baselines"]["bm25"]["recall@5"] < 1.0
     if HAVE_MINILM:
         assert r5 > tfidf_r5, report
+        # MiniLM's first 2 layers, untrained, scored with the same tokenizer and pooling
+        assert report["gainOverStart"]["recall@5"] == pytest.approx(r5 - report["baselines"]["init"]["recall@5"])
         assert r5 > 10 * random_r5, report
     else:
         assert r5 > 5 * random_r5, report

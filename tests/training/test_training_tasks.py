@@ -43,6 +43,9 @@ def test_task_trains_evaluates_and_exports(storage, task, arch, precision, xla, 
     assert training["lossScaling"] is (precision == "float16")  # dynamic loss scaling for float16 only
     assert training["xla"] is xla and training["steps"] == 6
     assert all(math.isfinite(loss) for _, loss in training["losses"])
+    if task == "retrieval":  # random initial weights: no start to compare with, lexical baselines always
+        assert "init" not in report["baselines"] and "gainOverStart" not in report
+        assert {"bm25", "tfidf", "random"} <= set(report["baselines"])
 
     layout = version_layout(model, options)
     assert CheckpointStore(layout.checkpoints_dir).latest().step == 6
@@ -71,6 +74,12 @@ def test_retrieval_starts_from_a_pretrained_dialog_model_and_its_tokenizer(stora
                                               training={"steps": 4}))
     report = train(retrieval, options)
     assert report["training"]["steps"] == 4
+    # The untrained start (the pretraining model's encoder, same tokenizer and pooling) is scored
+    # on the same held-out split, next to BM25, and the gain over it is reported.
+    start, model_metrics = report["baselines"]["init"], report["metrics"]
+    assert set(start) == set(model_metrics) and start != model_metrics
+    assert report["gainOverStart"] == pytest.approx({k: model_metrics[k] - start[k] for k in model_metrics})
+    assert {"init_recall@5", "gain_recall@5", "bm25_recall@5", "tfidf_recall@5"} <= set(report["flat"])
 
     pre_tok = version_layout(pre, options).tokenizer_dir / "bpe.model"
     retr_tok = version_layout(retrieval, options).tokenizer_dir / "bpe.model"

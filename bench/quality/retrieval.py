@@ -1,0 +1,336 @@
+"""Section `retrieval` of docs/quality.md: the recipe levers, the quickstart over seeds, and the
+seed-shaped row pair QA-LSTM vs BERT.
+
+    levers     the quickstart with one change each (bench/quality/sweep.py), one rank, seed 1
+    seeds      examples/quickstart.yaml as `rejoinder up` trains it (horovodrun -np 2, Gloo) for
+               every --seeds value; each seed is its own held-out split; the untrained start,
+               BM25 and TF-IDF on the same split
+    table      QA-LSTM vs the quickstart BERT on the first seed's split: mAP, R@5, parameters,
+               Retrieve RPS on this CPU (one context at a time, encoder + exact FAISS search, under
+               the benchmark lock), memory (float32 weights + index), training time
+
+Runs are cached in --cache (JSON) by recipe and seed; rerunning rebuilds the tables from it and
+trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import yaml
+
+from . import sweep
+from .recipes import ROOT, quickstart_wire, train_recipe, untrained_start, with_overrides
+from .timing import bench_lock
+
+log = logging.getLogger(__name__)
+
+HEADING = "## Retrieval"
+DEFAULT_CACHE = ROOT / "bench" / "quality" / "retrieval-results.json"
+QUICKSTART_KEY = "quickstart (horovodrun -np 2)"
+QA_LSTM = {
+    "model.architecture": "qa-lstm",
+    "model.qaLstm": {"embeddingDim": 300, "hiddenUnits": 256},
+    "model.init": None,
+    "tokenizer": {"kind": "bpe", "vocabSize": 8000},
+    "training.learningRate": 1e-3,
+    "training.steps": 300,
+    "training.batchSizePerGpu": 64,
+    "training.warmupSteps": 30,
+    "training.scaleLearningRate": False,
+}
+# Levers that act on the starting model itself, scored untrained (seconds each).
+START_LEVERS: tuple[sweep.Recipe, ...] = (
+    sweep.Recipe("6 layers, mean pooling (MiniLM as trained)", {"model.bert.layers": 6}),
+    sweep.Recipe("3 layers, mean pooling (quickstart before)", {"model.bert.layers": 3}),
+    sweep.Recipe("6 layers, [CLS] pooling", {"model.bert.layers": 6, "model.bert.pooling": "cls"}),
+    sweep.Recipe("6 layers, 1 context turn", {"model.bert.layers": 6, "data.maxContextTurns": 1}),
+    sweep.Recipe("6 layers, 4 context turns", {"model.bert.layers": 6, "data.maxContextTurns": 4}),
+    sweep.Recipe("6 layers, maxSeqLength 32", {"model.bert.layers": 6, "model.bert.maxSeqLength": 32}),
+)
+R5_STANDARD_ERROR = 0.03  # sqrt(0.75 · 0.25 / 247): one split's R@5 is this uncertain
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("retrieval")
+    group.add_argument("--seeds", default="42,43,44,45,46", help="training.seed values (each its own split)")
+    group.add_argument("--levers", default="all", help="lever indices of bench/quality/sweep.py LEVERS, or all/none")
+    group.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    group.add_argument("--rps-queries", type=int, default=200)
+    group.add_argument("--cached-only", action="store_true",
+                       help="train and measure nothing: tables from --cache, missing runs shown as not measured")
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def quickstart_as_up_trains_it(seed: int, root: Path) -> dict[str, Any]:
+    """`rejoinder train` of examples/quickstart.yaml under the same command line `rejoinder up`
+    uses (horovodrun -np 2 --gloo when Horovod is installed), with training.seed `seed`."""
+    from rejoinder.api import DialogModel
+    from rejoinder.local.commands import Endpoint, horovodrun_path, stage_argv
+    from rejoinder.local.stages import Stage
+    from rejoinder.training.pipeline import TrainOptions, version_layout
+
+    wire = with_overrides(quickstart_wire(), {"training.seed": seed, "storage.path": str(root)})
+    model = DialogModel.model_validate(wire)
+    spec_file = root / "dialogmodel.yaml"
+    spec_file.write_text(yaml.safe_dump(wire, sort_keys=False), encoding="utf-8")
+    horovodrun = horovodrun_path()
+    argv = stage_argv(Stage.train, spec_file, version="-", endpoint=Endpoint("127.0.0.1", 0, 0), horovodrun=horovodrun)
+    started = time.perf_counter()
+    with open(root / "train.log", "w", encoding="utf-8") as out:
+        code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    if code != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {code}; see {root / 'train.log'}")
+    layout = version_layout(model, TrainOptions(artifacts=root, namespace="default"))
+    import json
+
+    report = json.loads(layout.metrics_file.read_text(encoding="utf-8"))
+    report["wallSeconds"] = round(time.perf_counter() - started, 1)
+    result = sweep.summary(report)
+    result["horovod"] = horovodrun is not None
+    result["export"] = str(layout.export_dir)
+    return result
+
+
+def start_runs(seed: int, cache: Path) -> dict[str, dict[str, Any]]:
+    results = sweep.load(cache)
+    out = {}
+    for recipe in START_LEVERS:
+        def make(recipe: sweep.Recipe = recipe) -> dict[str, Any]:
+            root = Path(tempfile.mkdtemp(prefix="rejoinder-quality-"))
+            try:
+                report = untrained_start(recipe.overrides, seed, root)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            return {"model": {m: report["metrics"][m] for m in sweep.METRICS},
+                    "bm25": {m: report["baselines"]["bm25"][m] for m in sweep.METRICS}}
+        found = cached(results, cache, f"untrained: {recipe.label} | seed {seed}", make)
+        if found is not None:
+            out[recipe.label] = found
+    return out
+
+
+CACHED_ONLY = False  # set by --cached-only
+
+
+def cached(results: dict[str, Any], cache: Path, key: str, make) -> Optional[dict[str, Any]]:
+    if key not in results:
+        if CACHED_ONLY:
+            return None
+        log.info("running %s", key)
+        results[key] = make()
+        sweep.save(cache, results)
+    return results[key]
+
+
+def seed_runs(seeds: Sequence[int], cache: Path, keep: Path) -> dict[int, dict[str, Any]]:
+    """The quickstart for every seed; the first seed's artifacts are kept under `keep` (its
+    bundle is measured for the table), the others removed."""
+    results = sweep.load(cache)
+    out = {}
+    for i, seed in enumerate(seeds):
+        def make(seed: int = seed, first: bool = i == 0) -> dict[str, Any]:
+            root = keep / f"quickstart-{seed}" if first else Path(tempfile.mkdtemp(prefix="rejoinder-quality-"))
+            root.mkdir(parents=True, exist_ok=True)
+            try:
+                return quickstart_as_up_trains_it(seed, root)
+            finally:
+                if not first:
+                    shutil.rmtree(root, ignore_errors=True)
+        found = cached(results, cache, f"{QUICKSTART_KEY} | seed {seed}", make)
+        if found is not None:
+            out[seed] = found
+    return out
+
+
+def qa_lstm_run(seed: int, cache: Path, keep: Path) -> Optional[dict[str, Any]]:
+    results = sweep.load(cache)
+
+    def make() -> dict[str, Any]:
+        root = keep / f"qa-lstm-{seed}"
+        report = train_recipe(QA_LSTM, seed, root, name="qa-lstm")
+        result = sweep.summary(report)
+        from rejoinder.artifacts import ModelLayout
+
+        result["export"] = str(ModelLayout.for_model(root, "bench", "qa-lstm").root / "versions" / report["version"] / "export")
+        return result
+
+    return cached(results, cache, f"QA-LSTM | seed {seed}", make)
+
+
+# --- serving measurements ---------------------------------------------------------------------
+
+
+def bundle_costs(export_dir: Path, contexts: Sequence[Sequence[str]], queries: int) -> dict[str, float]:
+    """Parameters, float32 weights + index MiB, and Retrieve requests/s one context at a time
+    (tokenize, encode, exact FAISS top-20), timed under the benchmark lock."""
+    from rejoinder.modelserver import index as faiss_index
+    from rejoinder.models.bundle import load_bundle
+    from rejoinder.training.data_prep import load_prepared
+
+    bundle = load_bundle(export_dir)
+    params = int(sum(np.prod(v.shape) for v in bundle.model.weights))
+    data = load_prepared(export_dir.parent / "data")
+    assert data is not None
+    texts = [c.text for c in data.candidates()]
+    vectors = bundle.encode_responses(texts)
+    index, _ = faiss_index.build(vectors, faiss_index.IndexParams(kind="flat"))
+    bundle.warmup()
+    asked = [contexts[i % len(contexts)] for i in range(queries)]
+    for context in asked[:10]:  # compile and warm caches outside the timing
+        index.search(faiss_index.normalize(bundle.encode_contexts([context])), 20)
+    with bench_lock():
+        started = time.perf_counter()
+        for context in asked:
+            index.search(faiss_index.normalize(bundle.encode_contexts([context])), 20)
+        elapsed = time.perf_counter() - started
+    return {"parameters": params, "weightsMiB": params * 4 / 2**20,
+            "indexMiB": vectors.shape[0] * vectors.shape[1] * 4 / 2**20, "rps": queries / elapsed}
+
+
+def costs(result: Optional[dict[str, Any]], cache: Path, key: str, queries: int) -> Optional[dict[str, float]]:
+    from rejoinder.training.data_prep import load_prepared
+
+    results = sweep.load(cache)
+    if key + " | costs" not in results:
+        if CACHED_ONLY or result is None or not Path(result["export"]).is_dir():
+            return None
+        export = Path(result["export"])
+        held = load_prepared(export.parent / "data")
+        assert held is not None
+        contexts = [list(p.context) for p in held.eval()]
+        results[key + " | costs"] = bundle_costs(export, contexts, queries)
+        sweep.save(cache, results)
+    return results[key + " | costs"]
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _f(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def lever_table(results: Mapping[str, Any], seed: int) -> str:
+    lines = ["| recipe (one rank, 100 steps × 32) | R@1 | R@5 | R@20 | mAP | start R@1 | start R@5 | train s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for recipe in sweep.LEVERS:
+        r = results.get(sweep.key(recipe, seed))
+        if r is None:
+            lines.append(f"| {recipe.label} | not run | | | | | | |")
+            continue
+        m, s = r["model"], r["init"] or {}
+        lines.append(f"| {recipe.label} | {_f(m['recall@1'])} | {_f(m['recall@5'])} | {_f(m['recall@20'])} | "
+                     f"{_f(m['map'])} | {_f(s.get('recall@1'))} | {_f(s.get('recall@5'))} | {r['trainSeconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def start_table(starts: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = ["| untrained start | R@1 | R@5 | R@20 | mAP |", "|---|---:|---:|---:|---:|"]
+    for label, r in starts.items():
+        m = r["model"]
+        lines.append(f"| {label} | {_f(m['recall@1'])} | {_f(m['recall@5'])} | {_f(m['recall@20'])} | {_f(m['map'])} |")
+    return "\n".join(lines)
+
+
+def seed_table(runs: Mapping[int, Mapping[str, Any]]) -> str:
+    lines = ["| seed | R@1 | R@5 | mAP | start R@1 | start R@5 | start mAP | gain R@1 | gain R@5 | BM25 R@5 | TF-IDF R@5 | train s | wall s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for seed, r in runs.items():
+        m, s = r["model"], r["init"]
+        lines.append(f"| {seed} | {_f(m['recall@1'])} | {_f(m['recall@5'])} | {_f(m['map'])} | {_f(s['recall@1'])} | "
+                     f"{_f(s['recall@5'])} | {_f(s['map'])} | {m['recall@1'] - s['recall@1']:+.3f} | "
+                     f"{m['recall@5'] - s['recall@5']:+.3f} | {_f(r['bm25']['recall@5'])} | {_f(r['tfidf']['recall@5'])} | "
+                     f"{r['trainSeconds']:.0f} | {r['wallSeconds']:.0f} |")
+    if len(runs) > 1:
+        def col(f) -> str:
+            mean, sd = sweep.mean_spread([f(r) for r in runs.values()])
+            return f"{mean:.3f} ± {sd:.3f}"
+        lines.append("| **mean ± sd** | " + " | ".join([
+            col(lambda r: r["model"]["recall@1"]), col(lambda r: r["model"]["recall@5"]), col(lambda r: r["model"]["map"]),
+            col(lambda r: r["init"]["recall@1"]), col(lambda r: r["init"]["recall@5"]), col(lambda r: r["init"]["map"]),
+            col(lambda r: r["model"]["recall@1"] - r["init"]["recall@1"]),
+            col(lambda r: r["model"]["recall@5"] - r["init"]["recall@5"]),
+            col(lambda r: r["bm25"]["recall@5"]), col(lambda r: r["tfidf"]["recall@5"]), "", ""]) + " |")
+    return "\n".join(lines)
+
+
+def seed_verdict(runs: Mapping[int, Mapping[str, Any]]) -> str:
+    gains5 = [r["model"]["recall@5"] - r["init"]["recall@5"] for r in runs.values()]
+    gains1 = [r["model"]["recall@1"] - r["init"]["recall@1"] for r in runs.values()]
+    n = len(gains5)
+    m5, sd5 = sweep.mean_spread(gains5)
+    m1, sd1 = sweep.mean_spread(gains1)
+    se5 = sd5 / np.sqrt(n) if n > 1 else float("nan")
+    se1 = sd1 / np.sqrt(n) if n > 1 else float("nan")
+    worst = min(runs, key=lambda s: runs[s]["model"]["recall@5"] - runs[s]["init"]["recall@5"])
+    return (f"Over {n} seeds the quickstart gains {m5:+.3f} R@5 (standard error of the mean gain {se5:.3f}) and "
+            f"{m1:+.3f} R@1 (s.e. {se1:.3f}) over the untrained 6-layer MiniLM on the same splits; the gain is "
+            f"paired (same split, same candidates), so its spread is smaller than the ±{R5_STANDARD_ERROR} of one "
+            f"split's R@5. Worst seed ({worst}): R@5 gain {min(gains5):+.3f}, R@1 gain "
+            f"{runs[worst]['model']['recall@1'] - runs[worst]['init']['recall@1']:+.3f}.")
+
+
+def seed_shaped_table(qa: Optional[Mapping[str, Any]], qa_costs: Optional[Mapping[str, float]],
+                      bert: Mapping[str, Any], bert_costs: Optional[Mapping[str, float]]) -> str:
+    lines = ["| model | mAP | R@5 | parameters | Retrieve RPS (this CPU, 1 context/request) | memory (weights + index) | train time |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for label, r, c in (("baseline: QA-LSTM (BiLSTM 256, BPE 8k, 300 steps × 64, 1 process)", qa, qa_costs),
+                        ("BERT-based: quickstart (MiniLM-L6 dual encoder, horovodrun -np 2)", bert, bert_costs)):
+        quality = f"{_f(r['model']['map'])} | {_f(r['model']['recall@5'])}" if r else "not measured | not measured"
+        cost = (f"{c['parameters'] / 1e6:.1f} M | {c['rps']:.0f} | {c['weightsMiB'] + c['indexMiB']:.0f} MiB"
+                if c else "not measured | not measured | not measured")
+        train = f"{r['trainSeconds']:.0f} s" if r else "not measured"
+        lines.append(f"| {label} | {quality} | {cost} | {train} |")
+    lines.append(f"| lexical: BM25 (same split) | {_f(bert['bm25']['map'])} | {_f(bert['bm25']['recall@5'])} | - | - | - | - |")
+    lines.append(f"| untrained start: MiniLM-L6 as is | {_f(bert['init']['map'])} | {_f(bert['init']['recall@5'])} | - | - | - | - |")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> str:
+    seeds = [int(s) for s in args.seeds.split(",")]
+    picks = (range(len(sweep.LEVERS)) if args.levers == "all" else
+             [] if args.levers == "none" else [int(i) for i in args.levers.split(",")])
+    cache: Path = args.cache
+    global CACHED_ONLY
+    CACHED_ONLY = args.cached_only
+    keep = Path(tempfile.mkdtemp(prefix="rejoinder-quality-keep-"))
+    try:
+        starts = start_runs(seeds[0], cache)
+        if not CACHED_ONLY:
+            sweep.run([sweep.LEVERS[i] for i in picks], seeds[:1], cache)
+        runs = seed_runs(seeds, cache, keep)
+        qa = qa_lstm_run(seeds[0], cache, keep)
+        if not runs:
+            raise SystemExit(f"no quickstart run in {cache} for seeds {seeds}")
+        table_seed = seeds[0] if seeds[0] in runs else next(iter(runs))
+        first = runs[table_seed]
+        qa_costs = costs(qa, cache, f"QA-LSTM | seed {seeds[0]}", args.rps_queries)
+        bert_costs = costs(first, cache, f"{QUICKSTART_KEY} | seed {table_seed}", args.rps_queries)
+        results = sweep.load(cache)
+    finally:
+        shutil.rmtree(keep, ignore_errors=True)
+    return "\n\n".join([
+        f"Data: chatterbot-corpus English, {first['eval']['queries']} held-out contexts ranked against "
+        f"{first['eval']['candidates']} candidate responses; one split per `training.seed`. R@5 of one split has a "
+        f"standard error near {R5_STANDARD_ERROR}.",
+        f"### The seed's table (split of seed {table_seed})",
+        seed_shaped_table(qa, qa_costs, first, bert_costs),
+        "### The quickstart over seeds (examples/quickstart.yaml as `rejoinder up` trains it)",
+        seed_table(runs),
+        seed_verdict(runs),
+        f"### Levers on the start (untrained, seed {seeds[0]}'s split)",
+        start_table(starts),
+        f"### Recipe levers (one change each; seed {seeds[0]}, one process)",
+        lever_table(results, seeds[0]),
+    ])

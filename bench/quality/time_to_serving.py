@@ -1,0 +1,71 @@
+"""Time from `rejoinder up -f FILE` to phase Serving, measured holding the benchmark lock.
+
+    python -m quality.time_to_serving examples/quickstart.yaml   (from bench/)
+
+The DialogModel's storage.path is replaced by a fresh directory, so nothing earlier is reused
+(no finished stage, no tokenizer, no checkpoint); `up` is stopped with SIGINT (as Ctrl-C would)
+once it serves, and its metrics.json is copied next to the printed result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from .timing import bench_lock
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def time_to_serving(spec_file: Path, timeout: float = 3600.0) -> dict:
+    from rejoinder.local import state
+
+    work = Path(tempfile.mkdtemp(prefix="rejoinder-up-"))
+    wire = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    wire["spec"]["storage"]["path"] = str(work / "artifacts")
+    copy = work / spec_file.name
+    copy.write_text(yaml.safe_dump(wire, sort_keys=False), encoding="utf-8")
+    model_root = work / "artifacts" / (wire["metadata"].get("namespace") or "default") / wire["metadata"]["name"]
+    argv = [str(Path(sys.executable).parent / "rejoinder"), "up", "-f", str(copy), "--port", "0", "--metrics-port", "0",
+            "--ready-timeout", str(timeout)]
+    load_before = os.getloadavg()
+    with bench_lock(), open(work / "up.log", "w", encoding="utf-8") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        try:
+            phase = None
+            while time.perf_counter() - started < timeout and proc.poll() is None:
+                status = state.load(model_root)
+                phase = status.phase.value if status else None
+                if phase in ("Serving", "Failed"):
+                    break
+                time.sleep(2.0)
+            elapsed = time.perf_counter() - started
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+    metrics = sorted(model_root.glob("versions/*/metrics.json"))
+    return {"phase": phase, "seconds": round(elapsed, 1), "loadavgBefore": load_before, "loadavgAfter": os.getloadavg(),
+            "work": str(work), "metrics": json.loads(metrics[0].read_text()) if metrics else None}
+
+
+if __name__ == "__main__":
+    result = time_to_serving(Path(sys.argv[1]).resolve())
+    print(json.dumps({k: v for k, v in result.items() if k != "metrics"}))
+    if result["metrics"]:
+        out = Path(result["work"]) / "metrics.json"
+        out.write_text(json.dumps(result["metrics"]))
+        print(out)
