@@ -1,0 +1,259 @@
+"""Reranking on real text: does Respond (retrieve + rerank) answer better than Retrieve alone?
+
+In one run, under one artifacts root:
+  1. the retrieval model (the quickstart recipe, one rank) is trained and indexed;
+  2. two rerankers are trained on proxy reactions mined from *its* hard negatives
+     (data.negativesFrom): the QA-LSTM+MLP baseline and a BERT cross-encoder from MiniLM;
+  3. for each, a real `rejoinder serve` (gRPC on 127.0.0.1) serves the retrieval model with that
+     reranker, and every held-out context of the retrieval model is sent as Retrieve and as
+     Respond: R@1 = the served top answer is the held-out reply;
+  4. RPS of Respond (retrieve top-20 + rerank 20) at concurrency 8, under the benchmark lock.
+
+Accuracy/AUC are on the reranker's held-out proxy reactions (1 upvote : negativesPerContext
+downvotes per context): proxy labels, not user feedback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from . import runs
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL_NAME = "chat-retrieval"
+TOP_K = 20
+LOCK = "/tmp/rejoinder-bench.lock"
+
+# The quickstart's recipe (examples/quickstart.yaml) on one rank.
+RETRIEVAL: dict[str, Any] = {
+    "task": "retrieval",
+    "model": {"architecture": "bert", "init": runs.MINILM,
+              "bert": {"layers": 3, "hidden": 384, "heads": 12, "intermediate": 1536, "maxSeqLength": 48, "pooling": "mean"}},
+    "tokenizer": {"kind": "wordpiece"},
+    "data": {"preset": "chatterbot", "maxContextTurns": 2},
+    "training": {"gpusPerWorker": 0, "steps": 150, "batchSizePerGpu": 32, "learningRate": 5e-5, "warmupSteps": 15,
+                 "checkpointInterval": 50, "controller": "gloo"},
+}
+
+_RERANK_DATA = {"preset": "chatterbot", "negativesFrom": RETRIEVAL_NAME, "negativesPerContext": 3, "maxContextTurns": 2}
+_RERANK_TRAINING = {"gpusPerWorker": 0, "steps": 250, "batchSizePerGpu": 32, "warmupSteps": 25, "checkpointInterval": 100}
+
+RERANKERS: dict[str, dict[str, Any]] = {
+    "QA-LSTM + MLP": {
+        "task": "reranking",
+        "model": {"architecture": "qa-lstm", "qaLstm": {"embeddingDim": 128, "hiddenUnits": 128, "mlpUnits": 256},
+                  "bert": {"maxSeqLength": 48, "contextLength": 24, "responseLength": 24}},
+        "tokenizer": {"kind": "bpe", "vocabSize": 4000},
+        "data": _RERANK_DATA,
+        "training": {**_RERANK_TRAINING, "learningRate": 1e-3},
+        "serving": {"enabled": False},
+    },
+    "BERT (MiniLM, 3 layers)": {
+        "task": "reranking",
+        "model": {"architecture": "bert", "init": runs.MINILM,
+                  "bert": {"layers": 3, "hidden": 384, "heads": 12, "intermediate": 1536, "maxSeqLength": 48,
+                           "contextLength": 24, "responseLength": 24, "pooling": "mean"}},
+        "tokenizer": {"kind": "wordpiece"},
+        "data": _RERANK_DATA,
+        "training": {**_RERANK_TRAINING, "learningRate": 5e-5},
+        "serving": {"enabled": False},
+    },
+}
+
+
+def _name(label: str) -> str:
+    return "rerank-" + ("qa-lstm" if label.startswith("QA") else "bert")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`rejoinder serve -f <retrieval> --reranker-bundle <reranker>` as a child process."""
+
+    def __init__(self, spec_file: Path, reranker: Path, log_file: Path):
+        self.port = _free_port()
+        self.log = open(log_file, "w", encoding="utf-8")
+        argv = [sys.executable, "-m", "rejoinder", "--log-level", "WARNING", "serve", "-f", str(spec_file),
+                "--reranker-bundle", str(reranker), "--port", str(self.port), "--metrics-port", "-1", "--top-k", str(TOP_K)]
+        env = {**os.environ, "PYTHONSAFEPATH": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.target = f"127.0.0.1:{self.port}"
+
+    def wait_serving(self, timeout: float = 600) -> None:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.5)
+        raise TimeoutError("server not SERVING")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self) -> "Server":
+        try:
+            self.wait_serving()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def served_recall_at_1(target: str, held: Sequence[Any]) -> dict[str, Any]:
+    """Retrieve's and Respond's R@1 over the held-out pairs, and how often the reply was in the top-k."""
+    import grpc
+
+    from rejoinder.modelserver.protos import dialog_service_pb2 as pb
+    from rejoinder.modelserver.protos import dialog_service_pb2_grpc as pb_grpc
+
+    retrieve = respond = in_top = 0
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.DialogServiceStub(channel)
+        for pair in held:
+            context = list(pair.context)
+            got = stub.Retrieve(pb.RetrieveRequest(context=context, top_k=TOP_K), timeout=60)
+            answer = stub.Respond(pb.RespondRequest(context=context, top_k=TOP_K), timeout=60)
+            assert answer.reranked, "Respond did not rerank: the reranker is not loaded"
+            retrieve += got.candidates[0].text == pair.response
+            respond += answer.best.text == pair.response
+            in_top += any(c.text == pair.response for c in got.candidates)
+    n = len(held)
+    return {"retrieveR1": retrieve / n, "respondR1": respond / n, f"recall@{TOP_K}": in_top / n, "queries": n}
+
+
+def respond_rps(target: str, contexts: Sequence[Sequence[str]], seconds: float = 10.0) -> float:
+    """Respond requests per second at concurrency 8 (closed loop). Caller holds the bench lock."""
+    from rejoinder.modelserver import loadgen
+
+    report = asyncio.run(loadgen.run_load(target, "Respond", loadgen.request_maker("Respond", contexts, top_k=TOP_K),
+                                          concurrency=8, duration_s=seconds, warmup=16, timeout_s=60))
+    if report.errors:
+        raise RuntimeError(f"Respond load test failed: {report.errors}")
+    return report.rps
+
+
+def _with_lock(fn: Any) -> Any:
+    import fcntl
+
+    with open(LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return fn()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def run(work: Path, rps_seconds: float = 10.0) -> dict[str, Any]:
+    from rejoinder.artifacts import ModelLayout
+    from rejoinder.text.formats import RecordKind, read_records
+
+    artifacts = work / "artifacts"
+    retrieval = runs.dialog_model(RETRIEVAL_NAME, RETRIEVAL, artifacts)
+    spec_file = runs.write_spec(retrieval, work / f"{RETRIEVAL_NAME}.yaml")
+    log.info("training the retrieval model %s", RETRIEVAL_NAME)
+    retrieval_report = runs.train(retrieval, artifacts)
+    subprocess.run([sys.executable, "-m", "rejoinder", "--log-level", "WARNING", "build-index", "-f", str(spec_file)],
+                   check=True, env={**os.environ, "PYTHONSAFEPATH": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    export = runs.export_dir(artifacts, RETRIEVAL_NAME)
+    held = list(read_records(export.parent / "data" / "eval.jsonl", RecordKind.pairs))
+    results: dict[str, Any] = {"retrieval": {"metrics": retrieval_report["metrics"], "eval": retrieval_report["eval"]},
+                               "rerankers": {}}
+    for label, spec in RERANKERS.items():
+        name = _name(label)
+        log.info("training reranker %s (%s)", name, label)
+        report = runs.train(runs.dialog_model(name, spec, artifacts), artifacts)
+        reranker = runs.export_dir(artifacts, name)
+        row: dict[str, Any] = {
+            "metrics": report["metrics"], "baselines": report.get("baselines", {}), "eval": report["eval"],
+            "labels": report.get("labels"), "trainSeconds": report["training"]["seconds"],
+            "parameters": runs.parameters(reranker),
+            "sequence": (spec["model"]["bert"]["contextLength"], spec["model"]["bert"]["responseLength"]),
+        }
+        with Server(spec_file, reranker, work / f"serve-{name}.log") as server:
+            row["served"] = served_recall_at_1(server.target, held)
+            row["respondRps"] = _with_lock(lambda: respond_rps(server.target, [p.context for p in held], rps_seconds))
+        log.info("%s: %s", label, json.dumps(row["served"]))
+        results["rerankers"][label] = row
+    results["layout"] = str(ModelLayout.for_model(artifacts, runs.NAMESPACE, RETRIEVAL_NAME).root)
+    return results
+
+
+def markdown(results: Mapping[str, Any]) -> str:
+    first = next(iter(results["rerankers"].values()))
+    labels = first.get("labels") or {}
+    served = first["served"]
+    lines = [
+        "`python bench/bench_quality.py --section reranking` — chatterbot, one run. Rerankers are trained on "
+        f"**proxy reactions, not user feedback**: per context of the retrieval model's own split, its reply is an "
+        f"upvote and its {labels.get('negativesPerContext', '?')} highest-ranked wrong top-{labels.get('topK', TOP_K)} "
+        "candidates are downvotes (`data.negativesFrom`). *Accuracy / AUC*: held-out proxy reactions (1 up : "
+        f"{labels.get('negativesPerContext', '?')} down, majority accuracy "
+        f"{first['baselines'].get('majority', {}).get('accuracy', float('nan')):.3f}). *R@1*: the served answer "
+        f"is the held-out reply, over the retrieval model's {served['queries']} held-out contexts, through a real "
+        f"`rejoinder serve` (gRPC): Retrieve's top hit vs Respond's reranked best of top {TOP_K} (the reply is in "
+        f"that top {TOP_K} for {served[f'recall@{TOP_K}']:.3f} of them). *Respond RPS*: retrieve {TOP_K} + rerank "
+        "them, concurrency 8, this CPU, under the benchmark lock.",
+        "",
+        "| reranker | labels | accuracy | ROC-AUC | sequence (ctx + resp) | parameters | Retrieve R@1 | Respond R@1 | gain | Respond RPS | train s |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, row in results["rerankers"].items():
+        s = row["served"]
+        ctx, resp = row["sequence"]
+        lines.append(
+            f"| {label} | proxy | {row['metrics']['accuracy']:.3f} | {row['metrics']['roc_auc']:.3f} | {ctx} + {resp} | "
+            f"{row['parameters']:,} | {s['retrieveR1']:.3f} | {s['respondR1']:.3f} | "
+            f"{(s['respondR1'] - s['retrieveR1']) * 100:+.1f} pts | {row['respondRps']:.1f} | {row['trainSeconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--work", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    results = run(args.work)
+    (args.work / "reranking.json").write_text(json.dumps(results, indent=2))
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
