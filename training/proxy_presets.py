@@ -72,16 +72,18 @@ def hard_negative_reactions(
     ranked: Sequence[Sequence[str]],
     per_context: int,
     known: dict[tuple[str, ...], set[str]] | None = None,
+    never: frozenset[str] = frozenset(),
 ) -> list[Reaction]:
     """Per pair: an upvote for its reply, and downvotes for the `per_context` highest-ranked
-    candidates (`ranked[i]`, best first, for `pairs[i]`) that are not a known reply to it."""
+    candidates (`ranked[i]`, best first, for `pairs[i]`) that are not a known reply to it nor in
+    `never` (the held-out replies, for training data: see hard_negatives.mine)."""
     if len(ranked) != len(pairs):
         raise ValueError(f"{len(pairs)} pairs but {len(ranked)} rankings")
     known = known if known is not None else replies_by_context(pairs)
     out = []
     for pair, texts in zip(pairs, ranked):
         out.append(Reaction(pair.context, pair.response, True, HARD_NEGATIVES))
-        right = known.get(pair.context, set()) | {pair.response}
+        right = known.get(pair.context, set()) | {pair.response} | never
         wrong = [t for t in texts if t not in right][:per_context]
         out.extend(Reaction(pair.context, t, False, HARD_NEGATIVES) for t in wrong)
     return out

@@ -45,6 +45,8 @@ RETRIEVAL: dict[str, Any] = {
                  "checkpointInterval": 50, "controller": "gloo"},
 }
 
+MAX_TURNS = RETRIEVAL["data"]["maxContextTurns"]
+
 _RERANK_DATA = {"preset": "chatterbot", "negativesFrom": RETRIEVAL_NAME, "negativesPerContext": 3, "maxContextTurns": 2}
 _RERANK_TRAINING = {"gpusPerWorker": 0, "steps": 250, "batchSizePerGpu": 32, "warmupSteps": 25, "checkpointInterval": 100}
 
@@ -126,7 +128,7 @@ def served_recall_at_1(target: str, held: Sequence[Any]) -> dict[str, Any]:
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.DialogServiceStub(channel)
         for pair in held:
-            context = list(pair.context)
+            context = list(pair.context[-MAX_TURNS:])  # the turns the models read (the server caps turns)
             got = stub.Retrieve(pb.RetrieveRequest(context=context, top_k=TOP_K), timeout=60)
             answer = stub.Respond(pb.RespondRequest(context=context, top_k=TOP_K), timeout=60)
             assert answer.reranked, "Respond did not rerank: the reranker is not loaded"
@@ -187,7 +189,8 @@ def measure(work: Path, rps_seconds: float = 10.0) -> dict[str, Any]:
         }
         with Server(spec_file, reranker, work / f"serve-{name}.log") as server:
             row["served"] = served_recall_at_1(server.target, held)
-            row["respondRps"] = _with_lock(lambda: respond_rps(server.target, [p.context for p in held], rps_seconds))
+            contexts = [p.context[-MAX_TURNS:] for p in held]
+            row["respondRps"] = _with_lock(lambda: respond_rps(server.target, contexts, rps_seconds))
         log.info("%s: %s", label, json.dumps(row["served"]))
         results["rerankers"][label] = row
     results["layout"] = str(ModelLayout.for_model(artifacts, runs.NAMESPACE, RETRIEVAL_NAME).root)

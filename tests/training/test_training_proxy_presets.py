@@ -34,6 +34,8 @@ def test_hard_negatives_skip_every_known_reply_to_the_context():
     # "hello" is a known reply to "hi" (another pair), so it is never a downvote for it
     assert (("hi",), "hello", False) not in by_context
     assert by_context[-2:] == [(("bye",), "see you", True), (("bye",), "hello", False)]
+    held_out = hard_negative_reactions(pairs[2:], ranked[2:], per_context=2, never=frozenset({"hello"}))
+    assert [r.response for r in held_out] == ["see you"]
     assert {r.source for r in reactions} == {HARD_NEGATIVES}
     with pytest.raises(ValueError, match="3 pairs but 1 rankings"):
         hard_negative_reactions(pairs, ranked[:1], per_context=1)
@@ -90,6 +92,9 @@ def test_reranking_preset_mines_the_retrieval_models_hard_negatives_in_its_own_s
     top = rank_candidates(source.export_dir, [first.context], [c.text for c in source.candidates], 20)[0]
     assert {r.response for r in held if r.context == first.context and not r.upvote} <= set(top)
     assert {r.source for r in read_records(tmp_path / "rerank-data" / "eval.jsonl", "reactions")} == {HARD_NEGATIVES}
+    # no held-out reply is a training downvote
+    held_replies = {p.response for p in retrieval_data.eval()} - {p.response for p in retrieval_data.train()}
+    assert not {r.response for r in train if not r.upvote} & held_replies
 
 
 def test_negatives_from_is_refused_without_a_preset_or_outside_reranking(tmp_path):
