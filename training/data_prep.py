@@ -131,7 +131,7 @@ def _preset_records(spec: Any, resolve_dialog_model: Optional[Callable[[str], Pa
         if resolve_dialog_model is None:
             raise ValueError("data.negativesFrom needs the artifacts of other DialogModels")
         source = hard_negatives.RetrievalSource.from_export(resolve_dialog_model(data.negatives_from))
-        train, held = hard_negatives.mine(source, data.negatives_per_context)
+        train, held = hard_negatives.mine(source, data.negatives_per_context, seed)
         return PresetData(RecordKind.reactions, list(train), list(held),
                           labels={**proxy_presets.labels_note(proxy_presets.HARD_NEGATIVES, data.negatives_from),
                                   "retrievalVersion": source.version, "topK": source.top_k,

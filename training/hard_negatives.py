@@ -1,7 +1,9 @@
 """Proxy reactions mined from a trained retrieval DialogModel (`data.negativesFrom`).
 
 The retrieval model's own export ranks its own candidate pool for each context of its own
-prepared data; the wrong top candidates become downvotes (proxy_presets.hard_negative_reactions).
+prepared data; its wrong top candidates become downvotes: for training, each reply downvoted with
+the contexts it is wrongly ranked highest for (proxy_presets.reply_balanced_reactions); for
+evaluation, each held-out context with its wrong top candidates (hard_negative_reactions).
 Its train/eval split is kept as it is, so the reranker is never trained on a context the
 retrieval model held out, and Respond vs Retrieve can be compared on those held-out contexts.
 """
@@ -18,7 +20,7 @@ import numpy as np
 
 from rejoinder.text.formats import Candidate, DialogPair, RecordKind, read_records
 
-from .proxy_presets import hard_negative_reactions, replies_by_context
+from .proxy_presets import hard_negative_reactions, replies_by_context, reply_balanced_reactions
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def rank_candidates(export_dir: Path, contexts: Sequence[Sequence[str]], texts: 
     return out
 
 
-def mine(source: RetrievalSource, per_context: int) -> tuple[list, list]:
+def mine(source: RetrievalSource, per_context: int, seed: int = 0) -> tuple[list, list]:
     """(train, eval) proxy reactions from the retrieval model's own split."""
     pairs = [*source.train, *source.held]
     texts = [c.text for c in source.candidates]
@@ -78,5 +80,7 @@ def mine(source: RetrievalSource, per_context: int) -> tuple[list, list]:
     # reranker that the held-out answer is wrong (the QA-LSTM reranker scored held-out AUC 0.25,
     # inverted, when they were).
     held_out = frozenset({p.response for p in source.held} - {p.response for p in source.train})
-    return (hard_negative_reactions(source.train, ranked[:n], per_context, known, never=held_out),
+    # Training is reply-balanced (a reply's text alone must not predict its label); evaluation
+    # is per context, the lists Respond reorders.
+    return (reply_balanced_reactions(source.train, ranked[:n], per_context, known, never=held_out, seed=seed),
             hard_negative_reactions(source.held, ranked[n:], per_context, known))

@@ -249,8 +249,9 @@ class DataSpec(ApiModel):
     hard negatives make the proxy reactions. Per context of its data, the true response is an
     upvote and its wrongly retrieved top candidates are downvotes; its held-out split stays held out."""
     negatives_per_context: int = Field(3, ge=1, le=100)
-    """Downvotes per context with negativesFrom: the highest-ranked wrong candidates among the
-    retrieval model's serving.topK."""
+    """Downvotes per upvote with negativesFrom. Held-out: a context's highest-ranked wrong
+    candidates among the retrieval model's serving.topK. Training: the reply paired with the
+    contexts it is wrongly ranked highest for, so a reply's text alone does not predict its label."""
     train: Optional[str] = Field(None, min_length=1)
     """Training data (JSONL): pairs, reactions or sessions depending on the task."""
     eval: Optional[str] = Field(None, min_length=1)

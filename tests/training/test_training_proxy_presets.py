@@ -15,6 +15,7 @@ from rejoinder.training.proxy_presets import (
     HARD_NEGATIVES,
     SHUFFLED_SESSIONS,
     hard_negative_reactions,
+    reply_balanced_reactions,
     shuffled_sessions,
 )
 
@@ -39,6 +40,23 @@ def test_hard_negatives_skip_every_known_reply_to_the_context():
     assert {r.source for r in reactions} == {HARD_NEGATIVES}
     with pytest.raises(ValueError, match="3 pairs but 1 rankings"):
         hard_negative_reactions(pairs, ranked[:1], per_context=1)
+
+
+def test_reply_balanced_training_downvotes_each_reply_with_the_contexts_it_is_confused_for():
+    pairs = [DialogPair(("hi",), "hello"), DialogPair(("yo",), "hey"), DialogPair(("bye",), "see you"),
+             DialogPair(("ciao",), "later")]
+    ranked = [["hey", "see you", "hello"], ["hello", "hey"], ["hello", "later", "see you"], ["see you", "later"]]
+    reactions = reply_balanced_reactions(pairs, ranked, per_reply=2, never=frozenset({"later"}), seed=0)
+    for pair in pairs:
+        mine = [r for r in reactions if r.response == pair.response]
+        assert sum(r.upvote for r in mine) == 1 and sum(not r.upvote for r in mine) == 2
+        assert all(r.context != pair.context for r in mine if not r.upvote)
+    # "hello" is ranked first (wrongly) for "yo" and "bye": those are its downvotes
+    assert {r.context for r in reactions if r.response == "hello" and not r.upvote} == {("yo",), ("bye",)}
+    # "hey" is confused only for "hi"; a random other context fills the second downvote
+    hey = [r.context for r in reactions if r.response == "hey" and not r.upvote]
+    assert hey[0] == ("hi",) and hey[1] in {("bye",), ("ciao",)}
+    assert {r.source for r in reactions} == {HARD_NEGATIVES}
 
 
 def test_shuffled_sessions_keep_the_turns_and_make_one_negative_per_conversation():
@@ -86,6 +104,7 @@ def test_reranking_preset_mines_the_retrieval_models_hard_negatives_in_its_own_s
     assert {r.context for r in train} == {p.context for p in retrieval_data.train()}
     upvotes = [r for r in held if r.upvote]
     assert len(upvotes) == retrieval_data.counts["eval"] and len(held) - len(upvotes) == 2 * len(upvotes)
+    assert sum(not r.upvote for r in train) == 2 * sum(r.upvote for r in train)  # reply-balanced
     # every downvote is among that context's top 20 by the retrieval model itself
     source = RetrievalSource.from_export(version_dir / "export")
     first = upvotes[0]
