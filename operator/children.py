@@ -11,9 +11,10 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import yaml
+from pydantic import ValidationError
 
 from rejoinder.api.spec import API_VERSION, KIND, DialogModelSpec, HorovodController, ResourceRequirements
 
@@ -79,7 +80,7 @@ def _tolerations(items: list[Any]) -> list[dict[str, Any]]:
 
 
 def _volumes(model: Model, version: str, artifacts_read_only: bool = False) -> tuple[list[dict], list[dict]]:
-    volumes = [{"name": SPEC_VOLUME, "configMap": {"name": names.spec_config_map(model.name, version)}}]
+    volumes = [{"name": SPEC_VOLUME, "configMap": {"name": spec_config_map_name(model, version)}}]
     mounts = [{"name": SPEC_VOLUME, "mountPath": names.SPEC_MOUNT_DIR, "readOnly": True}]
     storage = model.spec.storage
     if storage.persistent_volume_claim:
@@ -116,12 +117,47 @@ def _document(name: str, namespace: str, uid: str, spec_json: str) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
 
 
+def _spec_data(model: Model) -> dict[str, str]:
+    return {"dialogmodel.yaml": dialog_model_document(model)}
+
+
+def spec_config_map_name(model: Model, version: str) -> str:
+    """Also the name of the serving revision: pods mounting it run exactly this spec."""
+    return names.spec_config_map(model.name, version, content_hash(_spec_data(model)))
+
+
 def spec_config_map(model: Model, version: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": model.metadata(names.spec_config_map(model.name, version), names.COMPONENT_SPEC, version),
-        "data": {"dialogmodel.yaml": dialog_model_document(model)},
+        "metadata": model.metadata(spec_config_map_name(model, version), names.COMPONENT_SPEC, version),
+        "immutable": True,  # pods of a Job or a rollout must never see their spec change under them
+        "data": _spec_data(model),
     }
+
+
+def spec_of(config_map: Optional[Mapping[str, Any]]) -> Optional[DialogModelSpec]:
+    """The DialogModel spec a spec ConfigMap holds (None when it is unreadable)."""
+    try:
+        doc = yaml.safe_load(((config_map or {}).get("data") or {}).get("dialogmodel.yaml") or "")
+        return DialogModelSpec.model_validate(doc["spec"])
+    except (yaml.YAMLError, ValidationError, KeyError, TypeError):
+        return None
+
+
+def mounted_spec(obj: Mapping[str, Any]) -> Optional[str]:
+    """The spec ConfigMap a Job, MPIJob or Deployment mounts (first pod template found)."""
+    stack: list[Any] = [obj.get("spec")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            volumes = node.get("volumes")
+            for volume in volumes if isinstance(volumes, list) else ():
+                if isinstance(volume, Mapping) and volume.get("name") == SPEC_VOLUME and "configMap" in volume:
+                    return volume["configMap"].get("name")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 def content_hash(obj: Any) -> str:
@@ -170,9 +206,9 @@ def _training_pod(model: Model, version: str, settings: OperatorSettings, comman
     return harden_pod_spec(pod, settings.run_as_user)
 
 
-def training_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+def training_job(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     t = model.spec.training
-    name = names.training_job(model.name, version)
+    name = names.training_job(model.name, version, attempt)
     pod = _training_pod(model, version, settings, train_command(model.spec), t.gpus_per_worker, "trainer", "Never")
     job_spec: dict[str, Any] = {
         "backoffLimit": t.backoff_limit,
@@ -187,9 +223,9 @@ def training_job(model: Model, version: str, settings: OperatorSettings) -> dict
     }
 
 
-def mpi_job(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+def mpi_job(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     t = model.spec.training
-    name = names.training_job(model.name, version)
+    name = names.training_job(model.name, version, attempt)
     labels = {"metadata": {"labels": names.labels(model.name, names.COMPONENT_TRAIN, version)}}
     launcher = _training_pod(model, version, settings, mpirun_command(model.spec), 0, "launcher", "OnFailure")
     launcher["containers"][0].pop("resources", None)  # the launcher only runs mpirun
@@ -214,10 +250,10 @@ def mpi_job(model: Model, version: str, settings: OperatorSettings) -> dict[str,
     }
 
 
-def training_workload(model: Model, version: str, settings: OperatorSettings) -> dict[str, Any]:
+def training_workload(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     if model.spec.training.workers > 1:
-        return mpi_job(model, version, settings)
-    return training_job(model, version, settings)
+        return mpi_job(model, version, settings, attempt)
+    return training_job(model, version, settings, attempt)
 
 
 # --- index ------------------------------------------------------------------------------------------

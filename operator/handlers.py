@@ -11,6 +11,7 @@ timer does RPS autoscaling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from rejoinder.api.spec import GROUP, PLURAL, VERSION, DialogModelSpec, Task
 from rejoinder.api.status import DialogModelStatus
 
-from . import autoscaler, children, names, planner, scraping
+from . import children, names, planner, scaler, scaling_objects
 from . import metrics as op_metrics
 from .children import Model
 from .kube import Credentials, Kube, KubeError, path_for
@@ -47,7 +48,7 @@ class Runtime:
         self.settings = settings
         self.kube: Optional[Kube] = None
         self.http: Optional[aiohttp.ClientSession] = None
-        self._mpijob: tuple[float, bool] = (0.0, False)
+        self._served: dict[tuple[str, str], tuple[float, bool]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._running: set[tuple[str, str]] = set()
         self._again: set[tuple[str, str]] = set()
@@ -96,13 +97,17 @@ class Runtime:
         if self.http is not None:
             await self.http.close()
 
-    async def mpijob_supported(self) -> bool:
-        checked_at, supported = self._mpijob
+    async def served(self, api_version: str, plural: str) -> bool:
+        """Whether a (custom) resource is served, asked at most every 30 s."""
+        checked_at, supported = self._served.get((api_version, plural), (0.0, False))
         if time.monotonic() - checked_at > 30:
             assert self.kube is not None
-            supported = await self.kube.served(MPIJOB_API, "mpijobs")
-            self._mpijob = (time.monotonic(), supported)
+            supported = await self.kube.served(api_version, plural)
+            self._served[(api_version, plural)] = (time.monotonic(), supported)
         return supported
+
+    async def mpijob_supported(self) -> bool:
+        return await self.served(MPIJOB_API, "mpijobs")
 
 
 def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,6 +185,11 @@ async def observe(rt: Runtime, model: Model, status: DialogModelStatus, indexes:
         pod = _choose_log_pod(index_pods)
         if pod is not None:
             index_log = await kube.log(model.namespace, pod["metadata"]["name"], s.log_tail_lines)
+    # The HPA / ScaledObject named after the server: the engine's own, or one to remove after a switch.
+    hpa = await kube.get(path_for(scaling_objects.HPA_API, "horizontalpodautoscalers", model.namespace, server))
+    keda = await rt.served(scaling_objects.KEDA_API, "scaledobjects")
+    scaled_object = await kube.get(path_for(scaling_objects.KEDA_API, "scaledobjects", model.namespace, server)) if keda else None
+
     def trained(name: Optional[str]) -> Optional[bool]:
         key = (model.namespace, name)
         return None if name is None else key in models_index and any(v for v in models_index[key])
@@ -193,6 +203,7 @@ async def observe(rt: Runtime, model: Model, status: DialogModelStatus, indexes:
         pdb=next((d for d in pdbs if d["metadata"]["name"] == server), None),
         pods=pods, training_log=training_log, index_log=index_log, init_model_trained=init_trained,
         negatives_model_trained=trained(model.spec.data.negatives_from),
+        hpa=hpa, scaled_object=scaled_object, keda_supported=keda,
     )
 
 
@@ -237,6 +248,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any], indexes: Mapping[str, 
         status = _status({"metadata": body["metadata"], "status": old_status})
         try:
             observed = await observe(rt, model, status, indexes, models_index)
+            retry = (body["metadata"].get("annotations") or {}).get(names.ANN_RETRY)
+            observed = dataclasses.replace(observed, retry=retry)
             plan = planner.plan(model, status, observed, rt.settings, datetime.now(timezone.utc))
             await apply(rt, model, plan, body, old_status)
         except KubeError as error:
@@ -267,8 +280,6 @@ async def autoscale(rt: Runtime, body: Mapping[str, Any], memo: Any, indexes: Ma
     except ValidationError as error:
         log.debug("not autoscaling %s: invalid spec (%s)", body["metadata"].get("name"), error)
         return
-    s, kube = rt.settings, rt.kube
-    assert kube is not None and rt.http is not None
     if not model.spec.serving.enabled or model.spec.task == Task.pretraining:
         return
     key = (model.namespace, model.name)
@@ -281,43 +292,7 @@ async def autoscale(rt: Runtime, body: Mapping[str, Any], memo: Any, indexes: Ma
     pods_store = indexes["rejoinder_pods"]
     pods = [p for p in (pods_store.get(key, ()) if key in pods_store else ())
             if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_SERVER and pod_ready(p)]
-    now = time.monotonic()
-    rps: Optional[float]
-    if s.prometheus_url:
-        query = s.prometheus_query.format(namespace=model.namespace, deployment=server)
-        rps = await scraping.prometheus_rps(rt.http, s.prometheus_url, query, s.scrape_timeout_seconds)
-    else:
-        urls = {p["metadata"]["name"]: url for p in pods if (url := s.metrics_url(p))}
-        current = await scraping.scrape_pods(rt.http, urls, s.scrape_timeout_seconds)
-        rps = autoscaler.counter_rate(memo.get("last_scrape") or {}, current)
-        memo["last_scrape"] = current
-        if not pods:
-            rps = 0.0 if memo.get("had_pods") is False else None
-        memo["had_pods"] = bool(pods)
-    log.debug("%s/%s: %d ready model-server pods, %s requests/s", model.namespace, model.name, len(pods), rps)
-    if rps is None:
-        return
-    serving = model.spec.serving
-    samples = autoscaler.prune(list(memo.get("samples") or []) + [autoscaler.Sample(now, rps)],
-                               serving.scale_down_stabilization_seconds, now)
-    memo["samples"] = samples
-    current_replicas = int((deployment.get("spec") or {}).get("replicas") or 1)
-    decision = autoscaler.decide(samples, current_replicas, min_replicas=serving.min_replicas,
-                                 max_replicas=serving.max_replicas, target_per_replica=serving.target_rps_per_replica,
-                                 stabilization_seconds=serving.scale_down_stabilization_seconds, now=now)
-    if decision.replicas != current_replicas:
-        await kube.merge_patch(path_for("apps/v1", "deployments", model.namespace, server),
-                               {"spec": {"replicas": decision.replicas}})
-        op_metrics.SCALINGS.labels(direction="up" if decision.replicas > current_replicas else "down").inc()
-        kopf.event(dict(body), type="Normal", reason="ScaledUp" if decision.replicas > current_replicas else "ScaledDown",
-                   message=f"{current_replicas} → {decision.replicas} replicas at {rps:.1f} requests/s "
-                           f"(target {serving.target_rps_per_replica:g} per replica)")
-        log.info("%s/%s: %s %d → %d replicas at %.1f rps", model.namespace, model.name, decision.reason,
-                 current_replicas, decision.replicas, rps)
-    rounded = round(rps, 2)
-    if (body.get("status") or {}).get("rps") != rounded:
-        await kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, model.namespace, model.name, "status"),
-                               {"status": {"rps": rounded}})
+    await scaler.step(rt, model, body, memo, deployment, pods)
 
 
 async def delete_children(rt: Runtime, body: Mapping[str, Any], indexes: Mapping[str, Any]) -> None:

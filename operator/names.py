@@ -23,6 +23,8 @@ ANN_VERSION_METRICS = f"{GROUP}/version-metrics"
 ANN_SERVING_METRICS = f"{GROUP}/serving-metrics"
 ANN_ROLLOUT_STARTED = f"{GROUP}/rollout-started"
 ANN_SPEC_HASH = f"{GROUP}/spec-hash"
+# On a DialogModel: a new value retries a failed training (`kubectl annotate ... rejoinder.dev/retry=$(date +%s) --overwrite`).
+ANN_RETRY = f"{GROUP}/retry"
 
 COMPONENT_SPEC = "spec"
 COMPONENT_TRAIN = "train"
@@ -48,12 +50,15 @@ def _bounded(base: str, suffix: str) -> str:
     return f"{base[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
-def spec_config_map(model: str, version: str) -> str:
-    return _bounded(model, f"spec-{version}")
+def spec_config_map(model: str, version: str, content: str) -> str:
+    """Content-addressed: a changed spec is a new (immutable) ConfigMap, never an edit of one in use."""
+    return _bounded(model, f"spec-{version.removeprefix('v-')}-{content[:8]}")
 
 
-def training_job(model: str, version: str) -> str:
-    return _bounded(model, f"train-{version.removeprefix('v-')}")
+def training_job(model: str, version: str, attempt: int = 1) -> str:
+    """The first attempt keeps the plain name; retries of a failed training add `-a<N>`."""
+    suffix = f"train-{version.removeprefix('v-')}" + (f"-a{attempt}" if attempt > 1 else "")
+    return _bounded(model, suffix)
 
 
 def index_job(model: str, index_version: str) -> str:

@@ -11,16 +11,17 @@ its progress deadline is rolled back to the last good version; a quality gate ca
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Optional, Sequence
 
-from rejoinder.api.spec import Task
-from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
-from rejoinder.api.versioning import index_version, model_version
+from rejoinder.api.spec import AutoscalingEngine, Task
+from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingAttempt, TrainingProgress
+from rejoinder.api.versioning import index_version, model_version, training_operations
 
-from . import children, names
+from . import children, names, scaling_objects
 from .children import Model
 from .conditions import Conditions, Transition, rfc3339
 from .progress import final_metrics, last_lines, last_progress
@@ -46,6 +47,10 @@ class Observed:
     index_log: Optional[str] = None  # tail of the latest index Job's log
     init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
     negatives_model_trained: Optional[bool] = None  # spec.data.negativesFrom trained yet (None: not set)
+    hpa: Optional[Obj] = None  # the HorizontalPodAutoscaler named after the server, if any
+    scaled_object: Optional[Obj] = None  # the KEDA ScaledObject named after the server, if any
+    keda_supported: bool = False  # the keda.sh/v1alpha1 ScaledObject API is served
+    retry: Optional[str] = None  # the DialogModel's rejoinder.dev/retry annotation
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,9 @@ class Plan:
 
 
 PLURALS = {"ConfigMap": "configmaps", "Job": "jobs", "MPIJob": "mpijobs", "Deployment": "deployments",
-           "Service": "services", "PodDisruptionBudget": "poddisruptionbudgets"}
-_CREATE_ONLY = {"Job", "MPIJob"}  # pod templates of Jobs are immutable
+           "Service": "services", "PodDisruptionBudget": "poddisruptionbudgets",
+           "HorizontalPodAutoscaler": "horizontalpodautoscalers", "ScaledObject": "scaledobjects"}
+_CREATE_ONLY = {"Job", "MPIJob", "ConfigMap"}  # Jobs' pod templates and spec ConfigMaps are immutable
 
 
 def is_subset(desired: Any, actual: Any) -> bool:
@@ -111,6 +117,12 @@ def _pods(observed: Observed, component: str, version: Optional[str] = None) -> 
     return out
 
 
+def _job_name(pod: Obj) -> Optional[str]:
+    """The Job or MPIJob a pod belongs to, from the labels their controllers set."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or labels.get("training.kubeflow.org/job-name")
+
+
 def _fmt(value: Optional[float], digits: int = 4) -> str:
     return "?" if value is None else f"{value:.{digits}g}"
 
@@ -124,6 +136,7 @@ class _Planner:
         self.conds = Conditions(list(status.conditions), now, model.generation)
         self.latest = model_version(model.spec)
         self.index_ver = index_version(model.spec)
+        self.revision = children.spec_config_map_name(model, self.latest)
         self.desired: list[dict[str, Any]] = []
         self.deletes: list[Ref] = []
         self.problem: Optional[str] = None  # a failure that blocks the pipeline (phase Failed/Degraded)
@@ -173,7 +186,8 @@ class _Planner:
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1
-        name = names.training_job(self.model.name, self.latest)
+        attempt = self.attempt()
+        name = names.training_job(self.model.name, self.latest, attempt.number)
         if multi and not self.obs.mpijob_supported:
             msg = (f"training with {self.spec.training.workers} workers needs Kubeflow's MPIJob "
                    "(kubeflow.org/v2beta1), which this cluster does not serve: install the MPI Operator "
@@ -181,16 +195,25 @@ class _Planner:
             self.conds.set(ConditionType.Trained, False, "MPIJobCRDMissing", msg)
             self.problem = msg
             return False
-        workload = (self.obs.mpijobs if multi else self.obs.jobs).get(name)
-        desired = children.training_workload(self.model, self.latest, self.settings)
+        workloads = self.obs.mpijobs if multi else self.obs.jobs
+        workload = workloads.get(name)
+        basis = self.attempt_basis()
+        if workload is not None and attempt.basis != basis and self._workload_failed(workload, multi):
+            # the failed attempt's way of running was changed (or a retry asked for): try again
+            attempt = TrainingAttempt(version=self.latest, number=attempt.number + 1, basis=basis)
+            name = names.training_job(self.model.name, self.latest, attempt.number)
+            workload = workloads.get(name)
+        self.new.training_attempt = attempt
+        desired = children.training_workload(self.model, self.latest, self.settings, attempt.number)
         self.desired.append(desired)
         if workload is None:
+            again = f" (attempt {attempt.number})" if attempt.number > 1 else ""
             self.conds.set(ConditionType.Trained, False, "JobCreated",
-                           f"created {desired['kind']} {name} for version {self.latest}")
+                           f"created {desired['kind']} {name} for version {self.latest}{again}")
             self.activity = Phase.Training
             self.new.training = TrainingProgress(step=0)
             return False
-        pods = _pods(self.obs, names.COMPONENT_TRAIN, self.latest)
+        pods = [p for p in _pods(self.obs, names.COMPONENT_TRAIN, self.latest) if _job_name(p) in (None, name)]
         state = mpijob_state(workload, self.spec.training.workers, pods) if multi else job_state(workload, pods)
         log = self.obs.training_log or ""
         if state.state == "succeeded":
@@ -208,7 +231,9 @@ class _Planner:
             return True
         if state.state == "failed":
             tail = last_lines(log)
-            msg = f"{desired['kind']} {name} failed ({state.reason}: {state.message})"
+            msg = (f"{desired['kind']} {name} failed ({state.reason}: {state.message}). To try again, change "
+                   f"training.image, resources, backoffLimit or activeDeadlineSeconds, or set the annotation "
+                   f"{names.ANN_RETRY} to a new value")
             if tail:
                 msg += f"; last log lines:\n{tail}"
             self.conds.set(ConditionType.Trained, False, "JobFailed", msg)
@@ -226,6 +251,19 @@ class _Planner:
         else:
             self.conds.set(ConditionType.Trained, False, state.reason, f"{state.message} (version {self.latest})")
         return False
+
+    def attempt_basis(self) -> str:
+        return training_operations(self.spec) + (f"/{self.obs.retry}" if self.obs.retry else "")
+
+    def attempt(self) -> TrainingAttempt:
+        old = self.old.training_attempt
+        if old is not None and old.version == self.latest:
+            return old
+        return TrainingAttempt(version=self.latest, number=1, basis=self.attempt_basis())
+
+    def _workload_failed(self, workload: Obj, multi: bool) -> bool:
+        state = mpijob_state(workload, self.spec.training.workers) if multi else job_state(workload)
+        return state.state == "failed"
 
     def indexing(self) -> bool:
         if self.spec.task != Task.retrieval:
@@ -263,69 +301,128 @@ class _Planner:
                                    ("policy/v1", "PodDisruptionBudget", self.obs.pdb)):
                 if obj is not None:
                     self.deletes.append(Ref(api, PLURALS[kind], obj["metadata"]["name"]))
-            self.new.serving_version = None
+            self.autoscaling(want=False)
+            self.new.serving_version = self.new.serving_revision = None
             self.new.endpoint = None
             self.new.replicas = self.new.ready_replicas = 0
             return
         deployed = _annotation(dep, names.ANN_VERSION)
-        candidate = self.latest if ready else None
-        if candidate is not None and candidate == self.old.failed_version:
+        deployed_rev = children.mounted_spec(dep) if dep is not None else None
+        serving_rev = self.old.serving_revision
+        if serving_rev is None and self.old.serving_version and deployed == self.old.serving_version:
+            serving_rev = deployed_rev  # a status written before revisions were tracked
+        good_rev = self.old.last_good_revision or serving_rev
+        self.new.serving_revision, self.new.last_good_revision = serving_rev, good_rev
+        # A revision is the whole spec: it is ready once its version is trained and its index built.
+        candidate = self.revision if ready else None
+        if candidate is not None and candidate == self.old.failed_revision:
             candidate = None
             self.degraded = ("RolledBack",
-                             f"version {self.latest} failed its rollout and was rolled back; serving {self.old.serving_version}. "
-                             "Change the spec to roll out a new version")
-        if candidate is not None and deployed is not None and candidate != deployed and not self.gate_passes(dep):
+                             f"this spec (version {self.latest}, {self.revision}) failed its rollout and was rolled back; "
+                             f"serving {self.old.serving_version}. Change the spec to roll out again")
+        if candidate is not None and deployed is not None and self.latest != deployed and not self.gate_passes(dep):
             candidate = None
-        target = candidate or deployed
-        if target is None:
-            self.conds.set(ConditionType.Available, False, "NotServedYet", "no version is trained yet")
+        target_rev = candidate or deployed_rev
+        target_model = self.model_of(target_rev)
+        if target_rev is None or target_model is None:
+            if dep is None:
+                self.conds.set(ConditionType.Available, False, "NotServedYet", "no version is trained yet")
+                return
+            # what runs was deployed from a ConfigMap that is gone: leave the Deployment as it is
+            self.desired += [children.server_service(self.model), children.server_pdb(self.model)]
+            self.autoscaling(want=True)
+            self.availability(dep)
             return
-        annotations = self.deployment_annotations(dep, deployed, target)
-        deployment = self.deployment(target, annotations)
-        if deployed == target and target != self.old.serving_version:  # a rollout of `target` is under way
+        target = model_version(target_model.spec)
+        annotations = self.deployment_annotations(dep, deployed_rev, target_rev, target)
+        deployment = self.deployment(target_model, target, annotations)
+        if deployed_rev == target_rev and target_rev != serving_rev:  # a rollout of `target_rev` is under way
             state = rollout_state(dep)  # type: ignore[arg-type]
             started = _parse_time(annotations.get(names.ANN_ROLLOUT_STARTED))
             deadline = timedelta(seconds=self.spec.rollout.progress_deadline_seconds)
             late = started is not None and self.now - started > deadline
+            what = f"version {target}" if target != self.old.serving_version else f"version {target} ({target_rev})"
             if state.complete:
                 self.new.serving_version = target
                 self.new.last_good_version = target
+                self.new.serving_revision = self.new.last_good_revision = target_rev
                 annotations[names.ANN_SERVING_METRICS] = annotations.get(names.ANN_VERSION_METRICS, "{}")
-                deployment = self.deployment(target, annotations)
-                self.conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"version {target} rolled out: {state.message}")
+                deployment = self.deployment(target_model, target, annotations)
+                self.conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"{what} rolled out: {state.message}")
             elif state.deadline_exceeded or late:
                 why = state.message if state.deadline_exceeded else f"not available after {self.spec.rollout.progress_deadline_seconds}s"
                 trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER, target))
                 if trouble is not None:
                     why += f"; {trouble.message}"
-                good = self.old.last_good_version
-                if good and good != target:
+                good_model = self.model_of(good_rev) if good_rev and good_rev != target_rev else None
+                self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"{what}: {why}")
+                if good_model is not None:
+                    good = model_version(good_model.spec)
                     self.new.failed_version = target
+                    self.new.failed_revision = target_rev
                     rollback = {
                         names.ANN_VERSION: good,
                         names.ANN_VERSION_METRICS: annotations.get(names.ANN_SERVING_METRICS, "{}"),
                         names.ANN_SERVING_METRICS: annotations.get(names.ANN_SERVING_METRICS, "{}"),
                         names.ANN_ROLLOUT_STARTED: rfc3339(self.now),
                     }
-                    deployment = self.deployment(good, rollback)
-                    self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"version {target}: {why}")
-                    self.degraded = ("RolledBack", f"version {target} did not become available ({why}); rolled back to {good}")
+                    deployment = self.deployment(good_model, good, rollback)
+                    self.degraded = ("RolledBack", f"{what} did not become available ({why}); rolled back to {good} ({good_rev})")
                 else:
-                    self.conds.set(ConditionType.Progressing, False, "ProgressDeadlineExceeded", f"version {target}: {why}")
-                    self.problem = f"version {target} did not become available: {why}"
+                    self.problem = f"{what} did not become available: {why}"
             else:
                 trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER, target))
                 detail = f"; {trouble.message}" if trouble is not None else ""
                 self.conds.set(ConditionType.Progressing, True, trouble.reason if trouble else "RollingOut",
-                               f"rolling out {target}: {state.message}{detail}")
+                               f"rolling out {what}: {state.message}{detail}")
                 self.activity = Phase.RollingOut
-        elif deployed != target:
+        elif deployed_rev != target_rev:
             serving = self.old.serving_version
             self.conds.set(ConditionType.Progressing, True, "RollingOut",
-                           f"rolling out {target}" + (f"; {serving} serves meanwhile" if serving else ""))
+                           f"rolling out version {target} ({target_rev})" + (f"; {serving} serves meanwhile" if serving else ""))
             self.activity = Phase.RollingOut
         self.desired += [deployment, children.server_service(self.model), children.server_pdb(self.model)]
+        self.autoscaling(want=True)
         self.availability(dep)
+
+    def model_of(self, revision: Optional[str]) -> Optional[Model]:
+        """The model as a revision (spec ConfigMap) describes it: the current spec or one recorded before."""
+        if revision is None:
+            return None
+        if revision == self.revision:
+            return self.model
+        recorded = children.spec_of(self.obs.config_maps.get(revision))
+        return dataclasses.replace(self.model, spec=recorded) if recorded is not None else None
+
+    def autoscaling(self, want: bool) -> None:
+        """The HPA or ScaledObject of the spec's engine; the other (an engine switched away from) goes."""
+        engine = self.spec.serving.autoscaling.engine
+        obj = scaling_objects.desired(self.model, self.settings) if want else None
+        if obj is not None and engine == AutoscalingEngine.keda:
+            missing = None
+            if not self.obs.keda_supported:
+                missing = ("KEDAMissing", "serving.autoscaling.engine is keda, but this cluster does not serve KEDA's "
+                                          "ScaledObject (keda.sh/v1alpha1): install KEDA or choose another engine")
+            elif not self.settings.prometheus_url:
+                missing = ("PrometheusUrlMissing", "serving.autoscaling.engine keda queries Prometheus: set the "
+                                                   "operator's prometheusUrl (REJOINDER_PROMETHEUS_URL)")
+            if missing is not None:
+                self.conds.set(ConditionType.ScalingActive, False, *missing)
+                self.degraded = self.degraded or missing
+                obj = None
+        elif obj is not None:
+            self.conds.set(ConditionType.ScalingActive, True, "HorizontalPodAutoscaler",
+                           f"replicas are set by HorizontalPodAutoscaler {obj['metadata']['name']} on {scaling_objects.RPS_METRIC}")
+        if obj is not None:
+            self.desired.append(obj)
+            if engine == AutoscalingEngine.keda:
+                self.conds.set(ConditionType.ScalingActive, True, "ScaledObject",
+                               f"replicas are set by KEDA ScaledObject {obj['metadata']['name']}")
+        kept = obj["kind"] if obj is not None else None
+        for api, kind, existing in ((scaling_objects.HPA_API, "HorizontalPodAutoscaler", self.obs.hpa),
+                                    (scaling_objects.KEDA_API, "ScaledObject", self.obs.scaled_object)):
+            if existing is not None and kind != kept and scaling_objects.is_ours(existing, self.model.name):
+                self.deletes.append(Ref(api, PLURALS[kind], existing["metadata"]["name"]))
 
     def gate_passes(self, dep: Optional[Obj]) -> bool:
         gate = self.spec.rollout.quality_gate
@@ -348,8 +445,9 @@ class _Planner:
             return False
         return True
 
-    def deployment_annotations(self, dep: Optional[Obj], deployed: Optional[str], target: str) -> dict[str, str]:
-        if dep is not None and deployed == target:
+    def deployment_annotations(self, dep: Optional[Obj], deployed_rev: Optional[str], target_rev: str,
+                               target: str) -> dict[str, str]:
+        if dep is not None and deployed_rev == target_rev:
             keep = (names.ANN_VERSION, names.ANN_VERSION_METRICS, names.ANN_SERVING_METRICS, names.ANN_ROLLOUT_STARTED)
             return {k: v for k in keep if (v := _annotation(dep, k)) is not None}
         metrics = self.new.metrics if target == self.new.trained_version else {}
@@ -360,18 +458,19 @@ class _Planner:
             names.ANN_ROLLOUT_STARTED: rfc3339(self.now),
         }
 
-    def deployment(self, version: str, annotations: dict[str, str]) -> dict[str, Any]:
+    def deployment(self, model: Model, version: str, annotations: dict[str, str]) -> dict[str, Any]:
+        """The Deployment running `model` (the current spec or a recorded revision) at `version`;
+        replica bounds always come from the current spec."""
         s = self.spec.serving
         low, high = max(1, s.min_replicas), max(1, s.max_replicas)
         current = ((self.obs.deployment or {}).get("spec") or {}).get("replicas")
         replicas = min(max(int(current), low), high) if current is not None else low
-        if version == self.latest:
-            spec_hash = children.content_hash(children.spec_config_map(self.model, version)["data"])
-        else:
-            spec_hash = children.content_hash((self.obs.config_maps.get(names.spec_config_map(self.model.name, version)) or {}).get("data"))
-        deployment = children.server_deployment(self.model, version, replicas, self.settings, dict(annotations), spec_hash)
-        if current is not None and replicas == int(current):
-            # The autoscaler owns the replica count: never write it back from a possibly stale view.
+        spec_hash = children.content_hash(children.spec_config_map(model, version)["data"])
+        deployment = children.server_deployment(model, version, replicas, self.settings, dict(annotations), spec_hash)
+        external = s.autoscaling.engine != AutoscalingEngine.operator
+        if current is not None and (replicas == int(current) or external):
+            # The autoscaler owns the replica count: never write it back from a possibly stale view
+            # (an HPA or KEDA enforces the bounds itself).
             del deployment["spec"]["replicas"]
         return deployment
 
@@ -397,25 +496,40 @@ class _Planner:
     # --- old versions -------------------------------------------------------------------------
 
     def garbage(self) -> None:
-        """Jobs and ConfigMaps of versions that are neither wanted, served nor the rollback target."""
+        """Jobs of versions that are neither wanted, served nor the rollback target; spec ConfigMaps
+        that no revision in use and no remaining Job needs."""
         keep = {self.latest, self.new.serving_version, self.new.last_good_version,
                 _annotation(self.obs.deployment, names.ANN_VERSION)}
+        keep_specs = {self.new.serving_revision, self.new.last_good_revision,
+                      children.mounted_spec(self.obs.deployment) if self.obs.deployment else None}
         for desired in self.desired:
             if desired["kind"] == "Deployment":
                 keep.add(desired["metadata"]["annotations"][names.ANN_VERSION])
+            if desired["kind"] in ("Deployment", "Job", "MPIJob"):
+                keep_specs.add(children.mounted_spec(desired))
+            if desired["kind"] == "ConfigMap":
+                keep_specs.add(desired["metadata"]["name"])
         keep.discard(None)
         index_name = names.index_job(self.model.name, self.index_ver)
+        training_names = {d["metadata"]["name"] for d in self.desired if d["kind"] in ("Job", "MPIJob")}
         for kind, plural, objs, api in (("Job", "jobs", self.obs.jobs, "batch/v1"),
-                                        ("MPIJob", "mpijobs", self.obs.mpijobs, "kubeflow.org/v2beta1"),
-                                        ("ConfigMap", "configmaps", self.obs.config_maps, "v1")):
+                                        ("MPIJob", "mpijobs", self.obs.mpijobs, "kubeflow.org/v2beta1")):
             for name, obj in objs.items():
                 version = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_VERSION)
                 component = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT)
-                if component == names.COMPONENT_CLEANUP:
+                if component == names.COMPONENT_CLEANUP or (obj.get("metadata") or {}).get("deletionTimestamp"):
                     continue
                 stale_index = component == names.COMPONENT_INDEX and version == self.latest and name != index_name
-                if (version not in keep or stale_index) and not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                stale_attempt = (component == names.COMPONENT_TRAIN and version == self.latest
+                                 and name not in training_names and self.new.trained_version != self.latest)
+                if version not in keep or stale_index or stale_attempt:
                     self.deletes.append(Ref(api, plural, name))
+                else:
+                    keep_specs.add(children.mounted_spec(obj))  # a Job's pods may still start and mount it
+        for name, obj in self.obs.config_maps.items():
+            component = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT)
+            if component == names.COMPONENT_SPEC and name not in keep_specs and not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                self.deletes.append(Ref("v1", "configmaps", name))
 
     # --- status -------------------------------------------------------------------------------
 
@@ -453,7 +567,8 @@ class _Planner:
             events.append(Transition("Phase", new.phase.value, new.phase.value, new.message))
         create, patch = self._changes()
         status = new.to_wire()
-        for key in ("trainedVersion", "servingVersion", "lastGoodVersion", "failedVersion", "endpoint", "training"):
+        for key in ("trainedVersion", "servingVersion", "lastGoodVersion", "failedVersion", "endpoint", "training",
+                    "trainingAttempt", "servingRevision", "lastGoodRevision", "failedRevision"):
             status.setdefault(key, None)  # explicit nulls: a merge patch must clear them
         return Plan(create=create, patch=patch, delete=self.deletes, status=status, events=events)
 
@@ -495,7 +610,8 @@ class _Planner:
         for name, obj in self.obs.mpijobs.items():
             existing[("MPIJob", name)] = obj
         for kind, obj in (("Deployment", self.obs.deployment), ("Service", self.obs.service),
-                          ("PodDisruptionBudget", self.obs.pdb)):
+                          ("PodDisruptionBudget", self.obs.pdb), ("HorizontalPodAutoscaler", self.obs.hpa),
+                          ("ScaledObject", self.obs.scaled_object)):
             if obj is not None:
                 existing[(kind, obj["metadata"]["name"])] = obj
         create, patch = [], []

@@ -6,7 +6,7 @@
 | REJOINDER_MODEL_SERVER_IMAGE | ghcr.io/rejoinder/rejoinder-model-server:<version> | image of model servers |
 | REJOINDER_WATCH_NAMESPACES | (empty: all) | comma-separated namespaces to reconcile |
 | REJOINDER_PROMETHEUS_URL | (empty) | set: RPS comes from a Prometheus query, not from scraping pods |
-| REJOINDER_PROMETHEUS_QUERY | see PROMETHEUS_QUERY | PromQL; {namespace} and {deployment} are filled in |
+| REJOINDER_PROMETHEUS_QUERY | see PROMETHEUS_QUERY | PromQL; {namespace}, {model} and {deployment} are filled in |
 | REJOINDER_METRICS_URL_TEMPLATE | http://{pod_ip}:9090/metrics | a model-server pod's metrics URL |
 | REJOINDER_RESYNC_SECONDS | 10 | how often each DialogModel is reconciled (besides on changes) |
 | REJOINDER_AUTOSCALE_SECONDS | 15 | how often request rates are read and replicas decided |
@@ -24,7 +24,10 @@ from typing import Any, Callable, Mapping, Optional
 
 from rejoinder import __version__
 
-PROMETHEUS_QUERY = 'sum(rate(rejoinder_requests_total{{namespace="{namespace}",pod=~"{deployment}-.*"}}[1m]))'
+# A model's server pods by their labels (the chart's ServiceMonitor copies them onto the series as
+# podTargetLabels), never by a pod-name prefix, which would also catch a model named "<model>-server-…".
+PROMETHEUS_QUERY = ('sum(rate(rejoinder_requests_total{{namespace="{namespace}",rejoinder_dev_model="{model}",'
+                    'app_kubernetes_io_component="server"}}[1m]))')
 
 # A pod (the API object) → the URL of its Prometheus metrics, or None to skip it.
 MetricsUrlResolver = Callable[[Mapping[str, Any]], Optional[str]]

@@ -362,6 +362,23 @@ class BatchingSpec(ApiModel):
     """Requests waiting beyond this are refused at once with RESOURCE_EXHAUSTED."""
 
 
+class AutoscalingEngine(str, Enum):
+    operator = "operator"
+    hpa = "hpa"
+    keda = "keda"
+
+
+class AutoscalingSpec(ApiModel):
+    """Who sets the model servers' replica count from their request rate."""
+
+    engine: AutoscalingEngine = AutoscalingEngine.operator
+    """operator: the operator's built-in HPA-like autoscaler (pods' /metrics or a Prometheus
+    query). hpa: an autoscaling/v2 HorizontalPodAutoscaler on the Pods metric
+    rejoinder_requests_per_second (needs prometheus-adapter with the chart's rule). keda: a KEDA
+    ScaledObject with a Prometheus trigger (needs KEDA and the operator's prometheusUrl). With hpa
+    or keda the operator never writes replicas."""
+
+
 class ServingSpec(ApiModel):
     rules = (
         CrossFieldRule(
@@ -382,6 +399,7 @@ class ServingSpec(ApiModel):
     """Requests per second one replica should handle; replicas = ceil(RPS / this)."""
     scale_down_stabilization_seconds: int = Field(300, ge=0, le=86400)
     """Scale down only after load has stayed lower for this long; scale up is immediate."""
+    autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
     mixed_precision: Precision = Precision.auto
     xla: bool = True

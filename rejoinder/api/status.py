@@ -28,6 +28,7 @@ class ConditionType(str, Enum):
     Available = "Available"
     Progressing = "Progressing"
     Degraded = "Degraded"
+    ScalingActive = "ScalingActive"  # the request rate is read and replicas follow it (as the HPA's)
 
 
 class Condition(ApiModel):
@@ -51,6 +52,17 @@ class TrainingProgress(ApiModel):
     examples_per_second: Optional[float] = None
 
 
+class TrainingAttempt(ApiModel):
+    """Which attempt at training the latest version is current. A failed training is tried again
+    (number + 1) when training.image, resources, backoffLimit, activeDeadlineSeconds or placement
+    change, or the rejoinder.dev/retry annotation gets a new value."""
+
+    version: str
+    number: int = Field(1, ge=1)
+    basis: str = ""
+    """What the attempt ran with: a digest of the operational training fields and the retry annotation."""
+
+
 class DialogModelStatus(ApiModel):
     phase: Phase = Phase.Pending
     message: str = ""
@@ -68,7 +80,15 @@ class DialogModelStatus(ApiModel):
     failed_version: Optional[str] = None
     """Version whose rollout failed and was rolled back; it is not rolled out again (change the
     spec to get a new version)."""
+    serving_revision: Optional[str] = None
+    """Spec ConfigMap the model servers run now: a serving-only or index-only change is a new
+    revision of the same version, rolled out (and rolled back) like a new version."""
+    last_good_revision: Optional[str] = None
+    """Revision rolled back to when a rollout fails."""
+    failed_revision: Optional[str] = None
+    """Revision whose rollout failed and was rolled back; not rolled out again (change the spec)."""
     training: Optional[TrainingProgress] = None
+    training_attempt: Optional[TrainingAttempt] = None
     metrics: dict[str, float] = Field(default_factory=dict)
     """Evaluation metrics of the trained version (map, recall@5, accuracy, …)."""
     replicas: int = Field(0, ge=0)

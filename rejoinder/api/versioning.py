@@ -36,6 +36,13 @@ def training_relevant(spec: DialogModelSpec) -> dict[str, Any]:
     }
 
 
+def training_operations(spec: DialogModelSpec) -> str:
+    """A digest of how training runs (image, resources, backoffLimit, deadline, placement…): when it
+    changes after a training failed, the same version is trained again in a new attempt."""
+    wire = spec.to_wire()["training"]
+    return _digest({k: v for k, v in wire.items() if k in _OPERATIONAL_TRAINING_FIELDS}, length=10)
+
+
 def model_version(spec: DialogModelSpec) -> str:
     """`v-<12 hex>`: identical training-relevant specs give the same version, anywhere."""
     return "v-" + _digest(training_relevant(spec))

@@ -47,6 +47,7 @@ NON_DEFAULT: dict[str, Any] = {
     "grafanaDashboard": {"enabled": True, "labels": {"grafana_dashboard": "1"},
                          "annotations": {"grafana_folder": "ML"}, "namespace": "monitoring"},
     "dialogModelStateMetrics": {"enabled": True, "namespace": "kube-system"},
+    "prometheusAdapterRules": {"enabled": True, "namespace": "monitoring"},
     "networkPolicy": {
         "enabled": True,
         "apiServerCidrs": ["10.0.0.1/32"],

@@ -75,14 +75,17 @@ def test_alert_rules_query_exported_metrics(tmp_path: Path) -> None:
                 assert _family(name, families), f"alert {alert['alert']} queries {name}, which no code exports"
 
 
-def test_operator_prometheus_query_uses_labels_the_service_monitor_provides() -> None:
-    """The operator's default PromQL filters on namespace and pod: target labels a ServiceMonitor
-    adds to every scraped series by default."""
+def test_operator_prometheus_query_uses_labels_the_service_monitor_provides(tmp_path: Path) -> None:
+    """The operator's default PromQL filters on labels the model servers' ServiceMonitor puts on
+    every series: its default target labels and its podTargetLabels (sanitised as Prometheus does)."""
     from rejoinder.operator.settings import PROMETHEUS_QUERY
 
+    monitor = next(m for m in by_kind(render(NON_DEFAULT, tmp_path), "ServiceMonitor") if m["metadata"]["name"].endswith("model-servers"))
+    provided = {"namespace", "pod", "service", "job", "instance", "container", "endpoint"}
+    provided |= {re.sub(r"[^A-Za-z0-9_]", "_", label) for label in monitor["spec"].get("podTargetLabels", [])}
     assert "rejoinder_requests_total" in PROMETHEUS_QUERY
     for label in re.findall(r"(\w+)=~?\"", PROMETHEUS_QUERY.replace("{{", "{").replace("}}", "}")):
-        assert label in {"namespace", "pod", "service", "job", "instance", "container", "endpoint"}, label
+        assert label in provided, label
 
 
 def _schema_at(schema: dict, path: list[str]) -> dict | None:
@@ -110,3 +113,18 @@ def test_state_metrics_config_reads_fields_the_crd_has() -> None:
             assert each["type"] == "StateSet"
             field = _schema_at(schema, each["stateSet"]["path"])
             assert field and field["enum"] == each["stateSet"]["list"], f"{metric['name']}: states differ from the CRD"
+
+
+def test_prometheus_adapter_rule_serves_the_metric_the_operators_hpas_target(tmp_path: Path) -> None:
+    from rejoinder.operator.scaling_objects import RPS_METRIC
+    from rejoinder.operator.scraping import REQUESTS_METRIC
+
+    [config_map] = [c for c in by_kind(render(NON_DEFAULT, tmp_path), "ConfigMap")
+                    if c["metadata"]["name"].endswith("prometheus-adapter-rules")]
+    assert config_map["metadata"]["namespace"] == NON_DEFAULT["prometheusAdapterRules"]["namespace"]
+    [rule] = yaml.safe_load(config_map["data"]["config.yaml"])["rules"]
+    assert rule["seriesQuery"].startswith(REQUESTS_METRIC + "{")
+    assert re.fullmatch(rule["name"]["matches"], REQUESTS_METRIC) and rule["name"]["as"] == RPS_METRIC
+    assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}  # a Pods metric, per pod
+    assert "rate(<<.Series>>{<<.LabelMatchers>>}" in rule["metricsQuery"]
+    assert not [c for c in by_kind(render(None, tmp_path), "ConfigMap") if c["metadata"]["name"].endswith("adapter-rules")]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
+
+import pytest
 
 from rejoinder.operator.settings import OperatorSettings
 from tests.helm.helm_support import by_kind, render
@@ -34,5 +37,19 @@ def test_defaults_match_the_operator_defaults(tmp_path: Path) -> None:
     settings = OperatorSettings.from_env(_operator_env(None, tmp_path))
     bare = OperatorSettings()
     for field in ("trainer_image", "model_server_image", "namespaces", "prometheus_url", "resync_seconds",
-                  "autoscale_seconds", "run_as_user", "health_port", "metrics_port"):
+                  "autoscale_seconds", "run_as_user", "health_port", "metrics_port", "metrics_url_template"):
         assert getattr(settings, field) == getattr(bare, field), field
+
+
+@pytest.mark.parametrize("url", ["http://{pod_ip}:9191/metrics", "http://{pod_ip}:9090/metrics", "https://{pod_ip}/metrics"])
+def test_network_policy_allows_the_port_the_operator_scrapes(url: str, tmp_path: Path) -> None:
+    """The model-server metrics URL the operator scrapes and the NetworkPolicy's egress port come
+    from the same value, so changing one cannot silently block autoscaling."""
+    values = {"networkPolicy": {"enabled": True}, "operator": {"modelServerMetricsUrl": url}}
+    objs = render(values, tmp_path)
+    settings = OperatorSettings.from_env(_operator_env(values, tmp_path))
+    scraped = urllib.parse.urlsplit(settings.metrics_url({"status": {"podIP": "10.1.2.3"}, "metadata": {}}) or "")
+    port = scraped.port or (443 if scraped.scheme == "https" else 80)
+    (policy,) = by_kind(objs, "NetworkPolicy")
+    egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
+    assert port in egress_ports, (url, egress_ports)

@@ -86,6 +86,21 @@ def install_crd(emu: EmulatorThread) -> None:
     emu.client.apply_file(CRD)
 
 
+def schemaless_crd(group: str, version: str, kind: str, plural: str) -> dict[str, Any]:
+    """A namespaced CRD that accepts any object (for third-party APIs whose schema is not vendored:
+    looser than the real one, so tests check those objects against the real schema themselves)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "versions": [{"name": version, "served": True, "storage": True, "subresources": {"status": {}},
+                          "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+        },
+    }
+
+
 def dialog_model(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "task": "retrieval",

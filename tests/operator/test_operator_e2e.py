@@ -14,7 +14,7 @@ from operator_e2e import (
     install_crd, jobs, local_http_server, objects, rollout, running_operator, set_log, start_job, status_of, wait_for,
 )
 
-from rejoinder.api.versioning import model_version
+from rejoinder.api.versioning import index_version, model_version
 from rejoinder.api.spec import DialogModelSpec
 from rejoinder.operator import names
 from rejoinder.operator.permissions import allowed
@@ -70,9 +70,9 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["artifacts"]["persistentVolumeClaim"]["claimName"] == "artifacts"
-    assert volumes["spec"]["configMap"]["name"] == names.spec_config_map("alpha", version)
+    assert volumes["spec"]["configMap"]["name"].startswith(f"alpha-spec-{version.removeprefix('v-')}-")
     assert pod_spec_problems(pod) == []
-    cm = emu.client.get("v1", "configmaps", NS, names.spec_config_map("alpha", version))
+    cm = emu.client.get("v1", "configmaps", NS, volumes["spec"]["configMap"]["name"])
     assert cm is not None and "name: alpha" in cm["data"]["dialogmodel.yaml"]
     assert job["metadata"]["ownerReferences"][0]["kind"] == "DialogModel"
 
@@ -116,12 +116,18 @@ def test_create_train_index_rollout_serve(emu: EmulatorThread) -> None:
                                   if e["involvedObject"]["name"] == "alpha"}, "an Event per transition")  # posted async
 
 
-def test_spec_change_trains_a_new_version_while_the_old_one_serves(emu: EmulatorThread) -> None:
-    dm = dialog_model("beta")
-    v1 = version_of(dm)
+def served_model(emu: EmulatorThread, name: str) -> tuple[dict[str, Any], str]:
+    """A retrieval model trained, indexed and serving its first version."""
+    dm = dialog_model(name)
+    version = version_of(dm)
     emu.client.create(dm, "dialogmodels")
-    train_and_index(emu, "beta", v1, {"recall@5": 0.5})
-    serve(emu, "beta", v1)
+    train_and_index(emu, name, version, {"recall@5": 0.5})
+    serve(emu, name, version)
+    return dm, version
+
+
+def test_spec_change_trains_a_new_version_while_the_old_one_serves(emu: EmulatorThread) -> None:
+    dm, v1 = served_model(emu, "beta")
 
     emu.client.patch(API, "dialogmodels", NS, "beta", {"spec": {"training": {"steps": 200}}})
     v2 = version_of(get_model(emu, NS, "beta"))  # type: ignore[arg-type]
@@ -259,6 +265,54 @@ def test_failed_training_job_reports_its_last_log_lines(emu: EmulatorThread) -> 
     assert "line 7: 'context' is missing" in trained["message"]
     wait_for(lambda: any(e["reason"] == "JobFailed" and e["type"] == "Warning" for e in emu.client.list("v1", "events", NS)
                          if e["involvedObject"]["name"] == "theta"), "a Warning event")
+
+
+def test_a_failed_training_is_retried_after_a_fix_and_on_the_retry_annotation(emu: EmulatorThread) -> None:
+    dm = dialog_model("iota", task="reranking")
+    version = version_of(dm)
+    emu.client.create(dm, "dialogmodels")
+    job = wait_for(lambda: jobs(emu, NS, "iota", "train"), "the training Job")[0]
+    start_job(emu, job, log="CUDA out of memory\n")
+    finish_job(emu, job, succeeded=False)
+    wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Failed", "phase Failed")
+    # more memory for the same version: a second attempt
+    emu.client.patch(API, "dialogmodels", NS, "iota", {"spec": {"training": {"resources": {"limits": {"memory": "64Gi"}}}}})
+    second = names.training_job("iota", version, attempt=2)
+    job2 = wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, second), "the second attempt's Job")
+    assert job2["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "64Gi"
+    wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, job["metadata"]["name"]) is None, "the failed attempt's Job removed")
+    assert status_of(emu, NS, "iota")["trainingAttempt"]["number"] == 2
+    start_job(emu, job2, log="flaky node\n")
+    finish_job(emu, job2, succeeded=False)
+    wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Failed", "phase Failed again")
+    # nothing to change in the spec: the annotation asks for a third attempt
+    emu.client.patch(API, "dialogmodels", NS, "iota", {"metadata": {"annotations": {names.ANN_RETRY: "1"}}})
+    wait_for(lambda: emu.client.get("batch/v1", "jobs", NS, names.training_job("iota", version, attempt=3)), "the third attempt")
+    wait_for(lambda: status_of(emu, NS, "iota").get("phase") == "Training", "phase Training")
+
+
+def test_an_index_only_change_rolls_out_once_the_index_is_built(emu: EmulatorThread) -> None:
+    dm, version = served_model(emu, "kappa")
+
+    def spec_volume() -> str:
+        dep = deployment(emu, NS, "kappa")
+        return next(v["configMap"]["name"] for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "spec")
+
+    before = spec_volume()
+    emu.client.patch(API, "dialogmodels", NS, "kappa", {"spec": {"index": {"kind": "hnsw"}}})
+    index = wait_for(lambda: [j for j in jobs(emu, NS, "kappa", "index") if j["metadata"]["name"] != names.index_job(
+        "kappa", index_version(DialogModelSpec.model_validate(dm["spec"])))], "the new index Job")[0]
+    time.sleep(1.5)  # resyncs: nothing may roll out while the index is being built
+    assert spec_volume() == before and status_of(emu, NS, "kappa")["phase"] == "Indexing"
+    assert emu.client.get("v1", "configmaps", NS, before)["immutable"] is True
+    start_job(emu, index)
+    finish_job(emu, index)
+    after = wait_for(lambda: (v := spec_volume()) != before and v, "the rollout of the new index")
+    assert emu.client.get("v1", "configmaps", NS, after) is not None
+    wait_for(lambda: status_of(emu, NS, "kappa").get("phase") == "RollingOut", "a tracked rollout")
+    rollout(emu, NS, "kappa")
+    wait_for(lambda: (s := status_of(emu, NS, "kappa")).get("phase") == "Serving" and s.get("servingRevision") == after,
+             "serving the new revision")
 
 
 def test_missing_mpijob_crd_is_reported(emu: EmulatorThread) -> None:

@@ -13,13 +13,11 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
-
 
 from k8s_emulator import EmulatorThread
 from operator_e2e import (
     API, condition, create_pod, dialog_model, fast_settings, finish_job, install_crd, jobs, local_http_server, rollout, running_operator,
-    set_log, start_job, status_of, wait_for,
+    schemaless_crd, set_log, start_job, status_of, wait_for,
 )
 
 from rejoinder.api.spec import DialogModelSpec
@@ -28,16 +26,7 @@ from rejoinder.operator import names
 
 NS = "team-a"
 
-MPIJOB_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "mpijobs.kubeflow.org"},
-    "spec": {
-        "group": "kubeflow.org", "scope": "Namespaced",
-        "names": {"kind": "MPIJob", "plural": "mpijobs", "singular": "mpijob", "listKind": "MPIJobList"},
-        "versions": [{"name": "v2beta1", "served": True, "storage": True, "subresources": {"status": {}},
-                      "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
-    },
-}
+MPIJOB_CRD = schemaless_crd("kubeflow.org", "v2beta1", "MPIJob", "mpijobs")
 
 
 def posts_by_operator(emu: EmulatorThread, plural: str) -> int:
@@ -129,7 +118,7 @@ def test_autoscaling_from_a_prometheus_query(tmp_path: Path) -> None:
         with EmulatorThread() as emu:
             install_crd(emu)
             dm = dialog_model("promo", namespace=NS, task="reranking",
-                              serving={"minReplicas": 1, "maxReplicas": 6, "targetRpsPerReplica": 10})
+                              serving={"minReplicas": 2, "maxReplicas": 6, "targetRpsPerReplica": 10})
             with running_operator(emu, tmp_path, fast_settings(prometheus_url=prometheus.url)):
                 emu.client.create(dm, "dialogmodels")
                 job = wait_for(lambda: jobs(emu, NS, "promo", "train"), "the training Job")[0]
@@ -137,11 +126,11 @@ def test_autoscaling_from_a_prometheus_query(tmp_path: Path) -> None:
                 finish_job(emu, job)
                 wait_for(lambda: emu.client.get("apps/v1", "deployments", NS, names.server("promo")), "the Deployment")
                 rollout(emu, NS, "promo")
-                # 75 requests/s at 10 per replica → 8, capped at maxReplicas 6
+                # 75 requests/s at 10 per replica → 8, capped at maxReplicas 6 (from 2: within the HPA's +4 per 15 s)
                 wait_for(lambda: emu.client.get("apps/v1", "deployments", NS, names.server("promo"))["spec"]["replicas"] == 6,
                          "scale-up from the Prometheus query")
                 wait_for(lambda: status_of(emu, NS, "promo").get("rps") == 75.0, "status.rps")
-        assert f'namespace="{NS}"' in prometheus.queries[-1] and names.server("promo") in prometheus.queries[-1]
+        assert f'namespace="{NS}"' in prometheus.queries[-1] and 'rejoinder_dev_model="promo"' in prometheus.queries[-1]
     finally:
         prometheus.server.shutdown()
 

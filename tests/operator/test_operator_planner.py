@@ -13,7 +13,7 @@ from rejoinder.api.spec import DialogModelSpec
 from rejoinder.api.status import DialogModelStatus
 from rejoinder.api.versioning import index_version, model_version
 from rejoinder.operator import names
-from rejoinder.operator.children import Model
+from rejoinder.operator.children import Model, content_hash
 from rejoinder.operator.planner import Observed, Plan, is_subset, plan, status_patch
 from rejoinder.operator.security import pod_spec_problems
 from rejoinder.operator.settings import OperatorSettings
@@ -82,7 +82,8 @@ def test_new_model_creates_spec_config_map_and_training_job_with_gpus_and_volume
     version = model_version(spec())
     [cm] = by_kind(p.create, "ConfigMap")
     [job] = by_kind(p.create, "Job")
-    assert cm["metadata"]["name"] == names.spec_config_map("m", version)
+    assert cm["metadata"]["name"].startswith(f"m-spec-{version.removeprefix('v-')}-")
+    assert cm["metadata"]["name"] == names.spec_config_map("m", version, content_hash(cm["data"]))
     assert "kind: DialogModel" in cm["data"]["dialogmodel.yaml"]
     assert job["metadata"]["name"] == names.training_job("m", version)
     container = job["spec"]["template"]["spec"]["containers"][0]
@@ -271,7 +272,9 @@ def test_serving_only_change_updates_the_deployment_without_training() -> None:
     assert not by_kind(p.create, "Job")
     [dep] = by_kind(p.patch, "Deployment")
     assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "2"
-    assert by_kind(p.patch, "ConfigMap")  # pods read serving settings from the spec ConfigMap
+    # pods read serving settings from the spec ConfigMap: a new one (ConfigMaps are immutable)
+    [cm] = by_kind(p.create, "ConfigMap")
+    assert dep["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] == cm["metadata"]["name"]
 
 
 def new_version_rolling_out(metrics_v2: dict[str, float], gate: dict[str, Any] | None = None):
@@ -436,3 +439,157 @@ def test_replicas_belong_to_the_autoscaler_unless_out_of_bounds() -> None:
     [dep] = by_kind(plan(m3, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=scaled),
                          SETTINGS, NOW).patch, "Deployment")
     assert dep["spec"]["replicas"] == 2  # the new bounds apply at once
+
+
+# --- issue 11 (8): a failed training can be fixed ---------------------------------------------------
+
+
+def failed_training(m: Model) -> tuple[DialogModelStatus, dict[str, Any], dict[str, Any]]:
+    """Plan until the version's training Job failed; returns (status, jobs, config maps)."""
+    p = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW)
+    jobs = {o["metadata"]["name"]: job_done(o, ok=False) for o in by_kind(p.create, "Job")}
+    cms = {o["metadata"]["name"]: o for o in by_kind(p.create, "ConfigMap")}
+    p = plan(m, state_after(p), Observed(jobs=jobs, config_maps=cms), SETTINGS, NOW)
+    assert p.status["phase"] == "Failed" and cond(p, "Trained")["reason"] == "JobFailed"
+    return state_after(p), jobs, cms
+
+
+@pytest.mark.parametrize("fix", [
+    {"image": "trainer:fixed"},
+    {"resources": {"limits": {"memory": "64Gi"}}},
+    {"backoffLimit": 5},
+    {"activeDeadlineSeconds": 7200},
+])
+def test_fixing_a_failed_training_starts_a_new_attempt(fix: dict[str, Any]) -> None:
+    m = model()
+    st, jobs, cms = failed_training(m)
+    first = names.training_job("m", model_version(m.spec))
+    assert list(jobs) == [first]
+    # the same spec again: still Failed, nothing new
+    p = plan(m, st, Observed(jobs=jobs, config_maps=cms), SETTINGS, NOW)
+    assert p.status["phase"] == "Failed" and not by_kind(p.create, "Job")
+    fixed = model(spec(training={"steps": 100, "gpusPerWorker": 2, **fix}))
+    assert model_version(fixed.spec) == model_version(m.spec)  # how it runs, not what it trains
+    p = plan(fixed, st, Observed(jobs=jobs, config_maps=cms), SETTINGS, NOW)
+    [job] = by_kind(p.create, "Job")
+    second = names.training_job("m", model_version(m.spec), attempt=2)
+    assert job["metadata"]["name"] == second != first and len(second) <= 63
+    assert p.status["phase"] == "Training" and p.status["trainingAttempt"]["number"] == 2
+    assert ("jobs", first) in {(r.plural, r.name) for r in p.delete}  # the failed attempt's Job goes
+    # and the new attempt is followed (not the old failure)
+    st2 = state_after(p)
+    p = plan(fixed, st2, Observed(jobs={second: job}, config_maps=cms), SETTINGS, NOW)
+    assert p.status["phase"] == "Training" and not by_kind(p.create, "Job")
+
+
+def test_a_retry_annotation_starts_a_new_attempt_once_per_value() -> None:
+    m = model()
+    st, jobs, cms = failed_training(m)
+    p = plan(m, st, Observed(jobs=jobs, config_maps=cms, retry="2026-01-01T12:00"), SETTINGS, NOW)
+    [job] = by_kind(p.create, "Job")
+    assert job["metadata"]["name"] == names.training_job("m", model_version(m.spec), attempt=2)
+    # it fails again: the same annotation value does not loop, a new value retries once more
+    jobs2 = {job["metadata"]["name"]: job_done(job, ok=False)}
+    st2 = state_after(p)
+    p = plan(m, st2, Observed(jobs=jobs2, config_maps=cms, retry="2026-01-01T12:00"), SETTINGS, NOW)
+    assert p.status["phase"] == "Failed" and not by_kind(p.create, "Job")
+    assert "rejoinder.dev/retry" in cond(p, "Trained")["message"]  # the way out is told
+    p = plan(m, state_after(p), Observed(jobs=jobs2, config_maps=cms, retry="again"), SETTINGS, NOW)
+    assert [j["metadata"]["name"] for j in by_kind(p.create, "Job")] == [names.training_job("m", model_version(m.spec), attempt=3)]
+
+
+def test_a_running_training_is_not_restarted_by_an_operational_change() -> None:
+    m = model()
+    p = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW)
+    jobs = {o["metadata"]["name"]: o for o in by_kind(p.create, "Job")}
+    changed = model(spec(training={"steps": 100, "gpusPerWorker": 2, "image": "trainer:2"}))
+    p = plan(changed, state_after(p), Observed(jobs=jobs), SETTINGS, NOW)
+    assert not by_kind(p.create, "Job") and not p.delete
+
+
+# --- issue 11 (6): index-only and serving-only changes ----------------------------------------------
+
+
+def _spec_volume(dep: dict[str, Any]) -> str:
+    return next(v["configMap"]["name"] for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "spec")
+
+
+def _applied(dep: dict[str, Any], patch: dict[str, Any], generation: int) -> dict[str, Any]:
+    """The Deployment after a merge patch, not yet rolled out by its controller."""
+    out = copy.deepcopy(patch)
+    out["spec"].setdefault("replicas", dep["spec"]["replicas"])
+    out["metadata"]["generation"] = generation
+    out["status"] = {**dep["status"], "observedGeneration": generation, "updatedReplicas": 0, "availableReplicas": 1}
+    return out
+
+
+def test_spec_config_maps_are_immutable_and_content_addressed() -> None:
+    m1, st, obs = serving_model({"recall@5": 0.6})
+    [old] = obs["config_maps"].values()
+    assert old["immutable"] is True
+    m2 = model(spec(serving={"batching": {"maxBatchSize": 8}}))
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=obs["deployment"]), SETTINGS, NOW)
+    assert not by_kind(p.patch, "ConfigMap")  # never rewritten in place
+    [new] = by_kind(p.create, "ConfigMap")
+    assert new["immutable"] is True and new["metadata"]["name"] != old["metadata"]["name"]
+    assert new["metadata"]["labels"][names.LABEL_VERSION] == old["metadata"]["labels"][names.LABEL_VERSION]
+    assert ("configmaps", old["metadata"]["name"]) not in {(r.plural, r.name) for r in p.delete}  # still served
+
+
+def test_an_index_only_change_rolls_servers_out_only_once_the_new_index_is_built() -> None:
+    m1, st, obs = serving_model({"recall@5": 0.6})
+    dep = obs["deployment"]
+    serving_cm = _spec_volume(dep)
+    m2 = model(spec(index={"kind": "hnsw"}))
+    assert model_version(m2.spec) == st.serving_version and index_version(m2.spec) != index_version(m1.spec)
+    cms = dict(obs["config_maps"])
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=cms, deployment=dep), SETTINGS, NOW)
+    [index] = by_kind(p.create, "Job")
+    assert index["metadata"]["name"] == names.index_job("m", index_version(m2.spec))
+    # the servers keep the spec (and so the index) they have until the new index exists
+    assert all(_spec_volume(d) == serving_cm for d in by_kind(p.patch, "Deployment"))
+    assert p.status["phase"] == "Indexing" and cond(p, "Available")["status"] == "True"
+    # the index Job mounts the new spec, which exists
+    [new_cm] = by_kind(p.create, "ConfigMap")
+    assert next(v for v in index["spec"]["template"]["spec"]["volumes"] if v["name"] == "spec")["configMap"]["name"] == new_cm["metadata"]["name"]
+    cms[new_cm["metadata"]["name"]] = new_cm
+    jobs = {**obs["jobs"], index["metadata"]["name"]: job_done(index)}
+    st2 = state_after(p)
+    p = plan(m2, st2, Observed(jobs=jobs, config_maps=cms, deployment=dep), SETTINGS, NOW)
+    [rolled] = by_kind(p.patch, "Deployment")
+    assert _spec_volume(rolled) == new_cm["metadata"]["name"]
+    assert p.status["phase"] == "RollingOut" and cond(p, "Progressing")["reason"] == "RollingOut"
+
+
+def test_a_serving_only_rollout_has_a_deadline_and_is_rolled_back() -> None:
+    m1, st, obs = serving_model({"recall@5": 0.6})
+    dep = obs["deployment"]
+    good_cm = _spec_volume(dep)
+    m2 = model(spec(serving={"resources": {"limits": {"memory": "1Mi"}}}))  # servers will not start
+    cms = dict(obs["config_maps"])
+    p = plan(m2, st, Observed(jobs=obs["jobs"], config_maps=cms, deployment=dep), SETTINGS, NOW)
+    [patch] = by_kind(p.patch, "Deployment")
+    for new_cm in by_kind(p.create, "ConfigMap"):
+        cms[new_cm["metadata"]["name"]] = new_cm
+    assert p.status["phase"] == "RollingOut"  # a serving-only change is a rollout like a new version
+    stuck = _applied(dep, patch, generation=2)
+    st2 = state_after(p)
+    p = plan(m2, st2, Observed(jobs=obs["jobs"], config_maps=cms, deployment=stuck), SETTINGS, NOW + timedelta(seconds=30))
+    assert p.status["phase"] == "RollingOut" and not by_kind(p.patch, "Deployment")
+    # past the progress deadline: rolled back to the last good spec (its resources and its ConfigMap)
+    p = plan(m2, state_after(p), Observed(jobs=obs["jobs"], config_maps=cms, deployment=stuck), SETTINGS,
+             NOW + timedelta(seconds=601))
+    [rollback] = by_kind(p.patch, "Deployment")
+    assert _spec_volume(rollback) == good_cm
+    assert "resources" not in rollback["spec"]["template"]["spec"]["containers"][0]
+    assert p.status["phase"] == "Degraded" and cond(p, "Degraded")["reason"] == "RolledBack"
+    assert cond(p, "Progressing")["reason"] == "ProgressDeadlineExceeded"
+    # the failed spec is not tried again; a new serving change is
+    back = rolled_out(_applied(stuck, rollback, generation=3))
+    st3 = state_after(p)
+    p = plan(m2, st3, Observed(jobs=obs["jobs"], config_maps=cms, deployment=back), SETTINGS, NOW + timedelta(seconds=700))
+    assert not by_kind(p.patch, "Deployment") and p.status["phase"] == "Degraded"
+    m3 = model(spec(serving={"resources": {"limits": {"memory": "4Gi"}}}))
+    p = plan(m3, st3, Observed(jobs=obs["jobs"], config_maps=cms, deployment=back), SETTINGS, NOW + timedelta(seconds=700))
+    [again] = by_kind(p.patch, "Deployment")
+    assert again["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "4Gi"

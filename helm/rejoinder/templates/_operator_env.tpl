@@ -8,6 +8,8 @@
   value: {{ join "," .Values.operator.watchNamespaces | quote }}
 - name: REJOINDER_PROMETHEUS_URL
   value: {{ .Values.operator.prometheusUrl | quote }}
+- name: REJOINDER_METRICS_URL_TEMPLATE
+  value: {{ .Values.operator.modelServerMetricsUrl | quote }}
 - name: REJOINDER_RUN_AS_USER
   value: {{ .Values.operator.workloadRunAsUser | quote }}
 - name: REJOINDER_RESYNC_SECONDS
