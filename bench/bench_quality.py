@@ -25,7 +25,7 @@ from benchdocs import replace_section  # noqa: E402
 
 DOCS = HERE.parent / "docs" / "quality.md"
 # section name → module under bench/quality/
-SECTIONS = {"retrieval": "quality.retrieval"}
+SECTIONS = {"retrieval": "quality.retrieval", "reranking": "quality.reranking", "session": "quality.session"}
 
 
 def main() -> int:

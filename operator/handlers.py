@@ -194,11 +194,13 @@ async def observe(rt: Runtime, model: Model, status: DialogModelStatus, indexes:
     hpa = await kube.get(path_for(scaling_objects.HPA_API, "horizontalpodautoscalers", model.namespace, server))
     keda = await rt.served(scaling_objects.KEDA_API, "scaledobjects")
     scaled_object = await kube.get(path_for(scaling_objects.KEDA_API, "scaledobjects", model.namespace, server)) if keda else None
-    init_trained = None
+
+    def trained(name: Optional[str]) -> Optional[bool]:
+        key = (model.namespace, name)
+        return None if name is None else key in models_index and any(v for v in models_index[key])
+
     init = model.spec.model.init
-    if init is not None and init.dialog_model:
-        ikey = (model.namespace, init.dialog_model)
-        init_trained = ikey in models_index and any(v for v in models_index[ikey])
+    init_trained = trained(init.dialog_model if init is not None else None)
     return Observed(
         rejected=dict(rt.rejected.get(key, {})),
         config_maps=_by_name(get("rejoinder_config_maps")), jobs=jobs, mpijobs=mpijobs, mpijob_supported=supported,
@@ -206,6 +208,7 @@ async def observe(rt: Runtime, model: Model, status: DialogModelStatus, indexes:
         service=next((d for d in services if d["metadata"]["name"] == server), None),
         pdb=next((d for d in pdbs if d["metadata"]["name"] == server), None),
         pods=pods, training_log=training_log, index_log=index_log, init_model_trained=init_trained,
+        negatives_model_trained=trained(model.spec.data.negatives_from),
         hpa=hpa, scaled_object=scaled_object, keda_supported=keda,
     )
 

@@ -48,6 +48,7 @@ class Observed:
     training_log: Optional[str] = None  # tail of the latest version's rank-0 training log
     index_log: Optional[str] = None  # tail of the latest index Job's log
     init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
+    negatives_model_trained: Optional[bool] = None  # spec.data.negativesFrom trained yet (None: not set)
     hpa: Optional[Obj] = None  # the HorizontalPodAutoscaler named after the server, if any
     scaled_object: Optional[Obj] = None  # the KEDA ScaledObject named after the server, if any
     keda_supported: bool = False  # the keda.sh/v1alpha1 ScaledObject API is served
@@ -216,6 +217,13 @@ class _Planner:
             init = self.spec.model.init.dialog_model  # type: ignore[union-attr]
             self.conds.set(ConditionType.Trained, False, "WaitingForInitModel",
                            f"waiting for DialogModel {init} (pretraining) to finish training: its encoder is the starting point")
+            self.activity = Phase.Pending
+            return False
+        if self.obs.negatives_model_trained is False:
+            source = self.spec.data.negatives_from
+            self.conds.set(ConditionType.Trained, False, "WaitingForNegativesModel",
+                           f"waiting for DialogModel {source} (retrieval) to finish training: its hard negatives "
+                           "are this reranker's proxy reactions")
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1

@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from rejoinder import atomic
 from rejoinder.text import chatterbot
 from rejoinder.text.formats import (
     Candidate,
-    DialogPair,
-    Reaction,
     Record,
     RecordKind,
     Session,
+    in_eval_split,
     read_records,
     split_records,
     write_records,
 )
+
+from . import hard_negatives, proxy_presets
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class PreparedData:
     directory: Path
     kind: RecordKind
     counts: dict[str, int]
+    labels: Optional[dict[str, Any]] = None  # set when the labels are proxies (proxy_presets)
 
     @property
     def train_file(self) -> Path:
@@ -77,7 +78,7 @@ def load_prepared(directory: Path) -> Optional[PreparedData]:
     if not manifest.is_file():
         return None
     info = json.loads(manifest.read_text(encoding="utf-8"))
-    return PreparedData(directory, RecordKind(info["kind"]), dict(info["counts"]))
+    return PreparedData(directory, RecordKind(info["kind"]), dict(info["counts"]), info.get("labels"))
 
 
 def detect_kind(path: Path) -> RecordKind:
@@ -105,50 +106,54 @@ def detect_kind(path: Path) -> RecordKind:
 # --- the chatterbot preset, shaped for each task ---------------------------------------------------
 
 
-def chatterbot_reactions(pairs: Sequence[DialogPair], seed: int) -> list[Reaction]:
-    """Upvote = the corpus's own reply; downvote = a reply drawn from another conversation turn.
-    A stand-in for real user reactions, so reranking can be trained on the preset."""
-    rng = random.Random(seed)
-    responses = [p.response for p in pairs]
-    out = []
-    for pair in pairs:
-        out.append(Reaction(pair.context, pair.response, True, chatterbot.SOURCE))
-        other = pair.response
-        while other == pair.response and len(set(responses)) > 1:
-            other = rng.choice(responses)
-        out.append(Reaction(pair.context, other, False, chatterbot.SOURCE))
-    return out
+@dataclass
+class PresetData:
+    kind: RecordKind
+    records: list[Record]
+    held: Optional[list[Record]] = None  # already split (None: hash-split later)
+    candidates: list[Candidate] = field(default_factory=list)
+    labels: Optional[dict[str, Any]] = None  # proxy_presets.labels_note, for data.json
 
 
-def chatterbot_sessions(seed: int) -> list[Session]:
-    """Positive = a corpus conversation; negative = the same conversation with its replies
-    swapped for replies drawn from elsewhere in the corpus (an incoherent session)."""
-    rng = random.Random(seed)
-    conversations = list(chatterbot.conversations())
-    replies = [t for conv in conversations for t in conv[1:]]
-    out = []
-    for conv in conversations:
-        out.append(Session(tuple(conv), True, chatterbot.SOURCE))
-        swapped = [t if i % 2 == 0 else rng.choice(replies) for i, t in enumerate(conv)]
-        if swapped != conv:
-            out.append(Session(tuple(swapped), False, chatterbot.SOURCE))
-    return out
+def _split_conversations(fraction: float, salt: str) -> tuple[list[list[str]], list[list[str]]]:
+    """Conversations split as wholes, so no held-out negative is a shuffle of a training dialog."""
+    convs = list(chatterbot.conversations())
+    flags = [in_eval_split(Session(tuple(c), True), fraction, salt) for c in convs]
+    return [c for c, f in zip(convs, flags) if not f], [c for c, f in zip(convs, flags) if f]
 
 
-def _preset_records(task: str, seed: int) -> tuple[RecordKind, list[Record], list[Candidate]]:
-    pairs, candidates = chatterbot.load_corpus()
+def _preset_records(spec: Any, resolve_dialog_model: Optional[Callable[[str], Path]]) -> PresetData:
+    task, seed, data = spec.task.value, spec.training.seed, spec.data
     if task in ("retrieval", "pretraining"):
-        return RecordKind.pairs, list(pairs), candidates
+        pairs, candidates = chatterbot.load_corpus()
+        return PresetData(RecordKind.pairs, list(pairs), candidates=candidates)
+    if task == "reranking" and data.negatives_from:
+        if resolve_dialog_model is None:
+            raise ValueError("data.negativesFrom needs the artifacts of other DialogModels")
+        source = hard_negatives.RetrievalSource.from_export(resolve_dialog_model(data.negatives_from))
+        train, held = hard_negatives.mine(source, data.negatives_per_context, seed)
+        return PresetData(RecordKind.reactions, list(train), list(held),
+                          labels={**proxy_presets.labels_note(proxy_presets.HARD_NEGATIVES, data.negatives_from),
+                                  "retrievalVersion": source.version, "topK": source.top_k,
+                                  "negativesPerContext": data.negatives_per_context})
     if task == "reranking":
-        return RecordKind.reactions, list(chatterbot_reactions(pairs, seed)), []
-    return RecordKind.sessions, list(chatterbot_sessions(seed)), []
+        pairs, _ = chatterbot.load_corpus()
+        return PresetData(RecordKind.reactions, list(proxy_presets.random_negative_reactions(pairs, seed)),
+                          labels=proxy_presets.labels_note(proxy_presets.RANDOM_NEGATIVES))
+    train_convs, held_convs = _split_conversations(data.eval_fraction, f"{seed}")
+    return PresetData(RecordKind.sessions, list(proxy_presets.shuffled_sessions(train_convs, seed)),
+                      list(proxy_presets.shuffled_sessions(held_convs, seed + 1)),
+                      labels=proxy_presets.labels_note(proxy_presets.SHUFFLED_SESSIONS))
 
 
 # --- the stage ---------------------------------------------------------------------------------
 
 
-def prepare_data(spec: Any, directory: Path) -> PreparedData:
-    """Write train/eval(/candidates) JSONL and data.json under `directory`; reuse them if done."""
+def prepare_data(spec: Any, directory: Path,
+                 resolve_dialog_model: Optional[Callable[[str], Path]] = None) -> PreparedData:
+    """Write train/eval(/candidates) JSONL and data.json under `directory`; reuse them if done.
+
+    `resolve_dialog_model(name)` gives another DialogModel's newest export (data.negativesFrom)."""
     done = load_prepared(directory)
     if done is not None:
         log.info("data already prepared in %s: %s", directory, done.counts)
@@ -157,8 +162,10 @@ def prepare_data(spec: Any, directory: Path) -> PreparedData:
     data = spec.data
     candidates: list[Candidate] = []
     held: list[Record] | None = None
+    labels: Optional[dict[str, Any]] = None
     if data.preset is not None:
-        kind, records, candidates = _preset_records(task, spec.training.seed)
+        preset = _preset_records(spec, resolve_dialog_model)
+        kind, records, held, candidates, labels = preset.kind, preset.records, preset.held, preset.candidates, preset.labels
         source = f"preset {data.preset.value}"
     else:
         train_path = Path(data.train)
@@ -192,10 +199,13 @@ def prepare_data(spec: Any, directory: Path) -> PreparedData:
     write_records(directory / "eval.jsonl", held)
     if candidates:
         write_records(directory / "candidates.jsonl", candidates)
-    atomic.write_json(directory / DATA_MANIFEST, {"kind": kind.value, "counts": counts, "source": source})
+    manifest: dict[str, Any] = {"kind": kind.value, "counts": counts, "source": source}
+    if labels is not None:
+        manifest["labels"] = labels
+    atomic.write_json(directory / DATA_MANIFEST, manifest)
     log.info("prepared %s data from %s: %d train, %d eval, %d candidates",
              kind.value, source, counts["train"], counts["eval"], counts["candidates"])
-    return PreparedData(directory, kind, counts)
+    return PreparedData(directory, kind, counts, labels)
 
 
 def _with_eval_responses(candidates: list[Candidate], train: Sequence[Record], held: Sequence[Record]) -> list[Candidate]:

@@ -164,4 +164,8 @@ def format_table(report: Mapping[str, Any]) -> str:
              *([f"{gain[n]:+.4f}" if n in gain else "-"] if gain else [])] for n in names]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+    lines = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    labels = report.get("labels")
+    if labels:
+        lines.append(f"labels: {labels['description']}")
+    return "\n".join(lines)

@@ -80,7 +80,8 @@ def prepare(model: Any, layout: VersionLayout, options: TrainOptions, world_size
         wire = model.to_wire()
         wire.pop("status", None)
         atomic.write_text(layout.spec_file, yaml.safe_dump(wire, sort_keys=False))
-    prepared = prepare_data(spec, layout.data_dir)
+    prepared = prepare_data(spec, layout.data_dir,
+                            lambda name: exported_dialog_model(options.artifacts, options.namespace, name))
 
     init = spec.model.init
     if (layout.tokenizer_dir / CONFIG_FILE).is_file():
@@ -222,7 +223,10 @@ def finish(model: Any, layout: VersionLayout, task: Any, tokenizer: Any, options
     features = featurizer.records(spec.task.value, spec.model.architecture.value, held)
     if spec.task.value == "pretraining":
         return evaluation.evaluate_masked_lm(task.model, task, features["input_ids"], spec.training.seed)
-    return evaluation.evaluate_binary(task.model, features)
+    report = evaluation.evaluate_binary(task.model, features)
+    if prepared.labels is not None:  # proxy labels: the metrics say so wherever they go
+        report["labels"] = prepared.labels
+    return report
 
 
 def start_model(model: Any, tokenizer: Any, options: TrainOptions) -> Optional[Any]:

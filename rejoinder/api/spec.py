@@ -233,10 +233,25 @@ class DataSpec(ApiModel):
             field=".train",
             holds=lambda s: s.preset is not None or s.train is not None,
         ),
+        CrossFieldRule(
+            cel="!has(self.negativesFrom) || has(self.preset)",
+            message="negativesFrom builds a preset's proxy reactions: set preset, not train",
+            field=".negativesFrom",
+            holds=lambda s: s.negatives_from is None or s.preset is not None,
+        ),
     )
 
     preset: Optional[DataPreset] = None
-    """A built-in corpus instead of files: chatterbot (the chatterbot-corpus English dialogs)."""
+    """A built-in corpus instead of files: chatterbot (the chatterbot-corpus English dialogs).
+    Reranking and session scoring get proxy labels built from it (not user feedback)."""
+    negatives_from: Optional[str] = Field(None, min_length=1)
+    """Reranking with a preset: name of a trained retrieval DialogModel in the same namespace whose
+    hard negatives make the proxy reactions. Per context of its data, the true response is an
+    upvote and its wrongly retrieved top candidates are downvotes; its held-out split stays held out."""
+    negatives_per_context: int = Field(3, ge=1, le=100)
+    """Downvotes per upvote with negativesFrom. Held-out: a context's highest-ranked wrong
+    candidates among the retrieval model's serving.topK. Training: the reply paired with the
+    contexts it is wrongly ranked highest for, so a reply's text alone does not predict its label."""
     train: Optional[str] = Field(None, min_length=1)
     """Training data (JSONL): pairs, reactions or sessions depending on the task."""
     eval: Optional[str] = Field(None, min_length=1)
@@ -512,6 +527,12 @@ class DialogModelSpec(ApiModel):
             message="serving.reranker is only used by retrieval models",
             field=".serving.reranker",
             holds=lambda s: s.serving.reranker is None or s.task == Task.retrieval,
+        ),
+        CrossFieldRule(
+            cel="!has(self.data.negativesFrom) || self.task == 'reranking'",
+            message="data.negativesFrom builds reranking data: it needs task reranking",
+            field=".data.negativesFrom",
+            holds=lambda s: s.data.negatives_from is None or s.task == Task.reranking,
         ),
         CrossFieldRule(
             cel=_gate_cel(),

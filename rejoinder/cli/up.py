@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "when Horovod is installed) → evaluation → index → model server on 127.0.0.1 in the foreground. "
         "Finished stages of the same model version are reused; an interrupted one resumes. Ctrl-C stops.",
     )
-    parser.add_argument("-f", "--file", type=Path, required=True, help="DialogModel YAML")
+    parser.add_argument("-f", "--file", type=Path, required=True,
+                        help="DialogModel YAML; several documents (e.g. a retrieval model and its reranker) are "
+                        "trained dependencies first, and the one with serving enabled is served")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
     parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus port (0: any free port)")
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..local.runner import up
-    from ._load import dialog_model_or_exit
+    from ._load import dialog_models_or_exit
 
-    return up(dialog_model_or_exit(args.file), host=args.host, port=args.port, metrics_port=args.metrics_port,
+    return up(dialog_models_or_exit(args.file), host=args.host, port=args.port, metrics_port=args.metrics_port,
               ready_timeout=args.ready_timeout, use_horovod=args.horovod)

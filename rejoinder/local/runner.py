@@ -17,19 +17,20 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import yaml
 
 from ..api import DialogModel
 from ..api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
 from ..api.versioning import index_version, model_version
-from ..artifacts import ModelLayout
+from ..artifacts import ModelLayout, VersionLayout
 from ..atomic import write_text
 from ..progress_lines import parse_metrics, parse_progress
 from . import display, state
 from .commands import Endpoint, horovodrun_path, stage_argv
 from .fallback import effective_model
+from .order import OrderError, bring_up_order
 from .stages import PHASE_OF_STAGE, Done, Stage, pending
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,15 @@ class Reporter:
     _last_line: str = ""
     _last_save: float = 0.0
 
+    def row(self) -> tuple[str, ...]:
+        return display.row(self.model.metadata.name, self.model.spec.task.value, self.status)
+
     def update(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_save > 1.0:
             state.save(self.root, self.status)
             self._last_save = now
-        line = display.table([display.row(self.model.metadata.name, self.model.spec.task.value, self.status)])
-        row_text = line.splitlines()[-1]
+        row_text = display.table([self.row()]).splitlines()[-1]
         if self.tty:
             sys.stdout.write("\r\x1b[2K" + row_text[: os.get_terminal_size().columns - 1])
             sys.stdout.flush()
@@ -137,7 +140,8 @@ def _stop(proc: subprocess.Popen, grace: float = 30.0) -> int:
     return proc.returncode
 
 
-def _wait_serving(proc: subprocess.Popen, endpoint: Endpoint, timeout: float) -> None:
+def wait_serving(proc: subprocess.Popen, endpoint: Endpoint, timeout: float) -> None:
+    """Until the server `proc` answers SERVING on its health service (StageFailed if it exits or times out)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -166,14 +170,15 @@ def _mark_stopped(reporter: Reporter, message: str, failed: bool) -> None:
     state.save(reporter.root, status)
 
 
-def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Reporter, ready_timeout: float) -> int:
+def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Reporter, ready_timeout: float,
+           others: Sequence[Reporter] = ()) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a", encoding="utf-8") as out:
         out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait_serving(proc, endpoint, ready_timeout)
+            wait_serving(proc, endpoint, ready_timeout)
             status = reporter.status
             status.phase, status.endpoint = Phase.Serving, endpoint.address
             status.serving_version = status.latest_version
@@ -183,6 +188,8 @@ def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Report
             state.set_condition(status, ConditionType.Progressing, False, "RolloutComplete")
             reporter.update(force=True)
             reporter.newline()
+            if others:  # every model this `up` brought up, as `rejoinder status` shows them
+                print("\n" + display.table([r.row() for r in [*others, reporter]]), flush=True)
             target = "" if endpoint.address == "127.0.0.1:8500" else f" --target {endpoint.address}"
             print(f"\nTry it:  rejoinder query{target} \"Let's go to an early movie\"", flush=True)
             code = proc.wait()
@@ -199,64 +206,106 @@ def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Report
             raise
 
 
-def up(original: DialogModel, *, host: str = "127.0.0.1", port: int = 8500, metrics_port: int = 9090,
-       ready_timeout: float = 600.0, use_horovod: Optional[bool] = None) -> int:
-    model, why = effective_model(original)
-    if why:
-        log.warning("%s", why)
-    spec = model.spec
-    namespace = model.metadata.namespace or "default"
-    layout = ModelLayout.for_model(spec.storage.path, namespace, model.metadata.name)
-    version = model_version(spec)
-    vlayout = layout.version(version)
-    spec_file = layout.root / "dialogmodel.yaml"
-    write_text(spec_file, yaml.safe_dump(model.to_wire(), sort_keys=False))
+@dataclass
+class LocalRun:
+    """One DialogModel of an `up`: where its artifacts are and its live status."""
 
+    model: DialogModel
+    spec_file: Path
+    version: str
+    vlayout: VersionLayout
+    reporter: Reporter
+
+    @classmethod
+    def start(cls, original: DialogModel) -> "LocalRun":
+        model, why = effective_model(original)
+        if why:
+            log.warning("%s: %s", model.metadata.name, why)
+        spec = model.spec
+        namespace = model.metadata.namespace or "default"
+        layout = ModelLayout.for_model(spec.storage.path, namespace, model.metadata.name)
+        version = model_version(spec)
+        spec_file = layout.root / "dialogmodel.yaml"
+        write_text(spec_file, yaml.safe_dump(model.to_wire(), sort_keys=False))
+        status = state.load(layout.root) or DialogModelStatus()
+        status.latest_version, status.endpoint, status.phase = version, None, Phase.Pending
+        return cls(model, spec_file, version, layout.version(version), Reporter(model, layout.root, status))
+
+    def todo(self) -> list[Stage]:
+        spec = self.model.spec
+        done = Done(trained=self.vlayout.trained, indexed=self.vlayout.index_manifest(index_version(spec)).is_file())
+        todo = pending(spec, done)
+        for skipped in (s for s in (Stage.train, Stage.build_index) if s not in todo):
+            log.info("%s: reusing finished stage %s of version %s", self.model.metadata.name, skipped.value, self.version)
+        return todo
+
+    def run_batch_stages(self, endpoint: Endpoint, horovodrun: Optional[str]) -> None:
+        """train and build-index, as far as they are not done yet (StageFailed when one fails)."""
+        status = self.reporter.status
+        for stage in (s for s in self.todo() if s != Stage.serve):
+            status.phase = PHASE_OF_STAGE[stage]
+            status.message = {Stage.train: "starting training", Stage.build_index: "building the index"}[stage]
+            self.reporter.update(force=True)
+            argv = stage_argv(stage, self.spec_file, version=self.version, endpoint=endpoint, horovodrun=horovodrun)
+            _run_stage(argv, self.vlayout.root / "logs" / f"{stage.value}.log", self.reporter)
+            if stage == Stage.train:
+                status.trained_version = self.version
+                state.set_condition(status, ConditionType.Trained, True, "TrainingSucceeded")
+            else:
+                state.set_condition(status, ConditionType.Indexed, True, "IndexBuilt")
+
+
+def up(originals: Union[DialogModel, Sequence[DialogModel]], *, host: str = "127.0.0.1", port: int = 8500,
+       metrics_port: int = 9090, ready_timeout: float = 600.0, use_horovod: Optional[bool] = None) -> int:
+    """Train (and index) every model of the file, dependencies first, then serve the one served."""
+    try:
+        ordered, served = bring_up_order([originals] if isinstance(originals, DialogModel) else list(originals))
+    except OrderError as error:
+        print(f"cannot bring these models up: {error}", file=sys.stderr)
+        return 2
     endpoint = Endpoint(host, port or free_port(), metrics_port or free_port())
     horovodrun = horovodrun_path() if use_horovod is not False else None
     if use_horovod and horovodrun is None:
         log.error("--horovod asked for, but Horovod is not installed with TensorFlow support")
         return 2
-    log.info("model %s/%s version %s; artifacts in %s; training %s", namespace, model.metadata.name, version,
-             vlayout.root, "under horovodrun -np 2 (Gloo)" if horovodrun else "as one process (Horovod not installed)")
-
-    status = state.load(layout.root) or DialogModelStatus()
-    status.latest_version, status.endpoint, status.phase = version, None, Phase.Pending
-    reporter = Reporter(model, layout.root, status)
-    done = Done(trained=vlayout.trained, indexed=vlayout.index_manifest(index_version(spec)).is_file())
-    todo = pending(spec, done)
-    for skipped in (s for s in (Stage.train, Stage.build_index) if s not in todo):
-        log.info("reusing finished stage %s of version %s", skipped.value, version)
+    runs: list[LocalRun] = []
+    current: Optional[LocalRun] = None
     try:
-        for stage in todo:
-            status.phase = PHASE_OF_STAGE[stage]
-            status.message = {Stage.train: "starting training", Stage.build_index: "building the index",
-                              Stage.serve: "starting the model server"}[stage]
-            reporter.update(force=True)
-            argv = stage_argv(stage, spec_file, version=version, endpoint=endpoint, horovodrun=horovodrun)
-            log_file = vlayout.root / "logs" / f"{stage.value}.log"
-            if stage == Stage.serve:
-                return _serve(argv, log_file, endpoint, reporter, ready_timeout)
-            _run_stage(argv, log_file, reporter)
-            if stage == Stage.train:
-                status.trained_version = version
-                state.set_condition(status, ConditionType.Trained, True, "TrainingSucceeded")
-            else:
-                state.set_condition(status, ConditionType.Indexed, True, "IndexBuilt")
-        # Only reached when nothing is served (serving returns from the loop above).
-        status.phase, status.message = Phase.Trained, "trained; not served (serving.enabled is false)"
-        reporter.update(force=True)
-        reporter.newline()
-        return 0
+        for original in ordered:
+            current = LocalRun.start(original)
+            runs.append(current)
+            log.info("model %s version %s; artifacts in %s; training %s", original.metadata.name, current.version,
+                     current.vlayout.root,
+                     "under horovodrun -np 2 (Gloo)" if horovodrun else "as one process (Horovod not installed)")
+            current.run_batch_stages(endpoint, horovodrun)
+            if current.model.spec.serving.enabled:
+                continue
+            status = current.reporter.status
+            status.phase, status.message = Phase.Trained, "trained; not served (serving.enabled is false)"
+            current.reporter.update(force=True)
+            current.reporter.newline()
+        if served is None:
+            return 0
+        current = next(r for r in runs if r.model.metadata.name == served.metadata.name)
+        status = current.reporter.status
+        status.phase, status.message = PHASE_OF_STAGE[Stage.serve], "starting the model server"
+        current.reporter.update(force=True)
+        argv = stage_argv(Stage.serve, current.spec_file, version=current.version, endpoint=endpoint, horovodrun=horovodrun)
+        others = [r.reporter for r in runs if r is not current]
+        return _serve(argv, current.vlayout.root / "logs" / f"{Stage.serve.value}.log", endpoint, current.reporter,
+                      ready_timeout, others)
     except StageFailed as error:
+        assert current is not None
+        status = current.reporter.status
         status.phase, status.message = Phase.Failed, str(error).splitlines()[0]
-        reporter.update(force=True)
-        reporter.newline()
+        current.reporter.update(force=True)
+        current.reporter.newline()
         print(f"stage failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        status.message = "interrupted; run `rejoinder up` again to resume"
-        reporter.update(force=True)
-        reporter.newline()
+        if current is not None:
+            current.reporter.status.message = "interrupted; run `rejoinder up` again to resume"
+            current.reporter.update(force=True)
+            current.reporter.newline()
         print("interrupted: finished stages are kept and training resumes from its last checkpoint", flush=True)
         return 0

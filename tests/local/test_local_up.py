@@ -112,3 +112,43 @@ def test_up_trains_indexes_serves_and_stops_cleanly(tmp_path: Path) -> None:
         out = _stop(proc)
     assert "reusing finished stage train" in out and "reusing finished stage build-index" in out
     assert not (version_root / "logs" / "train.log").read_text().count("$ ") > 1
+
+
+def _pipeline(storage: Path) -> list[dict]:
+    """examples/pipeline.yaml's shape, tiny: a retrieval model and a reranker mining its negatives."""
+    bert = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "maxSeqLength": 24,
+            "contextLength": 16, "responseLength": 8}
+    training = {"gpusPerWorker": 0, "steps": 6, "batchSizePerGpu": 16, "warmupSteps": 1, "learningRate": 1e-3,
+                "checkpointInterval": 6, "xla": False}
+    common = {"model": {"bert": bert}, "tokenizer": {"kind": "bpe", "vocabSize": 600}, "training": training,
+              "storage": {"path": str(storage)}}
+    retrieval = {**common, "task": "retrieval", "data": {"preset": "chatterbot", "maxContextTurns": 1},
+                 "serving": {"reranker": "rr", "topK": 5, "batching": {"maxBatchSize": 8, "maxQueueDelayMs": 2}}}
+    reranker = {**common, "task": "reranking", "serving": {"enabled": False},
+                "data": {"preset": "chatterbot", "negativesFrom": "retr", "negativesPerContext": 2, "maxContextTurns": 1}}
+    return [{"apiVersion": "rejoinder.dev/v1alpha1", "kind": "DialogModel", "metadata": {"name": name}, "spec": spec}
+            for name, spec in (("rr", reranker), ("retr", retrieval))]  # the reranker first: up reorders
+
+
+def test_up_with_a_multi_document_file_trains_retrieval_then_its_reranker_and_serves_respond(tmp_path: Path) -> None:
+    storage = tmp_path / "artifacts"
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump_all(_pipeline(storage), sort_keys=False))
+    proc = _start(config, tmp_path)
+    try:
+        status = _wait_serving(proc, storage / "default" / "retr" / "status.json", timeout=1200)
+        with grpc.insecure_channel(status["endpoint"]) as channel:
+            reply = pb_grpc.DialogServiceStub(channel).Respond(pb.RespondRequest(context=["Hello"]), timeout=30)
+        assert reply.reranked and reply.reranker_version and len(reply.candidates) == 5
+        reranker = json.loads((storage / "default" / "rr" / "status.json").read_text())
+        assert reranker["phase"] == "Trained" and reply.reranker_version == reranker["latestVersion"]
+        version = storage / "default" / "rr" / "versions" / reranker["latestVersion"]
+        assert json.loads((version / "metrics.json").read_text())["labels"]["negativesFrom"] == "retr"
+    finally:
+        out = _stop(proc) if proc.poll() is None else proc.stdout.read()
+    table = out[out.index("NAME "):].splitlines()
+    assert table[1].split()[:3] == ["rr", "reranking", "Trained"] and table[2].split()[:3] == ["retr", "retrieval", "Serving"]
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    listed = subprocess.run([sys.executable, "-m", "rejoinder", "status", "--artifacts", str(storage)],
+                            capture_output=True, text=True, env=env, check=True).stdout
+    assert {line.split()[0] for line in listed.splitlines()[1:]} == {"retr", "rr"}

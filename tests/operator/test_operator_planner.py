@@ -360,6 +360,15 @@ def test_waits_for_the_pretraining_model_it_starts_from() -> None:
     assert not by_kind(p.create, "Job")
 
 
+def test_a_reranker_waits_for_the_retrieval_model_it_mines_negatives_from() -> None:
+    s = spec(task="reranking", data={"preset": "chatterbot", "negativesFrom": "chat-retrieval"}, rollout={})
+    p = plan(model(s), DialogModelStatus(), Observed(negatives_model_trained=False), SETTINGS, NOW)
+    assert p.status["phase"] == "Pending" and cond(p, "Trained")["reason"] == "WaitingForNegativesModel"
+    assert "chat-retrieval" in cond(p, "Trained")["message"] and not by_kind(p.create, "Job")
+    p = plan(model(s), DialogModelStatus(), Observed(negatives_model_trained=True), SETTINGS, NOW)
+    assert by_kind(p.create, "Job")
+
+
 def test_old_versions_children_are_garbage_collected() -> None:
     m1, st, obs, = serving_model({"recall@5": 0.6})
     m2 = model(spec(training={"steps": 200}))

@@ -10,7 +10,8 @@ import pytest
 from rejoinder.api import parse_dialog_model
 from rejoinder.text.formats import DataFormatError, RecordKind
 from rejoinder.training import shards
-from rejoinder.training.data_prep import chatterbot_reactions, chatterbot_sessions, detect_kind, prepare_data
+from rejoinder.training.data_prep import detect_kind, prepare_data
+from rejoinder.training.proxy_presets import random_negative_reactions
 
 from training_support import tiny_model
 
@@ -30,16 +31,14 @@ def test_chatterbot_preset_for_retrieval_holds_out_pairs_and_pools_their_respons
     assert prepare_data(_spec(tmp_path), tmp_path / "data").counts == prepared.counts
 
 
-def test_preset_reactions_and_sessions_are_balanced():
+def test_preset_random_reactions_are_balanced_and_marked_as_proxies():
     from rejoinder.text.chatterbot import load_corpus
 
     pairs, _ = load_corpus()
-    reactions = chatterbot_reactions(pairs[:200], seed=1)
+    reactions = random_negative_reactions(pairs[:200], seed=1)
     assert sum(r.upvote for r in reactions) == 200 and len(reactions) == 400
     assert all(r.response != p.response for r, p in zip(reactions[1::2], pairs[:200]))
-    sessions = chatterbot_sessions(seed=1)
-    positive = sum(s.positive for s in sessions)
-    assert 0.4 < positive / len(sessions) < 0.6
+    assert {r.source for r in reactions} == {"proxy:random-negatives"}
 
 
 def test_bad_training_file_fails_with_file_and_line(tmp_path):
