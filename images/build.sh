@@ -67,7 +67,8 @@ for component in "${COMPONENTS[@]}"; do
   image="$REGISTRY/rejoinder-$component:$TAG"
   echo "==> building $image (images/$component/Dockerfile, $FLAVOUR, on $base_image)"
   args=(-f "images/$component/Dockerfile" -t "$image" --build-context "wheels=$WHEELS"
-        --build-arg "BASE_IMAGE=$base_image" --build-arg "FLAVOUR=$FLAVOUR")
+        --build-arg "BASE_IMAGE=$base_image" --build-arg "FLAVOUR=$FLAVOUR"
+        --build-arg "WHEELHOUSE=$(basename "$WHEELS")")
   [ -z "${IMAGE_UID:-}" ] || args+=(--build-arg "UID=$IMAGE_UID")
   if [ "$BUILDER" = docker ]; then
     docker buildx build --platform "${PLATFORM:-linux/amd64}" "${args[@]}" \
