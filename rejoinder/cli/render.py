@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from ._load import dialog_model_or_exit
+from ._load import dialog_models_or_exit
 
 NO_UID = "00000000-0000-0000-0000-000000000000"  # the apiserver assigns the real one
 
@@ -31,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from rejoinder.operator.manifests import PHASES, render
     from rejoinder.operator.settings import OperatorSettings
 
-    dm = dialog_model_or_exit(args.file)
-    namespace = args.namespace or dm.metadata.namespace or "default"
-    model = Model(name=dm.metadata.name, namespace=namespace, uid=args.uid, spec=dm.spec)
-    objects = render(model, OperatorSettings.from_env(), args.phase or PHASES)
+    settings = OperatorSettings.from_env()
+    objects: list = []
+    for dm in dialog_models_or_exit(args.file):  # a multi-document file: every model's objects
+        namespace = args.namespace or dm.metadata.namespace or "default"
+        model = Model(name=dm.metadata.name, namespace=namespace, uid=args.uid, spec=dm.spec)
+        objects += render(model, settings, args.phase or PHASES)
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, width=120))
     return 0
