@@ -15,10 +15,10 @@ from typing import Optional
 from rejoinder.api import DialogModel
 from rejoinder.api.versioning import index_version, model_version
 from rejoinder.artifacts import ModelLayout, VersionLayout
+from rejoinder.constants import DEFAULT_NAMESPACE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NAMESPACE = "default"
 
 
 class NotFound(FileNotFoundError):

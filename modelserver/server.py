@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from rejoinder.constants import GRPC_PORT, LOCAL_HOST, METRICS_PORT
 
 from . import validation
 from .metrics import ServerMetrics
@@ -34,15 +38,17 @@ HEALTH_SERVICES = ("", SERVICE_NAME)  # "" = the whole server (what Kubernetes' 
 
 @dataclass
 class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 8500
-    metrics_port: Optional[int] = 9090  # None: no metrics endpoint
+    host: str = LOCAL_HOST
+    port: int = GRPC_PORT
+    metrics_port: Optional[int] = METRICS_PORT  # None: no metrics endpoint
     metrics_host: Optional[str] = None  # defaults to host
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     limits: validation.Limits = field(default_factory=validation.Limits)
     drain_delay_s: float = 0.0
     grace_s: float = 30.0
     max_message_bytes: int = 4 * 1024 * 1024
+    # Names this process in ModelInfo (`rejoinder up` checks that its own server is the one answering).
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}")
 
 
 class _Delegate(grpc.GenericRpcHandler):
@@ -91,6 +97,9 @@ class ModelServer:
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.max_send_message_length", s.max_message_bytes),
+                # gRPC shares a port with SO_REUSEPORT by default: a second server on a port in use
+                # must fail to start, not split the traffic with whatever listens there already.
+                ("grpc.so_reuseport", 0),
             ]
         )
         self._server.add_generic_rpc_handlers((self._delegate,))
@@ -111,7 +120,8 @@ class ModelServer:
             return runtime, identity, runtime.warm_up()
 
         runtime, identity, warm_s = await asyncio.to_thread(load_and_warm)
-        self.service = DialogService(runtime, identity, self.settings.limits, self.settings.batching, self.metrics)
+        self.service = DialogService(runtime, identity, self.settings.limits, self.settings.batching, self.metrics,
+                                     instance=self.settings.instance)
         self._delegate.target = self.service.handler()
         self.metrics.set_model_info(identity.__dict__)
         self.metrics.warmup_seconds.set(warm_s)

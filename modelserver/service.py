@@ -79,8 +79,10 @@ class DialogService:
         limits: validation.Limits,
         batching: BatchingConfig,
         metrics: ServerMetrics,
+        instance: str = "",
     ) -> None:
         self.runtime = runtime
+        self.instance = instance
         self.identity = identity
         self.limits = limits
         self.batching = batching
@@ -245,7 +247,7 @@ class DialogService:
             default_top_k=validation.top_k(0, self.limits), max_top_k=self.limits.max_top_k,
             max_context_turns=self.limits.max_context_turns, max_candidates=self.limits.max_candidates,
             max_batch_size=self.batching.max_batch_size, batch_shapes=list(self.runtime.shapes),
-            precision=ident.precision, xla=ident.xla,
+            precision=ident.precision, xla=ident.xla, instance=self.instance,
         )
 
     # --- lifecycle --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from rejoinder.api.spec import API_VERSION, KIND, DialogModelSpec, HorovodController, ResourceRequirements
+from rejoinder.pipeline import commands
 
 from . import names
 from .security import harden_pod_spec
@@ -183,10 +184,8 @@ def content_hash(obj: Any) -> str:
 
 def train_command(spec: DialogModelSpec) -> list[str]:
     """One worker: `horovodrun -np <P> [--gloo] rejoinder train -f <spec>`."""
-    cmd = ["horovodrun", "-np", str(processes_per_worker(spec))]
-    if spec.training.controller == HorovodController.gloo:
-        cmd.append("--gloo")
-    return cmd + ["rejoinder", "train", "-f", names.SPEC_FILE]
+    return commands.train_argv(commands.IMAGE_CLI, names.SPEC_FILE, processes=processes_per_worker(spec),
+                               gloo=spec.training.controller == HorovodController.gloo)
 
 
 def mpirun_command(spec: DialogModelSpec) -> list[str]:
@@ -195,7 +194,7 @@ def mpirun_command(spec: DialogModelSpec) -> list[str]:
     return [
         "mpirun", "-np", str(total), "--allow-run-as-root", "-bind-to", "none", "-map-by", "slot",
         "-x", "NCCL_DEBUG=INFO", "-x", "LD_LIBRARY_PATH", "-x", "PATH",
-        "rejoinder", "train", "-f", names.SPEC_FILE,
+        *commands.verb_argv(commands.IMAGE_CLI, "train", names.SPEC_FILE),
     ]
 
 
@@ -279,7 +278,7 @@ def index_job(model: Model, version: str, index_version: str, settings: Operator
     gpus = 1 if model.spec.index.gpu else 0
     c: dict[str, Any] = {
         "name": "build-index", "image": model.spec.training.image or settings.trainer_image,
-        "command": ["rejoinder", "build-index", "-f", names.SPEC_FILE],
+        "command": commands.build_index_argv(commands.IMAGE_CLI, names.SPEC_FILE),
         "env": _env(model, version), "volumeMounts": mounts,
     }
     resources = _resources(model.spec.training.resources, gpus)
@@ -307,10 +306,8 @@ def index_job(model: Model, version: str, index_version: str, settings: Operator
 
 
 def serve_command(version: str) -> list[str]:
-    return [
-        "rejoinder", "serve", "-f", names.SPEC_FILE, "--version", version,
-        "--host", "0.0.0.0", "--port", str(names.GRPC_PORT), "--metrics-port", str(names.METRICS_PORT),
-    ]
+    return commands.serve_argv(commands.IMAGE_CLI, names.SPEC_FILE, version=version, host="0.0.0.0",
+                               port=names.GRPC_PORT, metrics_port=names.METRICS_PORT)
 
 
 def server_deployment(model: Model, version: str, replicas: int, settings: OperatorSettings,

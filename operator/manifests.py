@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from rejoinder.api.spec import Task
 from rejoinder.api.versioning import index_version, model_version
+from rejoinder.pipeline.conditions import rfc3339
+from rejoinder.pipeline.stages import builds_index, serves
 
 from . import children, names, scaling_objects
 from .children import Model
-from .conditions import rfc3339
 from .settings import OperatorSettings
 
 PHASES = ("training", "indexing", "serving")
@@ -28,11 +28,11 @@ def for_phase(model: Model, phase: str, settings: OperatorSettings, now: Any = N
     if phase == "training":
         return [config_map, children.training_workload(model, version, settings)]
     if phase == "indexing":
-        if spec.task != Task.retrieval:
+        if not builds_index(spec):
             return []
         return [children.index_job(model, version, index_version(spec), settings)]
     if phase == "serving":
-        if not spec.serving.enabled or spec.task == Task.pretraining:
+        if not serves(spec):
             return []
         annotations = {names.ANN_VERSION: version, names.ANN_VERSION_METRICS: "{}", names.ANN_SERVING_METRICS: "{}"}
         if now is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
+from rejoinder.constants import GRPC_PORT, METRICS_PORT  # noqa: F401 - the ports pods listen on
+
 GROUP = "rejoinder.dev"
 MANAGED_BY = "rejoinder-operator"
 
@@ -34,8 +36,6 @@ COMPONENT_CLEANUP = "cleanup"
 
 SPEC_MOUNT_DIR = "/etc/rejoinder"
 SPEC_FILE = f"{SPEC_MOUNT_DIR}/dialogmodel.yaml"
-GRPC_PORT = 8500
-METRICS_PORT = 9090
 
 _MAX = 63  # a DNS-1123 label, and a label value (a Job's name becomes its pods' job-name label)
 # mpi-operator names the launcher Job `<mpijob>-launcher`, worker pods (hostnames) `<mpijob>-worker-<i>`

@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Optional, Sequence
 
-from rejoinder.api.spec import AutoscalingEngine, Task
+from rejoinder.api.spec import AutoscalingEngine
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingAttempt, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version, training_operations
+from rejoinder.pipeline.conditions import Conditions, Transition, rfc3339
+from rejoinder.pipeline.stages import Stage, builds_index, serves
+from rejoinder.pipeline.transitions import AVAILABLE, FAILED, FINISHED, HEALTHY, ROLLED_OUT, STARTED, WAITING, set_marks
 from rejoinder.progress_lines import START_PREFIX
 
 from . import children, names, rejections, scaling_objects
 from .children import Model
-from .conditions import Conditions, Transition, rfc3339
 from .quantities import same_quantity
 from .progress import final_metrics, finite, last_lines, last_progress, split_finite, termination_messages
 from .settings import OperatorSettings
@@ -182,9 +184,9 @@ class _Planner:
             return self.finish(serving=False)
         self.desired.append(children.spec_config_map(self.model, self.latest))
         trained = self.training()
-        indexed = self.indexing() if trained else self.spec.task != Task.retrieval
-        if not indexed and self.spec.task == Task.retrieval and not trained:
-            self.conds.set(ConditionType.Indexed, False, "WaitingForTraining", f"version {self.latest} is not trained yet")
+        indexed = self.indexing() if trained else not builds_index(self.spec)
+        if not indexed and not trained:
+            set_marks(self.conds, [WAITING[Stage.build_index]], f"version {self.latest} is not trained yet")
         self.serving(ready=trained and indexed)
         self.garbage()
         self.refused()
@@ -205,13 +207,13 @@ class _Planner:
 
     @property
     def servable(self) -> bool:
-        return self.spec.serving.enabled and self.spec.task != Task.pretraining
+        return serves(self.spec)
 
     def training(self) -> bool:
         if self.old.trained_version == self.latest:
             c = self.conds.get(ConditionType.Trained)
             if c is None or c.status != "True":
-                self.conds.set(ConditionType.Trained, True, "TrainingSucceeded", f"version {self.latest} is trained")
+                set_marks(self.conds, FINISHED[Stage.train], f"version {self.latest} is trained")
             return True
         if self.obs.init_model_trained is False:
             init = self.spec.model.init.dialog_model  # type: ignore[union-attr]
@@ -249,8 +251,7 @@ class _Planner:
         self.desired.append(desired)
         if workload is None:
             again = f" (attempt {attempt.number})" if attempt.number > 1 else ""
-            self.conds.set(ConditionType.Trained, False, "JobCreated",
-                           f"created {desired['kind']} {name} for version {self.latest}{again}")
+            set_marks(self.conds, [STARTED[Stage.train]], f"created {desired['kind']} {name} for version {self.latest}{again}")
             self.activity = Phase.Training
             self.new.training = TrainingProgress(step=0)
             return False
@@ -272,9 +273,9 @@ class _Planner:
                 self.new.training = TrainingProgress(step=progress.total or progress.step, total_steps=progress.total,
                                                      loss=progress.loss, examples_per_second=progress.examples_per_sec)
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted((metrics or {}).items()))
-            self.conds.set(ConditionType.Trained, True, "TrainingSucceeded",
-                           f"version {self.latest} trained" + (f": {shown}" if shown else
-                                                               " (no REJOINDER_METRICS line in the training log)"))
+            set_marks(self.conds, FINISHED[Stage.train],
+                      f"version {self.latest} trained" + (f": {shown}" if shown else
+                                                          " (no REJOINDER_METRICS line in the training log)"))
             return True
         if state.state == "failed":
             tail = last_lines(log)
@@ -283,7 +284,7 @@ class _Planner:
                    f"{names.ANN_RETRY} to a new value")
             if tail:
                 msg += f"; last log lines:\n{tail}"
-            self.conds.set(ConditionType.Trained, False, "JobFailed", msg)
+            set_marks(self.conds, [FAILED[Stage.train]], msg)
             self.problem = f"training of {self.latest} failed: {state.reason}"
             return False
         self.activity = Phase.Training
@@ -326,25 +327,25 @@ class _Planner:
         return state.state == "failed"
 
     def indexing(self) -> bool:
-        if self.spec.task != Task.retrieval:
+        if not builds_index(self.spec):
             return True
         name = names.index_job(self.model.name, self.index_ver)
         self.desired.append(children.index_job(self.model, self.latest, self.index_ver, self.settings))
         job = self.obs.jobs.get(name)
         if job is None:
-            self.conds.set(ConditionType.Indexed, False, "IndexJobCreated", f"building index {self.index_ver}")
+            set_marks(self.conds, [STARTED[Stage.build_index]], f"building index {self.index_ver}")
             self.activity = Phase.Indexing
             return False
         state = job_state(job, [p for p in _pods(self.obs, names.COMPONENT_INDEX, self.latest)])
         if state.state == "succeeded":
             c = self.conds.get(ConditionType.Indexed)
             if c is None or c.status != "True" or self.index_ver not in c.message:
-                self.conds.set(ConditionType.Indexed, True, "IndexBuilt", f"index {self.index_ver} built for {self.latest}")
+                set_marks(self.conds, FINISHED[Stage.build_index], f"index {self.index_ver} built for {self.latest}")
             return True
         if state.state == "failed":
             tail = last_lines(self.obs.index_log or "")
-            self.conds.set(ConditionType.Indexed, False, "IndexJobFailed",
-                           f"Job {name} failed ({state.reason}: {state.message})" + (f"; last log lines:\n{tail}" if tail else ""))
+            set_marks(self.conds, [FAILED[Stage.build_index]],
+                      f"Job {name} failed ({state.reason}: {state.message})" + (f"; last log lines:\n{tail}" if tail else ""))
             self.problem = f"index build for {self.latest} failed"
             return False
         self.activity = Phase.Indexing
@@ -389,8 +390,8 @@ class _Planner:
         target_model = self.model_of(target_rev)
         if target_rev is None or target_model is None:
             if dep is None:
-                self.conds.set(ConditionType.Available, False, "NotServedYet",
-                               "no version passed the quality gate yet" if gated else "no version is trained yet")
+                set_marks(self.conds, [WAITING[Stage.serve]],
+                          "no version passed the quality gate yet" if gated else "no version is trained yet")
                 return
             # what runs was deployed from a ConfigMap that is gone: leave the Deployment as it is
             self.desired += [children.server_service(self.model), children.server_pdb(self.model)]
@@ -412,7 +413,7 @@ class _Planner:
                 self.new.serving_revision = self.new.last_good_revision = target_rev
                 annotations[names.ANN_SERVING_METRICS] = annotations.get(names.ANN_VERSION_METRICS, "{}")
                 deployment = self.deployment(target_model, target, annotations)
-                self.conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"{what} rolled out: {state.message}")
+                set_marks(self.conds, [ROLLED_OUT], f"{what} rolled out: {state.message}")
             elif state.deadline_exceeded or late:
                 why = state.message if state.deadline_exceeded else f"not available after {self.spec.rollout.progress_deadline_seconds}s"
                 trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER, target))
@@ -442,8 +443,8 @@ class _Planner:
                 self.activity = Phase.RollingOut
         elif deployed_rev != target_rev:
             serving = self.old.serving_version
-            self.conds.set(ConditionType.Progressing, True, "RollingOut",
-                           f"rolling out version {target} ({target_rev})" + (f"; {serving} serves meanwhile" if serving else ""))
+            set_marks(self.conds, [STARTED[Stage.serve]],
+                      f"rolling out version {target} ({target_rev})" + (f"; {serving} serves meanwhile" if serving else ""))
             self.activity = Phase.RollingOut
         self.desired += [deployment, children.server_service(self.model), children.server_pdb(self.model)]
         self.autoscaling(want=True)
@@ -550,8 +551,7 @@ class _Planner:
         available = int(status.get("availableReplicas") or 0)
         serving = self.new.serving_version
         if serving and available > 0:
-            self.conds.set(ConditionType.Available, True, "ReplicasAvailable",
-                           f"{available} of {self.new.replicas} replicas serve {serving}")
+            set_marks(self.conds, [AVAILABLE], f"{available} of {self.new.replicas} replicas serve {serving}")
             self.new.endpoint = children.endpoint(self.model)
         elif serving:
             trouble = pod_trouble(_pods(self.obs, names.COMPONENT_SERVER))
@@ -559,7 +559,7 @@ class _Planner:
                            f"no replica of {serving} is available" + (f": {trouble.message}" if trouble else ""))
             self.new.endpoint = None
         else:
-            self.conds.set(ConditionType.Available, False, "NotServedYet", "waiting for the first rollout")
+            set_marks(self.conds, [WAITING[Stage.serve]], "waiting for the first rollout")
             self.new.endpoint = None
 
     # --- old versions -------------------------------------------------------------------------
@@ -615,7 +615,7 @@ class _Planner:
             self.degraded = ("NoReplicasAvailable", c.message if c else "no replica is available")
             conds.set(ConditionType.Degraded, True, *self.degraded)
         else:
-            conds.set(ConditionType.Degraded, False, "AsExpected", "")
+            set_marks(conds, [HEALTHY])
 
         if self.problem is not None:
             new.phase = Phase.Degraded if (serving_version and available) else Phase.Failed
@@ -628,7 +628,7 @@ class _Planner:
         else:
             new.phase = Phase.Trained if new.trained_version == self.latest else Phase.Pending
         if new.phase == Phase.Serving and conds.get(ConditionType.Progressing) is None:
-            conds.set(ConditionType.Progressing, True, "NewVersionAvailable", f"version {serving_version} is served")
+            set_marks(conds, [ROLLED_OUT], f"version {serving_version} is served")
         new.message = self._message()
         new.conditions = conds.as_list()
         events = conds.transitions()

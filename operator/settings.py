@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Optional
 
 from rejoinder import __version__
+from rejoinder.constants import METRICS_PORT, OPERATOR_HEALTH_PORT, OPERATOR_METRICS_PORT
 
 # A model's server pods by their labels (the chart's ServiceMonitor copies them onto the series as
 # podTargetLabels), never by a pod-name prefix, which would also catch a model named "<model>-server-…".
@@ -40,12 +41,12 @@ class OperatorSettings:
     namespaces: tuple[str, ...] = ()
     prometheus_url: Optional[str] = None
     prometheus_query: str = PROMETHEUS_QUERY
-    metrics_url_template: str = "http://{pod_ip}:9090/metrics"
+    metrics_url_template: str = "http://{pod_ip}:%d/metrics" % METRICS_PORT
     resync_seconds: float = 10.0
     autoscale_seconds: float = 15.0
     log_tail_lines: int = 100
-    health_port: int = 8080
-    metrics_port: int = 9090
+    health_port: int = OPERATOR_HEALTH_PORT
+    metrics_port: int = OPERATOR_METRICS_PORT
     run_as_user: int = 10001
     scrape_timeout_seconds: float = 2.0
     # Tests (and unusual networks) replace how a pod's metrics URL is found.

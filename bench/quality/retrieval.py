@@ -77,7 +77,7 @@ def quickstart_as_up_trains_it(seed: int, root: Path) -> dict[str, Any]:
     uses (horovodrun -np 2 --gloo when Horovod is installed), with training.seed `seed`."""
     from rejoinder.api import DialogModel
     from rejoinder.local.commands import Endpoint, horovodrun_path, stage_argv
-    from rejoinder.local.stages import Stage
+    from rejoinder.pipeline.stages import Stage
     from rejoinder.training.pipeline import TrainOptions, version_layout
 
     wire = with_overrides(quickstart_wire(), {"training.seed": seed, "storage.path": str(root)})

@@ -11,12 +11,14 @@ import json
 import sys
 from pathlib import Path
 
+from ..constants import LOCAL_TARGET
+
 METHODS = {"respond": "Respond", "retrieve": "Retrieve", "rerank": "Rerank", "score-session": "ScoreSession", "info": "ModelInfo"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="gRPC load generator for a running model server", description=__doc__)
-    parser.add_argument("--target", default="127.0.0.1:8500", help="server address (default 127.0.0.1:8500)")
+    parser.add_argument("--target", default=LOCAL_TARGET, help=f"server address (default {LOCAL_TARGET})")
     parser.add_argument("--method", choices=sorted(METHODS), default="retrieve")
     parser.add_argument("-c", "--concurrency", type=int, default=8, help="concurrent clients")
     group = parser.add_mutually_exclusive_group()

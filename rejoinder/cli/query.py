@@ -12,6 +12,8 @@ import json
 import sys
 import textwrap
 
+from ..constants import LOCAL_TARGET
+
 METHODS = ("respond", "retrieve", "rerank", "score-session", "info")
 
 
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("turns", nargs="*", metavar="TURN", help="dialog turns, oldest first")
-    parser.add_argument("--target", default="127.0.0.1:8500", help="server address (default 127.0.0.1:8500)")
+    parser.add_argument("--target", default=LOCAL_TARGET, help=f"server address (default {LOCAL_TARGET})")
     parser.add_argument("--method", choices=METHODS, help="default: follows the served task")
     parser.add_argument("-k", "--top-k", type=int, default=0, help="candidates to return (0 = server default)")
     parser.add_argument("-r", "--response", action="append", default=[], help="a candidate response (rerank); repeat")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from ..constants import DEFAULT_NAMESPACE
 from ._load import dialog_models_or_exit
 
 NO_UID = "00000000-0000-0000-0000-000000000000"  # the apiserver assigns the real one
@@ -21,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-f", "--file", type=Path, required=True, help="DialogModel YAML")
     parser.add_argument("--phase", action="append", choices=["training", "indexing", "serving"],
                         help="only this phase's objects (repeatable; default: all three)")
-    parser.add_argument("-n", "--namespace", help="namespace (default: the file's, else 'default')")
+    parser.add_argument("-n", "--namespace", help=f"namespace (default: the file's, else {DEFAULT_NAMESPACE!r})")
     parser.add_argument("--uid", default=NO_UID, help="the DialogModel's uid for ownerReferences and names")
     parser.set_defaults(run=run)
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     settings = OperatorSettings.from_env()
     objects: list = []
     for dm in dialog_models_or_exit(args.file):  # a multi-document file: every model's objects
-        namespace = args.namespace or dm.metadata.namespace or "default"
+        namespace = args.namespace or dm.metadata.namespace or DEFAULT_NAMESPACE
         model = Model(name=dm.metadata.name, namespace=namespace, uid=args.uid, spec=dm.spec)
         objects += render(model, settings, args.phase or PHASES)
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, width=120))

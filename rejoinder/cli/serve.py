@@ -14,6 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ..constants import GRPC_PORT, LOCAL_HOST, METRICS_PORT
+
 log = logging.getLogger(__name__)
 
 
@@ -27,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bundle", type=Path, help="exported bundle directory")
     parser.add_argument("--index", type=Path, help="index directory (retrieval)")
     parser.add_argument("--reranker-bundle", type=Path, help="a reranking bundle Respond reranks with")
-    parser.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0 in a pod)")
-    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0 = any free port)")
-    parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics port; -1 disables")
+    parser.add_argument("--host", default=LOCAL_HOST, help="listen address (0.0.0.0 in a pod)")
+    parser.add_argument("--port", type=int, default=GRPC_PORT, help=f"gRPC port (default {GRPC_PORT}; 0 = any free port)")
+    parser.add_argument("--metrics-port", type=int, default=METRICS_PORT,
+                        help=f"Prometheus /metrics port (default {METRICS_PORT}); -1 disables")
+    parser.add_argument("--instance", help="name of this server process in ModelInfo (default: host name/pid)")
     parser.add_argument("--max-batch-size", type=int, help="default spec.serving.batching.maxBatchSize or 32")
     parser.add_argument("--max-delay-ms", type=float, help="default spec.serving.batching.maxQueueDelayMs or 5")
     parser.add_argument("--queue-capacity", type=int, help="default spec.serving.batching.queueCapacity or 1024")
@@ -118,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         limits=validation.Limits(max_context_turns=max_turns, default_top_k=args.top_k or top_k),
         drain_delay_s=args.drain_delay, grace_s=args.grace,
     )
+    if args.instance:
+        settings.instance = args.instance
 
     def load():
         runtime, identity = load_runtime(req)

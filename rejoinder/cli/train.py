@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ..constants import DEFAULT_NAMESPACE
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--artifacts", type=Path, default=None,
                         help="artifacts root; default spec.storage.path")
     parser.add_argument("--namespace", default=None,
-                        help="namespace part of the artifact layout; default metadata.namespace or 'default'")
+                        help=f"namespace part of the artifact layout; default metadata.namespace or {DEFAULT_NAMESPACE!r}")
     parser.add_argument("--no-horovod", action="store_true",
                         help="train as a single process even if Horovod is installed")
     parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = TrainOptions(
         artifacts=args.artifacts or Path(model.spec.storage.path),
-        namespace=args.namespace or model.metadata.namespace or "default",
+        namespace=args.namespace or model.metadata.namespace or DEFAULT_NAMESPACE,
         use_horovod=not args.no_horovod,
         stop_after=args.stop_after,
     )

@@ -1,4 +1,5 @@
-"""Command lines of the local stages: the same CLI verbs the operator's pods run."""
+"""Command lines of the local stages: the pipeline's commands (rejoinder/pipeline/commands.py) with
+this interpreter as `rejoinder`, horovodrun when installed, and the local endpoint."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .stages import Stage
+from ..pipeline import commands
+from ..pipeline.stages import Stage
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,14 @@ def stage_argv(
     endpoint: Endpoint,
     horovodrun: Optional[str],
     processes: int = 2,
+    instance: Optional[str] = None,
 ) -> list[str]:
-    cli = [sys.executable, "-m", "rejoinder"]
+    cli, spec = commands.local_cli(), str(spec_file)
     if stage == Stage.train:
-        train = [*cli, "train", "-f", str(spec_file)]
-        if horovodrun is None:
-            return train
         # Gloo needs no ssh or MPI on one machine.
-        return [horovodrun, "-np", str(processes), "-H", f"localhost:{processes}", "--gloo", *train]
+        return commands.train_argv(cli, spec, processes=processes, gloo=True, hosts=f"localhost:{processes}",
+                                   horovodrun=horovodrun)
     if stage == Stage.build_index:
-        return [*cli, "build-index", "-f", str(spec_file)]
-    return [
-        *cli, "serve", "-f", str(spec_file), "--version", version,
-        "--host", endpoint.host, "--port", str(endpoint.port), "--metrics-port", str(endpoint.metrics_port),
-    ]
+        return commands.build_index_argv(cli, spec)
+    return commands.serve_argv(cli, spec, version=version, host=endpoint.host, port=endpoint.port,
+                               metrics_port=endpoint.metrics_port, instance=instance)

@@ -1,19 +1,21 @@
 """`rejoinder up`: run a DialogModel's stages as subprocesses on this machine and serve it.
 
-Each stage is the CLI verb the operator's pods run (train under horovodrun when Horovod is
-installed, build-index, serve); its output goes to `<version>/logs/<stage>.log` and its progress
-lines drive a live, `kubectl get dm`-like status row and `status.json`.
+Each stage is the CLI verb the operator's pods run (rejoinder/pipeline: train under horovodrun
+when Horovod is installed, build-index, serve), started under a guard that ties it to `up`
+(supervisor.py); its output goes to `<version>/logs/<stage>.log` and its progress lines drive a
+live, `kubectl get dm`-like status row and `status.json`, with the operator's phases, conditions
+and reasons.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +24,18 @@ from typing import Optional, Sequence, Union
 import yaml
 
 from ..api import DialogModel
-from ..api.status import ConditionType, DialogModelStatus, Phase, TrainingProgress
-from ..api.versioning import index_version, model_version
+from ..api.status import DialogModelStatus, Phase, TrainingProgress
+from ..api.versioning import model_version
 from ..artifacts import ModelLayout, VersionLayout
 from ..atomic import write_text
+from ..constants import DEFAULT_NAMESPACE, GRPC_PORT, LOCAL_HOST, LOCAL_TARGET, METRICS_PORT
+from ..pipeline.stages import PHASE_OF_STAGE, Done, Stage, completion_files, pending
+from ..pipeline.transitions import FINISHED, SERVER_EXITED, STARTED, STOPPED, Mark, failed, opening
 from ..progress_lines import parse_metrics, parse_progress
-from . import display, state
+from . import display, state, supervisor
 from .commands import Endpoint, horovodrun_path, stage_argv
 from .fallback import effective_model
 from .order import OrderError, bring_up_order
-from .stages import PHASE_OF_STAGE, Done, Stage, pending
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,15 @@ class Reporter:
     tty: bool = sys.stdout.isatty()
     _last_line: str = ""
     _last_save: float = 0.0
+
+    def mark(self, marks: Sequence[Mark], message: str, phase: Optional[Phase] = None) -> None:
+        """Enter `phase` (if given) with the pipeline's conditions for it, and show it."""
+        if phase is not None:
+            self.status.phase = phase
+        self.status.message = message
+        for t in state.record(self.status, marks, message):
+            log.debug("%s: %s=%s %s", self.model.metadata.name, t.type, t.status, t.reason)
+        self.update(force=True)
 
     def row(self) -> tuple[str, ...]:
         return display.row(self.model.metadata.name, self.model.spec.task.value, self.status)
@@ -99,9 +112,7 @@ def _run_stage(argv: list[str], log_file: Path, reporter: Reporter) -> None:
     log.debug("running %s", " ".join(argv))
     with open(log_file, "a", encoding="utf-8") as out:
         out.write(f"\n$ {' '.join(argv)}\n")
-        # A new session: the terminal's Ctrl-C reaches `up` alone, which then stops the child.
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                bufsize=1, start_new_session=True)
+        proc = supervisor.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -110,8 +121,8 @@ def _run_stage(argv: list[str], log_file: Path, reporter: Reporter) -> None:
                 _absorb(line, reporter.status)
                 reporter.update()
             code = proc.wait()
-        except BaseException:
-            _stop(proc)
+        except BaseException as error:
+            supervisor.stop(proc, quick=_quick(error))
             raise
     if code != 0:
         raise StageFailed(f"exit code {code}; last lines of {log_file}:\n" + "\n".join(tail))
@@ -128,22 +139,19 @@ def _absorb(line: str, status: DialogModelStatus) -> None:
         status.metrics = metrics
 
 
-def _stop(proc: subprocess.Popen, grace: float = 30.0) -> int:
-    """SIGTERM the stage's process group (the server drains), SIGKILL if it does not exit in time."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return proc.returncode
+def _quick(error: BaseException) -> bool:
+    return isinstance(error, supervisor.Interrupted) and error.quick
 
 
-def wait_serving(proc: subprocess.Popen, endpoint: Endpoint, timeout: float) -> None:
-    """Until the server `proc` answers SERVING on its health service (StageFailed if it exits or times out)."""
+def wait_serving(proc: subprocess.Popen, endpoint: Endpoint, instance: str, timeout: float) -> None:
+    """Until the server `proc` answers SERVING on its health service and names itself `instance` in
+    ModelInfo: another process answering on the port is not this `up`'s server (StageFailed if it
+    exits, times out, or someone else answers)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from ..modelserver.protos import dialog_service_pb2 as pb
+    from ..modelserver.protos import dialog_service_pb2_grpc as pb_grpc
 
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(endpoint.address) as channel:
@@ -154,7 +162,11 @@ def wait_serving(proc: subprocess.Popen, endpoint: Endpoint, timeout: float) -> 
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
+                    info = pb_grpc.DialogServiceStub(channel).ModelInfo(pb.ModelInfoRequest(), timeout=5.0)
+                    if info.instance == instance:
+                        return
+                    raise StageFailed(f"another model server (instance {info.instance or 'unnamed'}, "
+                                      f"{info.name} {info.model_version}) answers on {endpoint.address}, not this one")
             except grpc.RpcError:
                 pass
             time.sleep(0.25)
@@ -166,43 +178,43 @@ def _mark_stopped(reporter: Reporter, message: str, failed: bool) -> None:
     status.phase = Phase.Failed if failed else Phase.Trained
     status.endpoint, status.ready_replicas, status.replicas, status.rps = None, 0, 0, 0.0
     status.message = message
-    state.set_condition(status, ConditionType.Available, False, "ServerExited" if failed else "Stopped", message)
+    state.record(status, [SERVER_EXITED if failed else STOPPED], message)
     state.save(reporter.root, status)
 
 
-def _serve(argv: list[str], log_file: Path, endpoint: Endpoint, reporter: Reporter, ready_timeout: float,
-           others: Sequence[Reporter] = ()) -> int:
+def _serve(argv: list[str], instance: str, log_file: Path, endpoint: Endpoint, reporter: Reporter,
+           ready_timeout: float, others: Sequence[Reporter] = ()) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "a", encoding="utf-8") as out:
         out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = supervisor.spawn(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
-            wait_serving(proc, endpoint, ready_timeout)
+            wait_serving(proc, endpoint, instance, ready_timeout)
             status = reporter.status
-            status.phase, status.endpoint = Phase.Serving, endpoint.address
-            status.serving_version = status.latest_version
+            status.endpoint, status.serving_version = endpoint.address, status.latest_version
             status.replicas = status.ready_replicas = 1
-            status.message = f"serving on {endpoint.address}; Ctrl-C stops"
-            state.set_condition(status, ConditionType.Available, True, "ServerHealthy", status.message)
-            state.set_condition(status, ConditionType.Progressing, False, "RolloutComplete")
-            reporter.update(force=True)
+            reporter.mark(FINISHED[Stage.serve], f"serving on {endpoint.address}; Ctrl-C stops", Phase.Serving)
             reporter.newline()
             if others:  # every model this `up` brought up, as `rejoinder status` shows them
                 print("\n" + display.table([r.row() for r in [*others, reporter]]), flush=True)
-            target = "" if endpoint.address == "127.0.0.1:8500" else f" --target {endpoint.address}"
+            target = "" if endpoint.address == LOCAL_TARGET else f" --target {endpoint.address}"
             print(f"\nTry it:  rejoinder query{target} \"Let's go to an early movie\"", flush=True)
             code = proc.wait()
-            _mark_stopped(reporter, f"the model server exited with code {code}; see {log_file}", failed=True)
+            message = f"the model server exited with code {code}; see {log_file}"
+            _mark_stopped(reporter, message, failed=True)
+            print(message, file=sys.stderr, flush=True)
             return code or 1
-        except KeyboardInterrupt:
-            reporter.newline()
-            print("stopping the model server (draining in-flight requests)…", flush=True)
-            code = _stop(proc)
+        except KeyboardInterrupt as stopping:
+            quick = _quick(stopping)
+            if not quick:  # on SIGHUP the terminal is gone: stop at once, print nothing
+                reporter.newline()
+                print("stopping the model server (draining in-flight requests)…", flush=True)
+            code = supervisor.stop(proc, quick=quick)
             _mark_stopped(reporter, "stopped; `rejoinder up` serves it again without retraining", failed=False)
-            return 0 if code in (0, -signal.SIGTERM) else code
-        except BaseException:
-            _stop(proc)
+            return 0 if supervisor.stopped_by_sigterm(code) or quick else code
+        except BaseException as error:
+            supervisor.stop(proc, quick=_quick(error))
             raise
 
 
@@ -222,7 +234,7 @@ class LocalRun:
         if why:
             log.warning("%s: %s", model.metadata.name, why)
         spec = model.spec
-        namespace = model.metadata.namespace or "default"
+        namespace = model.metadata.namespace or DEFAULT_NAMESPACE
         layout = ModelLayout.for_model(spec.storage.path, namespace, model.metadata.name)
         version = model_version(spec)
         spec_file = layout.root / "dialogmodel.yaml"
@@ -231,10 +243,12 @@ class LocalRun:
         status.latest_version, status.endpoint, status.phase = version, None, Phase.Pending
         return cls(model, spec_file, version, layout.version(version), Reporter(model, layout.root, status))
 
+    def finished(self, stage: Stage) -> bool:
+        return all((self.vlayout.root / f).is_file() for f in completion_files(stage, self.model.spec))
+
     def todo(self) -> list[Stage]:
         spec = self.model.spec
-        done = Done(trained=self.vlayout.trained, indexed=self.vlayout.index_manifest(index_version(spec)).is_file())
-        todo = pending(spec, done)
+        todo = pending(spec, Done(trained=self.finished(Stage.train), indexed=self.finished(Stage.build_index)))
         for skipped in (s for s in (Stage.train, Stage.build_index) if s not in todo):
             log.info("%s: reusing finished stage %s of version %s", self.model.metadata.name, skipped.value, self.version)
         return todo
@@ -242,26 +256,37 @@ class LocalRun:
     def run_batch_stages(self, endpoint: Endpoint, horovodrun: Optional[str]) -> None:
         """train and build-index, as far as they are not done yet (StageFailed when one fails)."""
         status = self.reporter.status
-        for stage in (s for s in self.todo() if s != Stage.serve):
-            status.phase = PHASE_OF_STAGE[stage]
-            status.message = {Stage.train: "starting training", Stage.build_index: "building the index"}[stage]
-            self.reporter.update(force=True)
+        todo = self.todo()
+        if Stage.train not in todo:
+            status.trained_version = self.version
+        for stage in (s for s in todo if s != Stage.serve):
+            marks = opening(self.model.spec) if stage == Stage.train else (STARTED[stage],)
+            message = {Stage.train: "starting training", Stage.build_index: "building the index"}[stage]
+            self.reporter.mark(marks, message, PHASE_OF_STAGE[stage])
             argv = stage_argv(stage, self.spec_file, version=self.version, endpoint=endpoint, horovodrun=horovodrun)
-            _run_stage(argv, self.vlayout.root / "logs" / f"{stage.value}.log", self.reporter)
+            try:
+                _run_stage(argv, self.vlayout.root / "logs" / f"{stage.value}.log", self.reporter)
+            except StageFailed as error:
+                self.reporter.mark(failed(stage), str(error).splitlines()[0], Phase.Failed)
+                raise
             if stage == Stage.train:
                 status.trained_version = self.version
-                state.set_condition(status, ConditionType.Trained, True, "TrainingSucceeded")
-            else:
-                state.set_condition(status, ConditionType.Indexed, True, "IndexBuilt")
+            self.reporter.mark(FINISHED[stage], f"{stage.value} finished for version {self.version}")
 
 
-def up(originals: Union[DialogModel, Sequence[DialogModel]], *, host: str = "127.0.0.1", port: int = 8500,
-       metrics_port: int = 9090, ready_timeout: float = 600.0, use_horovod: Optional[bool] = None) -> int:
+def up(originals: Union[DialogModel, Sequence[DialogModel]], *, host: str = LOCAL_HOST, port: int = GRPC_PORT,
+       metrics_port: int = METRICS_PORT, ready_timeout: float = 600.0, use_horovod: Optional[bool] = None) -> int:
     """Train (and index) every model of the file, dependencies first, then serve the one served."""
     try:
         ordered, served = bring_up_order([originals] if isinstance(originals, DialogModel) else list(originals))
     except OrderError as error:
         print(f"cannot bring these models up: {error}", file=sys.stderr)
+        return 2
+    busy = supervisor.ports_in_use(host, (port, metrics_port)) if served is not None else []
+    if busy:  # before anything starts: an hour of training must not end in a port conflict
+        print(f"cannot serve {served.metadata.name}: port {', '.join(map(str, busy))} on {host} is in use "
+              "(another `rejoinder up` or model server?); stop it, or choose free ports with --port and "
+              "--metrics-port (0 picks any)", file=sys.stderr)
         return 2
     endpoint = Endpoint(host, port or free_port(), metrics_port or free_port())
     horovodrun = horovodrun_path() if use_horovod is not False else None
@@ -280,31 +305,33 @@ def up(originals: Union[DialogModel, Sequence[DialogModel]], *, host: str = "127
             current.run_batch_stages(endpoint, horovodrun)
             if current.model.spec.serving.enabled:
                 continue
-            status = current.reporter.status
-            status.phase, status.message = Phase.Trained, "trained; not served (serving.enabled is false)"
-            current.reporter.update(force=True)
+            current.reporter.mark((), "trained; not served (serving.enabled is false)", Phase.Trained)
             current.reporter.newline()
         if served is None:
             return 0
         current = next(r for r in runs if r.model.metadata.name == served.metadata.name)
-        status = current.reporter.status
-        status.phase, status.message = PHASE_OF_STAGE[Stage.serve], "starting the model server"
-        current.reporter.update(force=True)
-        argv = stage_argv(Stage.serve, current.spec_file, version=current.version, endpoint=endpoint, horovodrun=horovodrun)
+        current.reporter.mark((STARTED[Stage.serve],), "starting the model server", PHASE_OF_STAGE[Stage.serve])
+        instance = f"up-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # the server names itself so in ModelInfo
+        argv = stage_argv(Stage.serve, current.spec_file, version=current.version, endpoint=endpoint,
+                          horovodrun=horovodrun, instance=instance)
         others = [r.reporter for r in runs if r is not current]
-        return _serve(argv, current.vlayout.root / "logs" / f"{Stage.serve.value}.log", endpoint, current.reporter,
-                      ready_timeout, others)
+        return _serve(argv, instance, current.vlayout.root / "logs" / f"{Stage.serve.value}.log", endpoint,
+                      current.reporter, ready_timeout, others)
     except StageFailed as error:
         assert current is not None
         status = current.reporter.status
-        status.phase, status.message = Phase.Failed, str(error).splitlines()[0]
-        current.reporter.update(force=True)
+        if status.phase != Phase.Failed:
+            current.reporter.mark((), str(error).splitlines()[0], Phase.Failed)
         current.reporter.newline()
         print(f"stage failed: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stopping:
         if current is not None:
             current.reporter.status.message = "interrupted; run `rejoinder up` again to resume"
+            state.save(current.reporter.root, current.reporter.status)
+        if _quick(stopping):  # the terminal is gone: nobody reads the rest
+            return 128 + stopping.signum  # type: ignore[attr-defined]
+        if current is not None:
             current.reporter.update(force=True)
             current.reporter.newline()
         print("interrupted: finished stages are kept and training resumes from its last checkpoint", flush=True)

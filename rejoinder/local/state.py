@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
-from ..api.status import Condition, ConditionType, DialogModelStatus
+from ..api.status import DialogModelStatus
 from ..atomic import write_json
+from ..pipeline.conditions import Conditions, Transition, utcnow
+from ..pipeline.transitions import Mark, set_marks
 
 STATUS_FILE = "status.json"
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def save(model_root: Path, status: DialogModelStatus) -> None:
@@ -28,17 +25,13 @@ def load(model_root: Path) -> Optional[DialogModelStatus]:
     return DialogModelStatus.model_validate(json.loads(path.read_text()))
 
 
-def set_condition(status: DialogModelStatus, type_: ConditionType, ok: bool, reason: str, message: str = "") -> None:
-    """Replace the condition of this type; the transition time moves only when the status flips."""
-    value = "True" if ok else "False"
-    for i, existing in enumerate(status.conditions):
-        if existing.type == type_:
-            when = existing.last_transition_time if existing.status == value else now()
-            status.conditions[i] = Condition(type=type_, status=value, reason=reason, message=message,
-                                             last_transition_time=when)
-            return
-    status.conditions.append(Condition(type=type_, status=value, reason=reason, message=message,
-                                       last_transition_time=now()))
+def record(status: DialogModelStatus, marks: Iterable[Mark], message: str = "") -> list[Transition]:
+    """Set the pipeline's conditions on `status` (the operator's setter: the transition time moves
+    only when a status flips); the conditions that changed, as the operator's Events would be."""
+    conds = Conditions(list(status.conditions), utcnow(), None)
+    set_marks(conds, marks, message)
+    status.conditions = conds.as_list()
+    return conds.transitions()
 
 
 def find_models(storage: Path) -> Iterator[tuple[str, str, Path]]:

@@ -9,7 +9,7 @@ from rejoinder.api.status import DialogModelStatus, Phase, TrainingProgress
 from rejoinder.local import display
 from rejoinder.local.commands import Endpoint, stage_argv
 from rejoinder.local.fallback import effective_model
-from rejoinder.local.stages import Done, Stage, pending
+from rejoinder.pipeline.stages import Done, Stage, pending
 from rejoinder.progress_lines import Progress, format_metrics, format_progress, last_metrics, last_progress
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
