@@ -96,6 +96,67 @@ def test_a_stage_and_its_grandchildren_die_with_up(sig: int, tmp_path: Path) -> 
                 os.kill(pid, signal.SIGKILL)
 
 
+# Stands in for `rejoinder up` around any command line (JSON in argv[1]).
+UP_ARGV = textwrap.dedent("""
+    import json, sys
+    from rejoinder.local import supervisor
+    proc = supervisor.spawn(json.loads(sys.argv[1]))
+    proc.wait()
+""")
+
+
+@pytest.mark.horovod
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
+def test_horovodrun_ranks_die_with_up(tmp_path: Path) -> None:
+    """horovodrun's Gloo ranks (grandchildren of the guard) die when up is SIGKILLed."""
+    from rejoinder.local.commands import horovodrun_path
+
+    horovodrun = horovodrun_path()
+    if horovodrun is None:
+        pytest.skip("Horovod with TensorFlow support is not installed (training/install_horovod.sh)")
+    rank = ("import os, time; p = os.path.join(%r, 'rank-' + os.environ['HOROVOD_RANK']); "
+            "open(p + '.tmp', 'w').write(str(os.getpid())); os.rename(p + '.tmp', p); time.sleep(600)" % str(tmp_path))
+    argv = [horovodrun, "-np", "2", "-H", "localhost:2", "--gloo", sys.executable, "-c", rank]
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    up = subprocess.Popen([sys.executable, "-c", UP_ARGV, json.dumps(argv)], env=env,
+                          cwd=Path(__file__).resolve().parents[2])
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(list(tmp_path.glob("rank-?"))) < 2:
+            time.sleep(0.1)
+        ranks = [int(p.read_text()) for p in sorted(tmp_path.glob("rank-?"))]
+        assert len(ranks) == 2, "horovodrun did not start its two ranks"
+        tree = _below(up.pid)
+        assert set(ranks) <= set(tree)
+        up.kill()
+        up.wait(10)
+        assert wait_gone(tree, 5.0) == [], f"still running after SIGKILL of up: {[p for p in tree if alive(p)]}"
+    finally:
+        for pid in [up.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _below(root: int) -> list[int]:
+    """Live processes below `root`, read from /proc here (not with the code under test)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and alive(int(name)):
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        kids = [p for p, pp in parents.items() if pp == pid]
+        out += kids
+        todo += kids
+    return out
+
+
 def test_sigterm_lets_the_stage_drain_for_its_grace_then_kills_the_tree(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONSAFEPATH": "1"}
     script = ("import signal, sys, time\n"
