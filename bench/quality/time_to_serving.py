@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def time_to_serving(spec_file: Path, timeout: float = 3600.0) -> dict:
+    from rejoinder.constants import DEFAULT_NAMESPACE
     from rejoinder.local import state
 
     work = Path(tempfile.mkdtemp(prefix="rejoinder-up-"))
@@ -33,7 +34,7 @@ def time_to_serving(spec_file: Path, timeout: float = 3600.0) -> dict:
     wire["spec"]["storage"]["path"] = str(work / "artifacts")
     copy = work / spec_file.name
     copy.write_text(yaml.safe_dump(wire, sort_keys=False), encoding="utf-8")
-    model_root = work / "artifacts" / (wire["metadata"].get("namespace") or "default") / wire["metadata"]["name"]
+    model_root = work / "artifacts" / (wire["metadata"].get("namespace") or DEFAULT_NAMESPACE) / wire["metadata"]["name"]
     argv = [str(Path(sys.executable).parent / "rejoinder"), "up", "-f", str(copy), "--port", "0", "--metrics-port", "0",
             "--ready-timeout", str(timeout)]
     load_before = os.getloadavg()

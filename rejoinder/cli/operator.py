@@ -11,6 +11,8 @@ import argparse
 import logging
 from dataclasses import replace
 
+from ..constants import OPERATOR_HEALTH_PORT, OPERATOR_METRICS_PORT
+
 log = logging.getLogger(__name__)
 
 
@@ -22,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trainer-image", help="default image of training and index Jobs ($REJOINDER_TRAINER_IMAGE)")
     parser.add_argument("--model-server-image", help="default image of model servers ($REJOINDER_MODEL_SERVER_IMAGE)")
     parser.add_argument("--prometheus-url", help="read request rates from this Prometheus ($REJOINDER_PROMETHEUS_URL)")
-    parser.add_argument("--health-port", type=int, help="liveness endpoint port ($REJOINDER_HEALTH_PORT, 8080)")
-    parser.add_argument("--metrics-port", type=int, help="operator metrics port ($REJOINDER_METRICS_PORT, 9090)")
+    parser.add_argument("--health-port", type=int, help=f"liveness endpoint port ($REJOINDER_HEALTH_PORT, {OPERATOR_HEALTH_PORT})")
+    parser.add_argument("--metrics-port", type=int, help=f"operator metrics port ($REJOINDER_METRICS_PORT, {OPERATOR_METRICS_PORT})")
     parser.add_argument("--resync-seconds", type=float, help="reconcile period ($REJOINDER_RESYNC_SECONDS, 10)")
     parser.add_argument("--autoscale-seconds", type=float, help="autoscaling period ($REJOINDER_AUTOSCALE_SECONDS, 15)")
     parser.set_defaults(run=run)
