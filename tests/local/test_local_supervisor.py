@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rejoinder.local import supervisor
+from tests.support.proc_tree import alive, descendants, still_alive
 
 # A stage that starts a grandchild in a session of its own (as horovodrun's ranks may be), writes
 # both pids down and then sleeps; SIGTERM is ignored so only the guard's SIGKILL ends it.
@@ -46,22 +47,6 @@ UP = textwrap.dedent("""
 """)
 
 
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for a parent that does not reap it counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
-def wait_gone(pids: list[int], timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.05)
-    return [p for p in pids if alive(p)]
-
-
 def wait_file(path: Path, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,7 +74,7 @@ def test_a_stage_and_its_grandchildren_die_with_up(sig: int, tmp_path: Path) -> 
     try:
         up.send_signal(sig)
         up.wait(10)
-        assert wait_gone(tree, 5.0) == [], f"still running after {signal.Signals(sig).name} of up: {tree}"
+        assert still_alive(tree, 5.0) == [], f"still running after {signal.Signals(sig).name} of up: {tree}"
     finally:  # whatever this test started ends with it, even when the check fails
         for pid in [up.pid, *tree]:
             if alive(pid):
@@ -127,34 +112,15 @@ def test_horovodrun_ranks_die_with_up(tmp_path: Path) -> None:
             time.sleep(0.1)
         ranks = [int(p.read_text()) for p in sorted(tmp_path.glob("rank-?"))]
         assert len(ranks) == 2, "horovodrun did not start its two ranks"
-        tree = _below(up.pid)
+        tree = descendants(up.pid)
         assert set(ranks) <= set(tree)
         up.kill()
         up.wait(10)
-        assert wait_gone(tree, 5.0) == [], f"still running after SIGKILL of up: {[p for p in tree if alive(p)]}"
+        assert still_alive(tree, 5.0) == [], f"still running after SIGKILL of up: {[p for p in tree if alive(p)]}"
     finally:
         for pid in [up.pid, *tree]:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _below(root: int) -> list[int]:
-    """Live processes below `root`, read from /proc here (not with the code under test)."""
-    parents = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit() and alive(int(name)):
-            try:
-                stat = Path(f"/proc/{name}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == pid]
-        out += kids
-        todo += kids
-    return out
 
 
 def test_sigterm_lets_the_stage_drain_for_its_grace_then_kills_the_tree(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -19,6 +18,7 @@ import yaml
 from rejoinder.local.fallback import minilm_installed
 from rejoinder.modelserver.protos import dialog_service_pb2 as pb
 from rejoinder.modelserver.protos import dialog_service_pb2_grpc as pb_grpc
+from tests.support.local_up import wait_serving
 
 pytestmark = pytest.mark.slow
 
@@ -55,17 +55,7 @@ def _start(config: Path, cwd: Path) -> subprocess.Popen:
 
 
 def _wait_serving(proc: subprocess.Popen, status_file: Path, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"`rejoinder up` exited with {proc.returncode}:\n{proc.stdout.read()[-4000:]}")
-        if status_file.is_file():
-            status = json.loads(status_file.read_text())
-            if status.get("phase") == "Serving" and status.get("endpoint"):
-                return status
-        time.sleep(1.0)
-    proc.kill()
-    pytest.fail(f"not Serving within {timeout:.0f} s:\n{proc.stdout.read()[-4000:]}")
+    return wait_serving(proc, status_file, timeout, lambda: proc.stdout.read()[-4000:])
 
 
 def _stop(proc: subprocess.Popen) -> str:

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -20,6 +19,8 @@ import yaml
 
 from rejoinder.modelserver.protos import dialog_service_pb2 as pb
 from rejoinder.modelserver.protos import dialog_service_pb2_grpc as pb_grpc
+from tests.support.local_up import wait_serving
+from tests.support.proc_tree import alive, descendants, still_alive
 
 pytestmark = pytest.mark.slow
 
@@ -47,35 +48,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def descendants(root: int) -> list[int]:
-    """Live processes below `root`, read from /proc (independently of the code under test)."""
-    parents: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if fields[0] != "Z":
-                parents[int(name)] = int(fields[1])
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == pid]
-        out += kids
-        todo += kids
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
 class Up:
     def __init__(self, config: Path, port: int, metrics_port: int, log: Path) -> None:
         env = {**os.environ, "PYTHONSAFEPATH": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -90,16 +62,7 @@ class Up:
         return self.log.read_text()[-4000:]
 
     def wait_serving(self, status_file: Path, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"`rejoinder up` exited with {self.proc.returncode}:\n{self.output()}")
-            if status_file.is_file():
-                status = json.loads(status_file.read_text())
-                if status.get("phase") == "Serving" and status.get("endpoint"):
-                    return status
-            time.sleep(0.5)
-        pytest.fail(f"not Serving within {timeout:.0f} s:\n{self.output()}")
+        return wait_serving(self.proc, status_file, timeout, self.output)
 
     def kill_all(self, tree: list[int]) -> None:
         for pid in [self.proc.pid, *tree]:
@@ -146,10 +109,7 @@ def test_up_children_die_with_it_and_a_second_up_refuses_the_port(tmp_path: Path
         # 3. the terminal closes (SIGHUP): up and every child are gone within 5 s
         first.proc.send_signal(signal.SIGHUP)
         first.proc.wait(10)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and any(alive(p) for p in tree):
-            time.sleep(0.05)
-        assert [p for p in tree if alive(p)] == [], f"children of up left after SIGHUP:\n{first.output()}"
+        assert still_alive(tree, 5.0) == [], f"children of up left after SIGHUP:\n{first.output()}"
     finally:
         first.kill_all(tree)
 
@@ -162,10 +122,7 @@ def test_up_children_die_with_it_and_a_second_up_refuses_the_port(tmp_path: Path
         assert tree
         third.proc.kill()
         third.proc.wait(10)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and any(alive(p) for p in tree):
-            time.sleep(0.05)
-        assert [p for p in tree if alive(p)] == [], "children of up left after SIGKILL"
+        assert still_alive(tree, 5.0) == [], "children of up left after SIGKILL"
         assert "reusing finished stage train" in third.output()
     finally:
         third.kill_all(tree)
