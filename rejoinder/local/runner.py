@@ -29,7 +29,7 @@ from ..api.versioning import model_version
 from ..artifacts import ModelLayout, VersionLayout
 from ..atomic import write_text
 from ..constants import DEFAULT_NAMESPACE, GRPC_PORT, LOCAL_HOST, LOCAL_TARGET, METRICS_PORT
-from ..pipeline.stages import PHASE_OF_STAGE, Done, Stage, completion_files, pending
+from ..pipeline.stages import PHASE_OF_STAGE, Done, Stage, completion_files, pending, stages
 from ..pipeline.transitions import FINISHED, SERVER_EXITED, STARTED, STOPPED, Mark, failed, opening
 from ..progress_lines import parse_metrics, parse_progress
 from . import display, state, supervisor
@@ -259,6 +259,9 @@ class LocalRun:
         todo = self.todo()
         if Stage.train not in todo:
             status.trained_version = self.version
+        for reused in (s for s in stages(self.model.spec) if s != Stage.serve and s not in todo):
+            if not any(c.type == FINISHED[reused][0].condition and c.status == "True" for c in status.conditions):
+                state.record(status, FINISHED[reused], f"{reused.value} of version {self.version} reused")
         for stage in (s for s in todo if s != Stage.serve):
             marks = opening(self.model.spec) if stage == Stage.train else (STARTED[stage],)
             message = {Stage.train: "starting training", Stage.build_index: "building the index"}[stage]
