@@ -24,7 +24,7 @@ from . import autoscaler, child_kinds, names, scaling_objects, scraping, stalene
 from . import metrics as op_metrics
 from .children import ParsedDialogModel
 from .conditions import Conditions
-from .indexes import children as indexed
+from .indexes import model_children
 from .kube import KubeError, path_for
 from .runtime import OperatorRuntime
 from .workloads import pod_ready
@@ -45,11 +45,11 @@ async def autoscale(rt: OperatorRuntime, body: Mapping[str, Any], memo: Any, ind
         return
     key = (model.namespace, model.name)
     server = names.server(model.name)
-    deployment = next((d for d in indexed(indexes, DEPLOYMENT, key) if d["metadata"]["name"] == server), None)
+    deployment = next((d for d in model_children(indexes, DEPLOYMENT, key) if d["metadata"]["name"] == server), None)
     if deployment is None:
         log.debug("%s/%s: no Deployment to scale yet", model.namespace, model.name)
         return
-    pods = [p for p in indexed(indexes, POD, key)
+    pods = [p for p in model_children(indexes, POD, key)
             if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_SERVER and pod_ready(p)]
     await step(rt, model, body, memo, deployment, pods)
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from . import child_kinds, children, names
 from .child_kinds import CHILD_KINDS, Cleanup, ChildKind
 from .children import ParsedDialogModel
-from .indexes import children as indexed
+from .indexes import model_children
 from .kube import KubeError, namespace_terminating, path_for
 from .runtime import OperatorRuntime
 
@@ -24,7 +24,7 @@ async def _children(rt: OperatorRuntime, kind: ChildKind, namespace: str, name: 
     """A model's children of one kind: from kopf's index, else (not watched) from the API server."""
     assert rt.kube is not None
     if kind.index is not None:
-        return indexed(indexes, kind, (namespace, name))
+        return model_children(indexes, kind, (namespace, name))
     if kind.optional_api and not await rt.served(kind):
         return []
     return await rt.kube.list(path_for(kind.api_version, kind.plural, namespace), f"{names.LABEL_MODEL}={name}")

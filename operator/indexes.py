@@ -21,7 +21,7 @@ def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in body}
 
 
-def children(indexes: Mapping[str, Any], kind: ChildKind, key: ModelKey) -> list[dict[str, Any]]:
+def model_children(indexes: Mapping[str, Any], kind: ChildKind, key: ModelKey) -> list[dict[str, Any]]:
     """A model's children of one indexed kind."""
     assert kind.index is not None, f"{kind.kind} is not indexed"
     store = indexes[kind.index]

@@ -19,7 +19,7 @@ from . import child_kinds, children, names, planner, rejections, staleness
 from . import metrics as op_metrics
 from .children import ParsedDialogModel
 from .indexes import by_name
-from .indexes import children as indexed
+from .indexes import model_children
 from .invalid_spec import invalid_spec_status, problems
 from .kube import KubeError, path_for
 from .planner import Observed, Plan
@@ -55,8 +55,8 @@ async def observe(rt: OperatorRuntime, model: ParsedDialogModel, status: DialogM
     key = (model.namespace, model.name)
     kube, s = rt.kube, rt.settings
     assert kube is not None
-    jobs = by_name(indexed(indexes, JOB, key))
-    pods = indexed(indexes, POD, key)
+    jobs = by_name(model_children(indexes, JOB, key))
+    pods = model_children(indexes, POD, key)
     server = names.server(model.name)
     latest = planner.model_version(model.spec)
     supported = await rt.served(MPIJOB)
@@ -90,13 +90,13 @@ async def observe(rt: OperatorRuntime, model: ParsedDialogModel, status: DialogM
         return None if name is None else key in models_index and any(v for v in models_index[key])
 
     def named_server(kind: child_kinds.ChildKind) -> Optional[dict[str, Any]]:
-        return next((d for d in indexed(indexes, kind, key) if d["metadata"]["name"] == server), None)
+        return next((d for d in model_children(indexes, kind, key) if d["metadata"]["name"] == server), None)
 
     init = model.spec.model.init
     init_trained = trained(init.dialog_model if init is not None else None)
     return Observed(
         rejected=dict(rt.rejected.get(key, {})),
-        config_maps=by_name(indexed(indexes, CONFIG_MAP, key)), jobs=jobs, mpijobs=mpijobs, mpijob_supported=supported,
+        config_maps=by_name(model_children(indexes, CONFIG_MAP, key)), jobs=jobs, mpijobs=mpijobs, mpijob_supported=supported,
         deployment=named_server(DEPLOYMENT), service=named_server(SERVICE), pdb=named_server(PDB),
         pods=pods, training_log=training_log, index_log=index_log, init_model_trained=init_trained,
         negatives_model_trained=trained(model.spec.data.negatives_from),

@@ -11,10 +11,10 @@ import aiohttp
 
 from . import rejections, staleness
 from .child_kinds import ChildKind
+from .indexes import ModelKey
 from .kube import Credentials, Kube
 from .settings import OperatorSettings
 
-ModelKey = tuple[str, str]  # (namespace, name)
 DISCOVERY_SECONDS = 30.0  # how long an answer about an optional API (MPIJob, ScaledObject) is kept
 
 
