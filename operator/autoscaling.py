@@ -17,10 +17,10 @@ from typing import Any, Mapping, Optional
 import kopf
 from pydantic import ValidationError
 
-from rejoinder.api.spec import GROUP, PLURAL, VERSION, AutoscalingEngine, Task
+from rejoinder.api.spec import AutoscalingEngine, Task
 from rejoinder.api.status import ConditionType, DialogModelStatus
 
-from . import autoscaler, child_kinds, names, scaling_objects, scraping, staleness
+from . import autoscaler, child_kinds, names, scaling_objects, scraping
 from . import metrics as op_metrics
 from .children import ParsedDialogModel
 from .conditions import Conditions
@@ -166,10 +166,6 @@ async def report(rt: OperatorRuntime, body: Mapping[str, Any], rps: Optional[flo
             patch["rps"] = round(rps, 2)
         if not patch:
             return
-        written = await rt.kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, meta["namespace"], meta["name"], "status"),
-                                            {"status": patch})
-        rv = str(((written or {}).get("metadata") or {}).get("resourceVersion") or "")
-        if rv:  # opaque: compared for equality only (staleness.py)
-            rt.written[key] = staleness.Written(rv, dict((written or {}).get("status") or {}))
+        await rt.write_status(key, patch)
         if before.get(ConditionType.ScalingActive.value, (None, None))[:2] != (after[ConditionType.ScalingActive.value][:2]):
             kopf.event(dict(body), type="Normal" if ok else "Warning", reason=reason, message=message[:1000])

@@ -12,10 +12,9 @@ from typing import Any, Mapping, Optional
 import kopf
 from pydantic import ValidationError
 
-from rejoinder.api.spec import GROUP, PLURAL, VERSION
 from rejoinder.api.status import DialogModelStatus
 
-from . import child_kinds, children, names, planner, rejections, staleness
+from . import child_kinds, children, names, planner, rejections
 from . import metrics as op_metrics
 from .children import ParsedDialogModel
 from .indexes import by_name
@@ -132,10 +131,6 @@ async def create_children(rt: OperatorRuntime, model: ParsedDialogModel, plan: P
     return accepted
 
 
-def _status_path(namespace: str, name: str) -> str:
-    return path_for(f"{GROUP}/{VERSION}", PLURAL, namespace, name, "status")
-
-
 async def apply(rt: OperatorRuntime, model: ParsedDialogModel, plan: Plan, body: Mapping[str, Any],
                 old_status: Mapping[str, Any]) -> None:
     kube = rt.kube
@@ -148,10 +143,7 @@ async def apply(rt: OperatorRuntime, model: ParsedDialogModel, plan: Plan, body:
             log.info("%s/%s: deleted %s %s", model.namespace, model.name, ref.plural, ref.name)
     diff = planner.status_patch(old_status, plan.status)
     if diff:
-        written = await kube.merge_patch(_status_path(model.namespace, model.name), {"status": diff})
-        rv = str(((written or {}).get("metadata") or {}).get("resourceVersion") or "")
-        if rv:  # opaque: compared for equality only
-            rt.written[(model.namespace, model.name)] = staleness.Written(rv, dict(written.get("status") or {}))  # type: ignore[union-attr]
+        await rt.write_status((model.namespace, model.name), diff)
     for event in plan.events:
         kopf.event(dict(body), type="Warning" if event.warning else "Normal", reason=event.reason,
                    message=f"{event.type}={event.status}: {event.message}"[:1000] if event.type != "Phase"
@@ -189,9 +181,8 @@ async def reconcile(rt: OperatorRuntime, body: Mapping[str, Any], indexes: Mappi
 
 async def _report_invalid(rt: OperatorRuntime, body: Mapping[str, Any], old_status: Mapping[str, Any],
                           error: ValidationError) -> None:
-    assert rt.kube is not None
     meta = body["metadata"]
     status = invalid_spec_status(error, datetime.now(timezone.utc))
     if old_status.get("message") != status["message"]:
-        await rt.kube.merge_patch(_status_path(meta["namespace"], meta["name"]), {"status": status})
+        await rt.write_status((meta["namespace"], meta["name"]), status)
         kopf.event(dict(body), type="Warning", reason="InvalidSpec", message=problems(error)[:1000])

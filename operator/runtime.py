@@ -9,10 +9,12 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import aiohttp
 
+from rejoinder.api.spec import GROUP, PLURAL, VERSION
+
 from . import rejections, staleness
 from .child_kinds import ChildKind
 from .indexes import ModelKey
-from .kube import Credentials, Kube
+from .kube import Credentials, Kube, path_for
 from .settings import OperatorSettings
 
 DISCOVERY_SECONDS = 30.0  # how long an answer about an optional API (MPIJob, ScaledObject) is kept
@@ -38,6 +40,15 @@ class OperatorRuntime:
         if not ahead:
             self.written.pop(key, None)
         return status
+
+    async def write_status(self, key: ModelKey, patch: Mapping[str, Any]) -> None:
+        """Merge-patch a DialogModel's status and remember what the apiserver stored (staleness.py)."""
+        assert self.kube is not None
+        written = await self.kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, key[0], key[1], "status"),
+                                              {"status": dict(patch)})
+        rv = str(((written or {}).get("metadata") or {}).get("resourceVersion") or "")
+        if rv:  # opaque: compared for equality only
+            self.written[key] = staleness.Written(rv, dict((written or {}).get("status") or {}))
 
     def lock(self, key: ModelKey) -> asyncio.Lock:
         """One reconciliation of a model at a time (change handlers, timers and child events)."""
