@@ -23,7 +23,7 @@ from rejoinder.api.status import ConditionType, DialogModelStatus, Phase
 from rejoinder.local import runner, state, supervisor
 from rejoinder.local.commands import Endpoint, stage_argv
 from rejoinder.operator import children
-from rejoinder.operator.children import Model
+from rejoinder.operator.children import ParsedDialogModel
 from rejoinder.operator.planner import Observed, plan
 from rejoinder.operator.settings import OperatorSettings
 from rejoinder.pipeline.stages import Stage, stages
@@ -84,7 +84,7 @@ def _finished(obj: dict[str, Any]) -> dict[str, Any]:
 
 def operator_walk(case: dict[str, Any]) -> list[Step]:
     model = parse_dialog_model(_wire(case, "/data", pvc=True))
-    m = Model(name="m", namespace="ns", uid="uid-1", spec=model.spec)
+    m = ParsedDialogModel(name="m", namespace="ns", uid="uid-1", spec=model.spec)
     status, jobs, config_maps, single = DialogModelStatus(), {}, {}, {}
     written: list[dict[str, Any]] = []
     for _ in range(10):
@@ -160,7 +160,7 @@ def test_pods_and_local_mode_run_the_same_command_lines() -> None:
     the spec file is and the local endpoint."""
     spec = parse_dialog_model(_wire({"task": "retrieval", "training": {"gpusPerWorker": 2, "controller": "gloo"}},
                                     "/data", pvc=True)).spec
-    m = Model(name="m", namespace="ns", uid="uid-1", spec=spec)
+    m = ParsedDialogModel(name="m", namespace="ns", uid="uid-1", spec=spec)
     local = {s: stage_argv(s, Path(children.names.SPEC_FILE), version="v-1", endpoint=Endpoint("0.0.0.0", 8500, 9090),
                            horovodrun="horovodrun", processes=2) for s in Stage}
 
