@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from rejoinder.tasks import task_module
+
 from .index import LoadedIndex
 from .runtime import Runtime
 from .shapes import batch_shapes
@@ -72,11 +74,11 @@ def load_runtime(req: LoadRequest) -> tuple[Runtime, ServedIdentity]:
     log.info("loading bundle %s (precision %s, XLA %s)", req.bundle_dir, precision, "on" if req.xla else "off")
     shapes = batch_shapes(req.max_batch_size)
     bundle = load_model_bundle(req.bundle_dir, precision, req.xla, shapes, req.sequence_buckets)
-    task = str(getattr(bundle.task, "value", bundle.task))
+    task = bundle.task
     index = None
-    if task == "retrieval":
+    if task_module(task).builds_index:
         if req.index_dir is None:
-            raise FileNotFoundError("a retrieval model needs its index: pass --index or build it with build-index")
+            raise FileNotFoundError(f"a {task} model needs its index: pass --index or build it with build-index")
         index = LoadedIndex.load(req.index_dir, use_gpu=req.gpu)
         if index.dim != bundle.embedding_dim:
             raise ValueError(
@@ -87,12 +89,12 @@ def load_runtime(req: LoadRequest) -> tuple[Runtime, ServedIdentity]:
     reranker = None
     if req.reranker_dir is not None:
         reranker = load_model_bundle(req.reranker_dir, precision, req.xla, shapes, req.sequence_buckets)
-        if str(getattr(reranker.task, "value", reranker.task)) != "reranking":
+        if not task_module(reranker.task).scores_pairs:
             raise ValueError(f"{req.reranker_dir} is a {reranker.task} model, not a reranker")
     runtime = Runtime(bundle, task, index=index, reranker=reranker)
     identity = ServedIdentity(
-        name=req.name, namespace=req.namespace, task=task,
-        architecture=str(getattr(bundle, "architecture", "")),
+        name=req.name, namespace=req.namespace, task=task.value,
+        architecture=bundle.architecture.value,
         model_version=str(bundle.version),
         index_version=index.manifest.get("indexVersion", index.path.name) if index else "",
         reranker_version=str(reranker.version) if reranker is not None else "",

@@ -205,7 +205,7 @@ class DialogService:
         turns = validation.context_turns(list(request.context), self.limits)
         responses = validation.responses(list(request.responses), self.limits)
         scores = await self._submit(batcher, RERANK, (turns, responses), context, [turns] * len(responses), responses)
-        version = self.identity.model_version if self.runtime.task == "reranking" else self.identity.reranker_version
+        version = self.identity.model_version if self.runtime.pair_scorer is self.runtime.bundle else self.identity.reranker_version
         return pb.RerankResponse(scores=[float(s) for s in scores], model_version=version)
 
     async def score_session(self, request: pb.ScoreSessionRequest, context: Any) -> pb.ScoreSessionResponse:

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from rejoinder.modelserver.locate import NotFound, locate, reranker_bundle
     from rejoinder.modelserver.server import ModelServer, ServerSettings
     from rejoinder.modelserver.service import BatchingConfig
+    from rejoinder.tasks import task_module
 
     model = None
     if args.file is not None:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         where = locate(model, args.version)
         req.bundle_dir = args.bundle or where.bundle_dir
-        if spec.task.value == "retrieval":
+        if task_module(spec.task).builds_index:
             req.index_dir = args.index or where.index_dir
         try:
             req.reranker_dir = args.reranker_bundle or reranker_bundle(model)

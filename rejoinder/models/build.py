@@ -32,34 +32,23 @@ def dtype_policy(precision: Optional[str]) -> Iterator[None]:
 
 
 def dummy_inputs(config: ModelConfig, batch: int = 2) -> dict[str, np.ndarray]:
-    """Arrays of the right names and shapes (all [CLS]…) to create a model's variables."""
-    seq = config.sequence
+    """Arrays of the task's input names and shapes (all [CLS] [SEP] [PAD]…) to create a model's variables."""
+
     def ids(length: int) -> np.ndarray:
         out = np.full((batch, length), config.special.pad, dtype=np.int32)
         out[:, 0] = config.special.cls
         out[:, 1] = config.special.sep
         return out
 
-    if config.task == "retrieval" or (config.task == "reranking" and config.architecture == "qa-lstm"):
-        return {"context_ids": ids(seq.max_seq_length), "response_ids": ids(seq.max_seq_length)}
-    if config.task == "reranking":
-        total = seq.context_length + seq.response_length
-        return {"input_ids": ids(total), "segment_ids": np.zeros((batch, total), np.int32)}
-    return {"input_ids": ids(seq.max_seq_length)}
+    return {
+        name: np.zeros((batch, length), np.int32) if name == "segment_ids" else ids(length)
+        for name, length in config.definition.input_lengths(config).items()
+    }
 
 
 def build_model(config: ModelConfig, precision: Optional[str] = None):
     """Construct the task model for `config` and create its variables (random initial values)."""
-    from . import heads
-
     with dtype_policy(precision):
-        if config.task == "retrieval":
-            model = heads.DualEncoder(config)
-        elif config.task == "reranking":
-            model = heads.CrossEncoder(config) if config.architecture == "bert" else heads.QALstmReranker(config)
-        elif config.task == "session-scoring":
-            model = heads.SequenceClassifier(config)
-        else:
-            model = heads.MaskedLM(config)
+        model = config.definition.head(config)
         model(dummy_inputs(config), training=False)
     return model

@@ -60,6 +60,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .. import atomic
+from ..api.spec import Architecture, Task
 from ..text.features import Featurizer
 from ..text.tokenizer import Tokenizer, load_tokenizer
 from .config import ModelConfig, model_config_from_spec
@@ -73,14 +74,6 @@ CONFIG_FILE = "model/config.json"
 WEIGHTS_FILE = "model/model.weights.h5"
 TOKENIZER_DIR = "tokenizer"
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
-
-# Which serving inputs each task answers.
-TASK_KINDS = {
-    "retrieval": ("context", "response"),
-    "reranking": ("pair",),
-    "session-scoring": ("session",),
-    "pretraining": (),
-}
 
 
 class BundleError(ValueError):
@@ -130,8 +123,8 @@ def save_bundle(
         manifest = {
             "format": FORMAT,
             "version": version,
-            "task": config.task,
-            "architecture": config.architecture,
+            "task": config.task.value,
+            "architecture": config.architecture.value,
             "spec": _spec_wire(spec),
             "metrics": dict(metrics or {}),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -247,11 +240,11 @@ class ModelBundle:
     # --- facts ----------------------------------------------------------------------------------
 
     @property
-    def task(self) -> str:
+    def task(self) -> Task:
         return self.config.task
 
     @property
-    def architecture(self) -> str:
+    def architecture(self) -> Architecture:
         return self.config.architecture
 
     @property
@@ -264,7 +257,8 @@ class ModelBundle:
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        return TASK_KINDS[self.config.task]
+        """The input kinds this task serves (its task module says which)."""
+        return self.config.definition.input_kinds
 
     def _require(self, kind: str) -> None:
         if kind not in self.kinds:
@@ -275,7 +269,7 @@ class ModelBundle:
 
     def _full_length(self, kind: str) -> int:
         seq = self.config.sequence
-        if kind == "pair" and self.architecture == "bert":
+        if kind == "pair" and self.architecture == Architecture.bert:
             return seq.context_length + seq.response_length
         return seq.max_seq_length
 
@@ -310,7 +304,7 @@ class ModelBundle:
         contexts, responses = items
         if len(contexts) != len(responses):
             raise ValueError(f"{len(contexts)} contexts but {len(responses)} responses: pairs need one of each")
-        if self.architecture == "bert":
+        if self.architecture == Architecture.bert:
             return f.pairs(contexts, responses)
         return {"context_ids": f.contexts(contexts), "response_ids": f.responses(responses)}
 
