@@ -1,7 +1,7 @@
 """What the server computes, batch by batch: the loaded bundle(s) and index behind the batchifiers.
 
 Every function here is synchronous and takes a whole batch. The bundles were loaded with
-`batch_sizes` = the server's fixed batch shapes (`shapes.batch_shapes`) and the sequence buckets:
+`max_batch_size` = the server's (the bundle's batch shapes are powers of two up to it) and the sequence buckets:
 they pad every call to one batch size × the bucket of its longest row, so XLA compiles each
 (batch size, sequence length) once in `warm_up` and never while serving.
 """
@@ -23,7 +23,7 @@ from .index import LoadedIndex
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODEL_INFO", "RERANK", "RESPOND", "RETRIEVE", "SCORE_SESSION", "Hit", "Runtime"]
+__all__ = ["MODEL_INFO", "RERANK", "RESPOND", "RETRIEVE", "SCORE_SESSION", "Hit", "ServingRuntime"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Hit:
 
 
 @dataclass
-class Runtime:
+class ServingRuntime:
     """A loaded model bundle (+ index for retrieval, + optional reranker bundle)."""
 
     bundle: Any  # rejoinder.models.bundle.ModelBundle

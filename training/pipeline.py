@@ -143,15 +143,16 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     import keras
 
     from rejoinder.models.bundle import build_for_spec
+    from rejoinder.models.precision import resolve_on_this_machine
+    from rejoinder.tasks import task_module
     from rejoinder.text.tokenizer import load_tokenizer
 
     from . import shards
     from .batches import BatchPlan
     from .checkpoints import CheckpointStore
     from .loop import LoopConfig, run_loop
-    from .precision import gpu_available, resolve_precision, wrap_optimizer
+    from .precision import wrap_optimizer
     from .schedule import WarmupLinearDecay, peak_learning_rate
-    from rejoinder.tasks import task_module
 
     spec = model.spec
     t = spec.training
@@ -164,7 +165,7 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
                               shard_set.min_rank_rows(dist.size))
     total_steps = t.steps or (t.epochs or 1) * plan.steps_per_epoch
 
-    precision = resolve_precision(t.mixed_precision.value, gpu_available())
+    precision = resolve_on_this_machine(t.mixed_precision)
     keras.utils.set_random_seed(t.seed)  # rank 0's draw wins anyway (broadcast); this makes it reproducible
     task_model, reports = build_for_spec(
         spec, tokenizer, precision=precision.model_precision, base_dir=options.artifacts,

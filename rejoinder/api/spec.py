@@ -52,7 +52,7 @@ class TokenizerKind(str, Enum):
     wordpiece = "wordpiece"
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     auto = "auto"
     none = "none"
     float16 = "float16"

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 
 from .config import ModelConfig
-
-# Keras dtype policy per precision name used by spec.serving / spec.training.
-POLICIES = {"none": "float32", "float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
-
-
-@contextlib.contextmanager
-def dtype_policy(precision: Optional[str]) -> Iterator[None]:
-    """Build layers under a precision policy (layers read the global policy when constructed)."""
-    import keras
-
-    if precision is None:
-        yield
-        return
-    if precision not in POLICIES:
-        raise ValueError(f"precision must be one of {sorted(POLICIES)}, got {precision!r}")
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(POLICIES[precision])
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
+from .precision import dtype_policy
 
 def dummy_inputs(config: ModelConfig, batch: int = 2) -> dict[str, np.ndarray]:
     """Arrays of the task's input names and shapes (all [CLS] [SEP] [PAD]…) to create a model's variables."""

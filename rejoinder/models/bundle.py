@@ -14,8 +14,12 @@ API::
     save_bundle(export_dir, model, tokenizer, spec, *, version, metrics=None, extra=None) -> Path
         Training's export: written beside `export_dir` and renamed into place in one step, so a
         reader sees the old bundle or the complete new one (manifest.json included).
-    load_bundle(path, precision="none"|"float16"|"bfloat16"|"auto", xla=False,
-                batch_sizes=(1, 8, 32, 128), sequence_buckets=None) -> ModelBundle
+    load_bundle(path, precision="none"|"float32"|"float16"|"bfloat16"|"auto", xla=False,
+                batch_sizes=None, sequence_buckets=None, *, max_batch_size=128) -> ModelBundle
+        batch_sizes: the batch sizes a call is padded to; None = powers of two up to
+        `max_batch_size` (`shapes.batch_sizes_up_to`: the one batch-shape policy, which the
+        server uses with spec.serving.batching.maxBatchSize).
+        precision: resolved by `precision.resolve_precision` (auto: float16 on a GPU).
         sequence_buckets: the sequence lengths a batch is padded to (its longest row's bucket);
         None = the default derived from the model's lengths (`shapes.default_sequence_buckets`),
         [maxSeqLength] = every row padded to the full length (fixed shapes).
@@ -64,7 +68,8 @@ from ..api.spec import Architecture, Task
 from ..text.features import Featurizer
 from ..text.tokenizer import Tokenizer, load_tokenizer
 from .config import ModelConfig, model_config_from_spec
-from .shapes import SequenceBuckets, plan_chunks, row_lengths, trim
+from .precision import resolve_on_this_machine
+from .shapes import DEFAULT_MAX_BATCH_SIZE, SequenceBuckets, batch_sizes_up_to, plan_chunks, row_lengths, trim
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,6 @@ MANIFEST = "manifest.json"
 CONFIG_FILE = "model/config.json"
 WEIGHTS_FILE = "model/model.weights.h5"
 TOKENIZER_DIR = "tokenizer"
-DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
 
 
 class BundleError(ValueError):
@@ -155,19 +159,6 @@ def read_manifest(path: Union[str, Path]) -> dict[str, Any]:
     return manifest
 
 
-def _resolve_precision(precision: str) -> str:
-    precision = getattr(precision, "value", precision)
-    if precision != "auto":
-        return precision
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return "float16" if tf.config.list_physical_devices("GPU") else "none"
-    return "none"
-
-
 def _compile(fn: Callable, xla: bool) -> Callable:
     """One compiled function per input shape: XLA traces each padded batch size once."""
     import keras
@@ -188,10 +179,13 @@ def load_bundle(
     path: Union[str, Path],
     precision: str = "none",
     xla: bool = False,
-    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+    batch_sizes: Optional[Sequence[int]] = None,
     sequence_buckets: Optional[Sequence[int]] = None,
+    *,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
 ) -> "ModelBundle":
-    """Rebuild a bundle's model at `precision` (none/float16/bfloat16/auto) with XLA on or off."""
+    """Rebuild a bundle's model at `precision` (none/float32/float16/bfloat16/auto) with XLA on or
+    off, padding calls to `batch_sizes` (default: `batch_sizes_up_to(max_batch_size)`)."""
     from .build import build_model
 
     path = Path(path)
@@ -201,11 +195,12 @@ def load_bundle(
             raise BundleError(f"{path}: {rel} is missing")
     config = ModelConfig.from_json(json.loads((path / CONFIG_FILE).read_text()))
     tokenizer = load_tokenizer(path / TOKENIZER_DIR)
-    precision = _resolve_precision(precision)
+    precision = resolve_on_this_machine(precision).model_precision
     model = build_model(config, precision=precision)
     model.load_weights(str(path / WEIGHTS_FILE))
     log.info("loaded %s bundle %s (precision %s, xla %s)", config.task, manifest.get("version"), precision, xla)
-    return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, batch_sizes, sequence_buckets)
+    sizes = tuple(batch_sizes) if batch_sizes else batch_sizes_up_to(max_batch_size)
+    return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, sizes, sequence_buckets)
 
 
 class ModelBundle:
