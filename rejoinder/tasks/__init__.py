@@ -1,9 +1,18 @@
 """One module per task, behind one registry keyed by the `Task` enum.
 
-    retrieval    dual encoder, in-batch softmax, recall@k/MRR over a candidate pool; Retrieve, Respond
-    reranking    cross-encoder / QA-LSTM on upvotes, accuracy/ROC AUC; Rerank
-    session      sequence classifier on good sessions, accuracy/ROC AUC; ScoreSession
-    pretraining  masked LM, masked-token accuracy; not served
+    module       model (head)                 loss, metrics                       served methods
+    retrieval    DualEncoder, BERT or QA-LSTM in-batch softmax; recall@k, MRR, MAP Retrieve, Respond
+    reranking    CrossEncoder / QALstmReranker sigmoid CE on upvote; accuracy, AUC Rerank
+    session      SequenceClassifier           sigmoid CE on good session; same    ScoreSession
+    pretraining  MaskedLM (BERT only)         masked-LM CE; masked-token accuracy (not served)
+
+and the arrays each featurizes (`input_lengths`; [n, width]):
+
+    retrieval                    context_ids, response_ids            maxSeqLength
+    reranking, bert              input_ids, segment_ids, label        contextLength+responseLength
+    reranking, qa-lstm           context_ids, response_ids, label     maxSeqLength
+    session-scoring              input_ids, label                     maxSeqLength
+    pretraining                  input_ids                            maxSeqLength
 
 `task_module(task)` is the only way code outside this package learns what a task does: its
 record kind, model inputs, featurization, head, loss, metrics and served methods (see
