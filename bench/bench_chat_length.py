@@ -92,7 +92,7 @@ class Raw:
     def __init__(self, bundle_dir: Path, index_dir: Path, buckets: Optional[tuple[int, ...]], xla: bool):
         from rejoinder.modelserver.index import LoadedIndex
         from rejoinder.modelserver.loading import load_model_bundle
-        from rejoinder.modelserver.shapes import batch_shapes
+        from rejoinder.models.shapes import batch_sizes_up_to as batch_shapes
 
         self.bundle = load_model_bundle(bundle_dir, "float32", xla, batch_shapes(RAW_BATCH), buckets)
         self.index = LoadedIndex.load(index_dir)

@@ -61,7 +61,8 @@ def build_step(case: Case, args: argparse.Namespace):
     from rejoinder.text.tokenizer import SpecialIds
     from rejoinder.training.distributed import Distributed
     from rejoinder.training.loop import make_train_step
-    from rejoinder.training.precision import PrecisionChoice, wrap_optimizer
+    from rejoinder.models.precision import PrecisionChoice
+    from rejoinder.training.precision import wrap_optimizer
     from rejoinder.training.tasks import RetrievalTask
 
     special = SpecialIds(pad=0, unk=1, cls=2, sep=3, mask=4)

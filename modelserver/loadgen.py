@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import random
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -157,9 +156,3 @@ async def run_load(
         p50_ms=percentile(ms, 50), p90_ms=percentile(ms, 90), p99_ms=percentile(ms, 99),
         max_ms=ms[-1] if ms else 0.0, mean_ms=sum(ms) / len(ms) if ms else 0.0, target_rps=rps,
     )
-
-
-def shuffled_contexts(contexts: Sequence[Sequence[str]], seed: int = 0) -> list[Sequence[str]]:
-    out = list(contexts)
-    random.Random(seed).shuffle(out)
-    return out

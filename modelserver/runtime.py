@@ -1,7 +1,7 @@
 """What the server computes, batch by batch: the loaded bundle(s) and index behind the batchifiers.
 
 Every function here is synchronous and takes a whole batch. The bundles were loaded with
-`batch_sizes` = the server's fixed batch shapes (`shapes.batch_shapes`) and the sequence buckets:
+`max_batch_size` = the server's (the bundle's batch shapes are powers of two up to it) and the sequence buckets:
 they pad every call to one batch size × the bucket of its longest row, so XLA compiles each
 (batch size, sequence length) once in `warm_up` and never while serving.
 """
@@ -15,17 +15,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from rejoinder.api.spec import Task
 from rejoinder.models.shapes import SequenceBuckets
+from rejoinder.tasks import METHOD_ORDER, MODEL_INFO, RERANK, RESPOND, RETRIEVE, SCORE_SESSION, TaskDefinition, task_module
 
 from .index import LoadedIndex
 
 log = logging.getLogger(__name__)
 
-RETRIEVE = "Retrieve"
-RERANK = "Rerank"
-SCORE_SESSION = "ScoreSession"
-RESPOND = "Respond"
-MODEL_INFO = "ModelInfo"
+__all__ = ["MODEL_INFO", "RERANK", "RESPOND", "RETRIEVE", "SCORE_SESSION", "Hit", "ServingRuntime"]
 
 
 @dataclass(frozen=True)
@@ -35,11 +33,11 @@ class Hit:
 
 
 @dataclass
-class Runtime:
+class ServingRuntime:
     """A loaded model bundle (+ index for retrieval, + optional reranker bundle)."""
 
     bundle: Any  # rejoinder.models.bundle.ModelBundle
-    task: str
+    task: Task
     index: Optional[LoadedIndex] = None
     reranker: Optional[Any] = None  # a reranking ModelBundle that Respond (and Rerank) use
 
@@ -48,28 +46,28 @@ class Runtime:
         return tuple(self.bundle.batch_sizes)
 
     def __post_init__(self) -> None:
-        if self.task == "retrieval" and self.index is None:
-            raise ValueError("a retrieval model is served with its index: pass the index directory")
+        self.task = Task(self.task)
+        if self.definition.builds_index and self.index is None:
+            raise ValueError(f"a {self.task} model is served with its index: pass the index directory")
+
+    @property
+    def definition(self) -> TaskDefinition:
+        return task_module(self.task)
 
     # --- what this server can answer ---------------------------------------------------------
 
     @property
     def pair_scorer(self) -> Optional[Any]:
         """The bundle that scores (context, response) pairs: the model itself or the reranker."""
-        if self.task == "reranking":
-            return self.bundle
-        return self.reranker
+        return self.bundle if self.definition.scores_pairs else self.reranker
 
     @property
     def methods(self) -> list[str]:
-        out = []
-        if self.task == "retrieval":
-            out += [RETRIEVE, RESPOND]
+        """The task's own methods, Rerank when something scores pairs, and ModelInfo."""
+        served = {*self.definition.methods, MODEL_INFO}
         if self.pair_scorer is not None:
-            out.append(RERANK)
-        if self.task == "session-scoring":
-            out.append(SCORE_SESSION)
-        return out + [MODEL_INFO]
+            served.add(RERANK)
+        return [m for m in METHOD_ORDER if m in served]
 
     # --- lengths (what the batchifiers group and budget by) ------------------------------------
 
@@ -135,12 +133,13 @@ class Runtime:
         if self.reranker is not None:
             self.reranker.warmup()
         turns = ["warm up", "the model"]
-        for shape in self.shapes:
-            if self.task == "retrieval":
+        methods = self.methods
+        if RETRIEVE in methods:
+            for shape in self.shapes:
                 self.retrieve_batch([(turns, 1)] * shape)
-        if self.pair_scorer is not None:
+        if RERANK in methods:
             self.rerank_batch([(turns, ["a response"])])
-        if self.task == "session-scoring":
+        if SCORE_SESSION in methods:
             self.score_sessions_batch([turns])
         seconds = time.perf_counter() - started
         log.info(

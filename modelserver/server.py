@@ -25,9 +25,10 @@ from grpc_reflection.v1alpha import reflection
 from rejoinder.constants import GRPC_PORT, LOCAL_HOST, METRICS_PORT
 
 from . import validation
+from .config import BatchingConfig
 from .metrics import ServerMetrics
-from .runtime import Runtime
-from .service import SERVICE_NAME, BatchingConfig, DialogService, ServedIdentity
+from .runtime import ServingRuntime
+from .service import SERVICE_NAME, DialogService, ServedIdentity
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,10 @@ class ModelServer:
         await self._server.start()
         log.info("gRPC on %s:%d (health NOT_SERVING until the model is loaded and warmed up)", s.host, self.port)
 
-    async def load(self, load: Callable[[], tuple[Runtime, ServedIdentity]]) -> None:
+    async def load(self, load: Callable[[], tuple[ServingRuntime, ServedIdentity]]) -> None:
         """Load and warm up in a worker thread (the event loop keeps answering health checks)."""
 
-        def load_and_warm() -> tuple[Runtime, ServedIdentity, float]:
+        def load_and_warm() -> tuple[ServingRuntime, ServedIdentity, float]:
             runtime, identity = load()
             return runtime, identity, runtime.warm_up()
 
@@ -151,7 +152,7 @@ class ModelServer:
             await self.service.close()
         log.info("stopped; every accepted request was answered")
 
-    async def run(self, load: Callable[[], tuple[Runtime, ServedIdentity]]) -> int:
+    async def run(self, load: Callable[[], tuple[ServingRuntime, ServedIdentity]]) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)

@@ -19,9 +19,10 @@ from google.protobuf.message import DecodeError
 
 from . import validation
 from .batchifier import Batchifier, BatchFailed, Closed, DeadlineExceeded, QueueFull
+from .config import BatchingConfig
 from .metrics import ServerMetrics
 from .protos import dialog_service_pb2 as pb
-from .runtime import MODEL_INFO, RERANK, RESPOND, RETRIEVE, SCORE_SESSION, Hit, Runtime
+from .runtime import MODEL_INFO, RERANK, RESPOND, RETRIEVE, SCORE_SESSION, Hit, ServingRuntime
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,6 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
 
 
 @dataclass(frozen=True)
-class BatchingConfig:
-    max_batch_size: int = 32
-    max_delay_s: float = 0.005
-    capacity: int = 1024
-    sequence_buckets: Optional[tuple[int, ...]] = None  # None: derived from the model's lengths
-    max_batch_tokens: Optional[int] = None
-
-
-@dataclass(frozen=True)
 class ServedIdentity:
     """What ModelInfo and the model-info metric report."""
 
@@ -74,7 +66,7 @@ class ServedIdentity:
 class DialogService:
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: ServingRuntime,
         identity: ServedIdentity,
         limits: validation.Limits,
         batching: BatchingConfig,
@@ -207,7 +199,7 @@ class DialogService:
         turns = validation.context_turns(list(request.context), self.limits)
         responses = validation.responses(list(request.responses), self.limits)
         scores = await self._submit(batcher, RERANK, (turns, responses), context, [turns] * len(responses), responses)
-        version = self.identity.model_version if self.runtime.task == "reranking" else self.identity.reranker_version
+        version = self.identity.model_version if self.runtime.pair_scorer is self.runtime.bundle else self.identity.reranker_version
         return pb.RerankResponse(scores=[float(s) for s in scores], model_version=version)
 
     async def score_session(self, request: pb.ScoreSessionRequest, context: Any) -> pb.ScoreSessionResponse:

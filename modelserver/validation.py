@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from .config import DEFAULT_MAX_CONTEXT_TURNS, SERVING_DEFAULTS
+
 MAX_TURN_CHARS = 4096
 MAX_REQUEST_TURNS = 64
 MAX_CANDIDATES = 1000
@@ -30,10 +32,10 @@ class InvalidRequest(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    max_context_turns: int = 4  # turns the model sees; older ones are dropped, not an error
+    max_context_turns: int = DEFAULT_MAX_CONTEXT_TURNS  # turns the model sees; older ones are dropped, not an error
     max_request_turns: int = MAX_REQUEST_TURNS  # turns a request may send at all
     max_candidates: int = MAX_CANDIDATES
-    default_top_k: int = 20
+    default_top_k: int = SERVING_DEFAULTS.top_k
     max_top_k: int = MAX_TOP_K
     max_turn_chars: int = MAX_TURN_CHARS
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional, Sequence
 
-from rejoinder.progress_lines import METRICS_TAG, PROGRESS_TAG, Progress, last_metrics
+from rejoinder.progress_lines import METRICS_TAG, PROGRESS_TAG, ProgressLine, last_metrics
 from rejoinder.progress_lines import last_progress as _last_progress
 
-__all__ = ["Progress", "final_metrics", "finite", "last_lines", "last_progress", "split_finite", "termination_messages"]
+__all__ = ["ProgressLine", "final_metrics", "finite", "last_lines", "last_progress", "split_finite", "termination_messages"]
 
 
-def last_progress(log_text: str) -> Optional[Progress]:
+def last_progress(log_text: str) -> Optional[ProgressLine]:
     return _last_progress(log_text.splitlines())
 
 

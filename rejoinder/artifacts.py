@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .api.spec import DialogModelSpec
-from .api.versioning import index_version, model_version
+from .api.versioning import model_version
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,3 @@ class ModelLayout:
 
     def for_spec(self, spec: DialogModelSpec) -> VersionLayout:
         return self.version(model_version(spec))
-
-    def index_dir_for(self, spec: DialogModelSpec) -> Path:
-        return self.for_spec(spec).index_dir(index_version(spec))

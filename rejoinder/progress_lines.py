@@ -31,18 +31,14 @@ _PROGRESS_RE = re.compile(
 
 
 @dataclass(frozen=True)
-class Progress:
+class ProgressLine:
     step: int
     total: int
     loss: Optional[float] = None
     examples_per_sec: Optional[float] = None
 
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total if self.total else 0.0
 
-
-def format_progress(p: Progress) -> str:
+def format_progress(p: ProgressLine) -> str:
     parts = [f"{PROGRESS_TAG} step={p.step} total={p.total}"]
     if p.loss is not None:
         parts.append(f"loss={p.loss:.4f}")
@@ -55,11 +51,11 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return f"{METRICS_TAG} {json.dumps(metrics, sort_keys=True)}"
 
 
-def parse_progress(line: str) -> Optional[Progress]:
+def parse_progress(line: str) -> Optional[ProgressLine]:
     match = _PROGRESS_RE.search(line)
     if match is None:
         return None
-    return Progress(
+    return ProgressLine(
         step=int(match.group("step")),
         total=int(match.group("total")),
         loss=_finite(match.group("loss")),
@@ -91,7 +87,7 @@ def parse_metrics(line: str) -> Optional[dict[str, float]]:
     return {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def last_progress(lines: Iterable[str]) -> Optional[Progress]:
+def last_progress(lines: Iterable[str]) -> Optional[ProgressLine]:
     found = None
     for line in lines:
         found = parse_progress(line) or found

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from rejoinder import atomic
+from rejoinder.tasks import task_module
 from rejoinder.text import chatterbot
 from rejoinder.text.formats import (
     Candidate,
@@ -33,14 +34,6 @@ from . import hard_negatives, proxy_presets
 log = logging.getLogger(__name__)
 
 DATA_MANIFEST = "data.json"
-
-# Which record kind each task trains on (pretraining reads the utterances of any kind).
-TASK_KINDS: dict[str, RecordKind] = {
-    "retrieval": RecordKind.pairs,
-    "reranking": RecordKind.reactions,
-    "session-scoring": RecordKind.sessions,
-}
-
 
 @dataclass(frozen=True)
 class PreparedData:
@@ -122,12 +115,19 @@ def _split_conversations(fraction: float, salt: str) -> tuple[list[list[str]], l
     return [c for c, f in zip(convs, flags) if not f], [c for c, f in zip(convs, flags) if f]
 
 
-def _preset_records(spec: Any, resolve_dialog_model: Optional[Callable[[str], Path]]) -> PresetData:
-    task, seed, data = spec.task.value, spec.training.seed, spec.data
-    if task in ("retrieval", "pretraining"):
-        pairs, candidates = chatterbot.load_corpus()
-        return PresetData(RecordKind.pairs, list(pairs), candidates=candidates)
-    if task == "reranking" and data.negatives_from:
+# Each task module (rejoinder.tasks, `TaskDefinition.preset`) picks one of these.
+
+
+def chatterbot_pairs_preset() -> PresetData:
+    """Retrieval and pretraining: the corpus's (context, response) pairs and its candidates."""
+    pairs, candidates = chatterbot.load_corpus()
+    return PresetData(RecordKind.pairs, list(pairs), candidates=candidates)
+
+
+def reactions_preset(spec: Any, resolve_dialog_model: Optional[Callable[[str], Path]]) -> PresetData:
+    """Reranking: proxy upvotes -- hard negatives mined with data.negativesFrom, else random ones."""
+    seed, data = spec.training.seed, spec.data
+    if data.negatives_from:
         if resolve_dialog_model is None:
             raise ValueError("data.negativesFrom needs the artifacts of other DialogModels")
         source = hard_negatives.RetrievalSource.from_export(resolve_dialog_model(data.negatives_from))
@@ -136,10 +136,14 @@ def _preset_records(spec: Any, resolve_dialog_model: Optional[Callable[[str], Pa
                           labels={**proxy_presets.labels_note(proxy_presets.HARD_NEGATIVES, data.negatives_from),
                                   "retrievalVersion": source.version, "topK": source.top_k,
                                   "negativesPerContext": data.negatives_per_context})
-    if task == "reranking":
-        pairs, _ = chatterbot.load_corpus()
-        return PresetData(RecordKind.reactions, list(proxy_presets.random_negative_reactions(pairs, seed)),
-                          labels=proxy_presets.labels_note(proxy_presets.RANDOM_NEGATIVES))
+    pairs, _ = chatterbot.load_corpus()
+    return PresetData(RecordKind.reactions, list(proxy_presets.random_negative_reactions(pairs, seed)),
+                      labels=proxy_presets.labels_note(proxy_presets.RANDOM_NEGATIVES))
+
+
+def sessions_preset(spec: Any) -> PresetData:
+    """Session scoring: proxy good/bad sessions (whole conversations vs. shuffled ones)."""
+    seed, data = spec.training.seed, spec.data
     train_convs, held_convs = _split_conversations(data.eval_fraction, f"{seed}")
     return PresetData(RecordKind.sessions, list(proxy_presets.shuffled_sessions(train_convs, seed)),
                       list(proxy_presets.shuffled_sessions(held_convs, seed + 1)),
@@ -158,20 +162,20 @@ def prepare_data(spec: Any, directory: Path,
     if done is not None:
         log.info("data already prepared in %s: %s", directory, done.counts)
         return done
-    task = spec.task.value
+    definition = task_module(spec.task)
     data = spec.data
     candidates: list[Candidate] = []
     held: list[Record] | None = None
     labels: Optional[dict[str, Any]] = None
     if data.preset is not None:
-        preset = _preset_records(spec, resolve_dialog_model)
+        preset = definition.preset(spec, resolve_dialog_model)
         kind, records, held, candidates, labels = preset.kind, preset.records, preset.held, preset.candidates, preset.labels
         source = f"preset {data.preset.value}"
     else:
         train_path = Path(data.train)
         if not train_path.is_file():
             raise FileNotFoundError(f"spec.data.train: {train_path} does not exist")
-        kind = TASK_KINDS.get(task) or detect_kind(train_path)
+        kind = definition.record_kind or detect_kind(train_path)
         records = list(read_records(train_path, kind))
         source = str(train_path)
         if data.eval:
@@ -191,7 +195,7 @@ def prepare_data(spec: Any, directory: Path,
         raise ValueError(f"{source}: no training records")
     if not held:
         raise ValueError(f"{source}: the evaluation split is empty (add data or raise data.evalFraction)")
-    if task == "retrieval":
+    if definition.candidate_pool:
         candidates = _with_eval_responses(candidates, records, held)
     counts = {"train": len(records), "eval": len(held), "candidates": len(candidates)}
     directory.mkdir(parents=True, exist_ok=True)

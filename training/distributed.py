@@ -12,8 +12,6 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 log = logging.getLogger(__name__)
 
 
@@ -72,14 +70,6 @@ class Distributed:
         import tensorflow as tf
 
         return float(self._hvd.allreduce(tf.constant(float(value), tf.float64), op=self._hvd.Average))
-
-    def allgather_array(self, array: np.ndarray) -> np.ndarray:
-        """Concatenate each rank's rows (rank order) on every rank."""
-        if not self.multi_process:
-            return array
-        import tensorflow as tf
-
-        return self._hvd.allgather(tf.convert_to_tensor(array)).numpy()
 
     def broadcast_object(self, obj: Any) -> Any:
         """rank 0's Python object on every rank (small things: a status, an error message)."""

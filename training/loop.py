@@ -23,7 +23,7 @@ import numpy as np
 from .batches import BatchPlan, iterate
 from .checkpoints import CheckpointStore
 from .distributed import Distributed, tf_variables
-from .progress import Progress
+from .progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,6 @@ class LoopResult:
     @property
     def ranks_agree(self) -> bool:
         return len(set(self.rank_checksums)) <= 1
-
-    @property
-    def resumed(self) -> bool:
-        return self.start_step > 0
 
 
 def _dense(grad: Any, var: Any) -> Any:
@@ -152,7 +148,7 @@ def run_loop(
     train_step = make_train_step(task, optimizer, dist, config.xla, config.loss_scaling)
     end_step = config.total_steps if stop_after is None else min(config.total_steps, start_step + stop_after)
     global_batch = plan.batch_size * dist.size
-    progress = Progress(config.total_steps, start_step, global_batch, dist.is_chief, report_every=config.report_every)
+    progress = ProgressReporter(config.total_steps, start_step, global_batch, dist.is_chief, report_every=config.report_every)
     result = LoopResult(start_step, start_step)
     report_every = progress.report_every
 

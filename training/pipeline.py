@@ -107,7 +107,7 @@ def prepare(model: Any, layout: VersionLayout, options: TrainOptions, world_size
     sequence = SequenceConfig.from_spec(spec)
     featurizer = Featurizer(tokenizer, sequence)
     started = time.perf_counter()
-    features = featurizer.records(spec.task.value, spec.model.architecture.value, prepared.train())
+    features = featurizer.records(spec.task, spec.model.architecture, prepared.train())
     log.info("pre-tokenized %d training examples in %.1fs", len(next(iter(features.values()))), time.perf_counter() - started)
     written = shards.write_shards(layout.shards_dir, features, world_size,
                                   {"tokenizer": tokenizer.kind, "vocab": tokenizer.vocab_size, "sequence": sequence.to_json()})
@@ -143,15 +143,16 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     import keras
 
     from rejoinder.models.bundle import build_for_spec
+    from rejoinder.models.precision import resolve_on_this_machine
+    from rejoinder.tasks import task_module
     from rejoinder.text.tokenizer import load_tokenizer
 
     from . import shards
     from .batches import BatchPlan
     from .checkpoints import CheckpointStore
     from .loop import LoopConfig, run_loop
-    from .precision import gpu_available, resolve_precision, wrap_optimizer
+    from .precision import wrap_optimizer
     from .schedule import WarmupLinearDecay, peak_learning_rate
-    from .tasks import make_task
 
     spec = model.spec
     t = spec.training
@@ -164,13 +165,13 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
                               shard_set.min_rank_rows(dist.size))
     total_steps = t.steps or (t.epochs or 1) * plan.steps_per_epoch
 
-    precision = resolve_precision(t.mixed_precision.value, gpu_available())
+    precision = resolve_on_this_machine(t.mixed_precision)
     keras.utils.set_random_seed(t.seed)  # rank 0's draw wins anyway (broadcast); this makes it reproducible
     task_model, reports = build_for_spec(
         spec, tokenizer, precision=precision.model_precision, base_dir=options.artifacts,
         resolve_dialog_model=lambda name: exported_dialog_model(options.artifacts, options.namespace, name),
     )
-    task = make_task(spec.task.value, task_model, t.seed, tokenizer, spec.model.bert.max_seq_length)
+    task = task_module(spec.task).training_task(task_model, t.seed, tokenizer, spec.model.bert.max_seq_length)
 
     peak = peak_learning_rate(t.learning_rate, dist.size, t.scale_learning_rate)
     schedule = WarmupLinearDecay(peak, min(t.warmup_steps, max(total_steps - 1, 0)), total_steps)
@@ -179,7 +180,7 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     optimizer = wrap_optimizer(optimizer, precision)
     if dist.is_chief:
         log.info("%s/%s: %d steps (%d per epoch), global batch %d = %d × %d, peak LR %.3g, precision %s, XLA %s",
-                 spec.task.value, spec.model.architecture.value, total_steps, plan.steps_per_epoch,
+                 spec.task, spec.model.architecture, total_steps, plan.steps_per_epoch,
                  t.batch_size_per_gpu * dist.size, t.batch_size_per_gpu, dist.size, peak,
                  precision.compute_dtype, "on" if t.xla else "off")
 
@@ -207,26 +208,19 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
 
 def finish(model: Any, layout: VersionLayout, task: Any, tokenizer: Any, options: TrainOptions) -> dict[str, Any]:
     """Evaluate on the held-out split (rank 0)."""
+    from rejoinder.tasks import EvaluationInputs, task_module
     from rejoinder.text.features import Featurizer, SequenceConfig
-
-    from . import evaluation
 
     spec = model.spec
     prepared = load_prepared(layout.data_dir)
     assert prepared is not None
-    featurizer = Featurizer(tokenizer, SequenceConfig.from_spec(spec))
     held = prepared.eval()
     log.info("evaluating on %d held-out %s", len(held), prepared.kind.value)
-    if spec.task.value == "retrieval":
-        start = start_model(model, tokenizer, options)
-        return evaluation.evaluate_retrieval(task.model, featurizer, prepared.train(), held, prepared.candidates(), start)
-    features = featurizer.records(spec.task.value, spec.model.architecture.value, held)
-    if spec.task.value == "pretraining":
-        return evaluation.evaluate_masked_lm(task.model, task, features["input_ids"], spec.training.seed)
-    report = evaluation.evaluate_binary(task.model, features)
-    if prepared.labels is not None:  # proxy labels: the metrics say so wherever they go
-        report["labels"] = prepared.labels
-    return report
+    return task_module(spec.task).evaluate(EvaluationInputs(
+        training_task=task, featurizer=Featurizer(tokenizer, SequenceConfig.from_spec(spec)),
+        architecture=spec.model.architecture, prepared=prepared, held=held, seed=spec.training.seed,
+        start_model=lambda: start_model(model, tokenizer, options),
+    ))
 
 
 def start_model(model: Any, tokenizer: Any, options: TrainOptions) -> Optional[Any]:

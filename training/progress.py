@@ -15,7 +15,7 @@ from rejoinder import progress_lines
 
 def progress_line(step: int, total: int, loss: float, examples_per_sec: float) -> str:
     """The shared wire format (rejoinder.progress_lines), which the operator parses."""
-    return progress_lines.format_progress(progress_lines.Progress(step, total, loss, examples_per_sec))
+    return progress_lines.format_progress(progress_lines.ProgressLine(step, total, loss, examples_per_sec))
 
 
 def metrics_line(metrics: dict[str, float]) -> str:
@@ -36,7 +36,7 @@ def report_metrics(metrics: dict[str, float], termination_log: str | None = None
             f.write(line[:4096])
 
 
-class Progress:
+class ProgressReporter:
     """Feeds the bar and the machine-readable lines; silent on ranks other than 0."""
 
     def __init__(self, total_steps: int, start_step: int, global_batch: int, enabled: bool,

@@ -1,5 +1,6 @@
-"""What each task trains: the Keras task model from rejoinder.models plus its loss and the
-host-side per-batch work. `run_loop` drives any of these the same way.
+"""The training adapters: a Keras task model from rejoinder.models plus its loss and the
+host-side per-batch work. `run_loop` drives any of these the same way; each task's module
+(`rejoinder.tasks`, `TaskDefinition.training_task`) picks its adapter:
 
     retrieval        DualEncoder (BERT or QA-LSTM)  in-batch softmax, both directions
     reranking        CrossEncoder / QALstmReranker  sigmoid cross-entropy on upvote
@@ -94,13 +95,3 @@ class MaskedLMTask(TrainingTask):
         logits = self.model({"input_ids": batch["input_ids"], "masked_positions": batch["masked_positions"]},
                             training=training)
         return losses.masked_lm_loss(logits, batch["masked_ids"], batch["masked_weights"])
-
-
-def make_task(task: str, model: Any, seed: int, tokenizer: Any = None, seq_length: int = 80) -> TrainingTask:
-    if task == "retrieval":
-        return RetrievalTask(model, seed)
-    if task in ("reranking", "session-scoring"):
-        return BinaryTask(model, seed, task)
-    if task == "pretraining":
-        return MaskedLMTask(model, seed, tokenizer.special, tokenizer.vocab_size, seq_length)
-    raise ValueError(f"unknown task {task!r}")

@@ -7,7 +7,7 @@ docstrings become the CRD's descriptions, so they are written for the person rea
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, WithJsonSchema
@@ -28,14 +28,16 @@ Quantity = Annotated[
 ]
 
 
-class Task(str, Enum):
+# StrEnum: str() and f-strings give the wire value ("session-scoring"), so a Task never needs
+# turning back into a string.
+class Task(StrEnum):
     retrieval = "retrieval"
     reranking = "reranking"
     session_scoring = "session-scoring"
     pretraining = "pretraining"
 
 
-class Architecture(str, Enum):
+class Architecture(StrEnum):
     bert = "bert"
     qa_lstm = "qa-lstm"
 
@@ -50,7 +52,7 @@ class TokenizerKind(str, Enum):
     wordpiece = "wordpiece"
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     auto = "auto"
     none = "none"
     float16 = "float16"

@@ -43,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
     from rejoinder.modelserver.build_index import build_and_publish
     from rejoinder.modelserver.locate import locate
     from rejoinder.modelserver.loading import load_model_bundle
+    from rejoinder.tasks import task_module
 
     model = None
     if args.file is not None:
         model = dialog_model_or_exit(args.file)
-        if model.spec.task.value != "retrieval":
-            print(f"{args.file}: build-index is for retrieval models; this one is {model.spec.task.value}", file=sys.stderr)
+        if not task_module(model.spec.task).builds_index:
+            print(f"{args.file}: build-index is for retrieval models; this one is {model.spec.task}", file=sys.stderr)
             return 2
     elif not (args.bundle and args.candidates and args.output):
         print("build-index needs -f DIALOGMODEL.yaml, or all of --bundle, --candidates and --output", file=sys.stderr)

@@ -19,7 +19,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 KINDS = ("pairs", "reactions", "sessions", "candidates")
-TASK_KIND = {"retrieval": "pairs", "reranking": "reactions", "session-scoring": "sessions", "pretraining": "pairs"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,6 +104,7 @@ def run_pretokenize(args: argparse.Namespace) -> int:
     from ..text.features import SequenceConfig, pretraining_texts
     from ..text.formats import DataFormatError, read_records
     from ..text.from_spec import tokenizer_for_spec
+    from ..tasks import task_module
     from ..text.pretokenize import featurize_parallel
     from ..text.tokenizer import CONFIG_FILE, load_tokenizer
 
@@ -114,8 +114,8 @@ def run_pretokenize(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
-    task, architecture = spec.task.value, spec.model.architecture.value
-    kind = args.kind or TASK_KIND[task]
+    task, architecture = spec.task, spec.model.architecture
+    kind = args.kind or (task_module(spec.task).record_kind or "pairs")  # pretraining reads any kind
     try:
         records = list(read_records(args.input, kind, skip_invalid=args.skip_invalid))
     except DataFormatError as error:

@@ -2,7 +2,8 @@
 
 Paths come from the DialogModel's artifact layout (bundle versions/<v>/export, index
 versions/<v>/index/<i>, reranker: the newest export of spec.serving.reranker); batching,
-precision, XLA and top-k from spec.serving. Explicit --bundle/--index/--reranker-bundle
+precision, XLA and top-k from spec.serving (without -f: the API defaults), then the flags given
+(modelserver/config.py resolves them). Explicit --bundle/--index/--reranker-bundle
 override the layout or replace -f entirely. gRPC health ("" and
 rejoinder.serving.v1.DialogService) is NOT_SERVING until the model is loaded and warmed up.
 """
@@ -34,17 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--metrics-port", type=int, default=METRICS_PORT,
                         help=f"Prometheus /metrics port (default {METRICS_PORT}); -1 disables")
     parser.add_argument("--instance", help="name of this server process in ModelInfo (default: host name/pid)")
-    parser.add_argument("--max-batch-size", type=int, help="default spec.serving.batching.maxBatchSize or 32")
-    parser.add_argument("--max-delay-ms", type=float, help="default spec.serving.batching.maxQueueDelayMs or 5")
-    parser.add_argument("--queue-capacity", type=int, help="default spec.serving.batching.queueCapacity or 1024")
+    # Flag defaults are the spec's fields; without -f the DialogModel API's own defaults apply
+    # (rejoinder.modelserver.config, the one place they are resolved; not imported here: the CLI
+    # starts without pydantic).
+    parser.add_argument("--max-batch-size", type=int, help="default spec.serving.batching.maxBatchSize")
+    parser.add_argument("--max-delay-ms", type=float, help="default spec.serving.batching.maxQueueDelayMs")
+    parser.add_argument("--queue-capacity", type=int, help="default spec.serving.batching.queueCapacity")
     parser.add_argument("--sequence-buckets", type=_lengths,
-                        help="comma-separated lengths, e.g. 16,32,48 (default spec.serving.batching.sequenceBuckets "
-                             "or 16, 32, … up to the model's length; the model's full length = fixed shapes)")
+                        help="comma-separated lengths, e.g. 16,32,48 (default spec.serving.batching.sequenceBuckets, "
+                             "else 16, 32, … up to the model's length; the model's full length = fixed shapes)")
     parser.add_argument("--max-batch-tokens", type=int,
-                        help="padded-token budget per batch (default spec.serving.batching.maxBatchTokens or none)")
-    parser.add_argument("--precision", choices=["auto", "none", "float16", "bfloat16"], help="default spec.serving.mixedPrecision or auto")
-    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default spec.serving.xla or on")
-    parser.add_argument("--top-k", type=int, help="default top-k (spec.serving.topK or 20)")
+                        help="padded-token budget per batch (default spec.serving.batching.maxBatchTokens)")
+    parser.add_argument("--precision", choices=["auto", "none", "float16", "bfloat16"], help="default spec.serving.mixedPrecision")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default spec.serving.xla")
+    parser.add_argument("--top-k", type=int, help="default top-k (spec.serving.topK)")
     parser.add_argument("--drain-delay", type=float, default=2.0,
                         help="seconds to keep answering after SIGTERM while health is NOT_SERVING (default 2)")
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to finish accepted requests on shutdown")
@@ -67,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
     from ._load import dialog_model_or_exit
 
     from rejoinder.modelserver import validation
+    from rejoinder.modelserver.config import ServingFlags, resolve_serving
     from rejoinder.modelserver.loading import LoadRequest, load_runtime
     from rejoinder.modelserver.locate import NotFound, locate, reranker_bundle
     from rejoinder.modelserver.server import ModelServer, ServerSettings
-    from rejoinder.modelserver.service import BatchingConfig
+    from rejoinder.tasks import task_module
 
     model = None
     if args.file is not None:
@@ -79,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
         print("serve needs -f DIALOGMODEL.yaml or --bundle (and --index for retrieval)", file=sys.stderr)
         return 2
 
-    batching, max_turns, top_k = BatchingConfig(), 4, 20
-    precision, xla, gpu = "auto", True, False
     req = LoadRequest(bundle_dir=args.bundle or Path("."), index_dir=args.index, reranker_dir=args.reranker_bundle)
     if model is not None:
         spec = model.spec
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         where = locate(model, args.version)
         req.bundle_dir = args.bundle or where.bundle_dir
-        if spec.task.value == "retrieval":
+        if task_module(spec.task).builds_index:
             req.index_dir = args.index or where.index_dir
         try:
             req.reranker_dir = args.reranker_bundle or reranker_bundle(model)
@@ -97,29 +100,18 @@ def run(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
             return 2
         req.name, req.namespace = where.name, where.namespace
-        b = spec.serving.batching
-        batching = BatchingConfig(
-            b.max_batch_size, b.max_queue_delay_ms / 1000.0, b.queue_capacity,
-            tuple(b.sequence_buckets) if b.sequence_buckets else None, b.max_batch_tokens,
-        )
-        max_turns, top_k = spec.data.max_context_turns, spec.serving.top_k
-        precision, xla, gpu = spec.serving.mixed_precision.value, spec.serving.xla, spec.serving.gpus > 0
-    batching = BatchingConfig(
-        args.max_batch_size or batching.max_batch_size,
-        args.max_delay_ms / 1000.0 if args.max_delay_ms is not None else batching.max_delay_s,
-        args.queue_capacity or batching.capacity,
-        args.sequence_buckets or batching.sequence_buckets,
-        args.max_batch_tokens or batching.max_batch_tokens,
-    )
-    req.precision = args.precision or precision
-    req.xla = xla if args.xla is None else args.xla
-    req.max_batch_size, req.gpu = batching.max_batch_size, gpu
-    req.sequence_buckets = batching.sequence_buckets
+    config = resolve_serving(model.spec if model is not None else None, ServingFlags(
+        max_batch_size=args.max_batch_size, max_delay_ms=args.max_delay_ms, queue_capacity=args.queue_capacity,
+        sequence_buckets=args.sequence_buckets, max_batch_tokens=args.max_batch_tokens,
+        precision=args.precision, xla=args.xla, top_k=args.top_k,
+    ))
+    req.precision, req.xla, req.gpu = config.precision, config.xla, config.gpu
+    req.max_batch_size, req.sequence_buckets = config.batching.max_batch_size, config.batching.sequence_buckets
 
     settings = ServerSettings(
         host=args.host, port=args.port, metrics_port=None if args.metrics_port < 0 else args.metrics_port,
-        batching=batching,
-        limits=validation.Limits(max_context_turns=max_turns, default_top_k=args.top_k or top_k),
+        batching=config.batching,
+        limits=validation.Limits(max_context_turns=config.max_context_turns, default_top_k=config.top_k),
         drain_delay_s=args.drain_delay, grace_s=args.grace,
     )
     if args.instance:

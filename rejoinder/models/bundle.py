@@ -14,8 +14,12 @@ API::
     save_bundle(export_dir, model, tokenizer, spec, *, version, metrics=None, extra=None) -> Path
         Training's export: written beside `export_dir` and renamed into place in one step, so a
         reader sees the old bundle or the complete new one (manifest.json included).
-    load_bundle(path, precision="none"|"float16"|"bfloat16"|"auto", xla=False,
-                batch_sizes=(1, 8, 32, 128), sequence_buckets=None) -> ModelBundle
+    load_bundle(path, precision="none"|"float32"|"float16"|"bfloat16"|"auto", xla=False,
+                batch_sizes=None, sequence_buckets=None, *, max_batch_size=128) -> ModelBundle
+        batch_sizes: the batch sizes a call is padded to; None = powers of two up to
+        `max_batch_size` (`shapes.batch_sizes_up_to`: the one batch-shape policy, which the
+        server uses with spec.serving.batching.maxBatchSize).
+        precision: resolved by `precision.resolve_precision` (auto: float16 on a GPU).
         sequence_buckets: the sequence lengths a batch is padded to (its longest row's bucket);
         None = the default derived from the model's lengths (`shapes.default_sequence_buckets`),
         [maxSeqLength] = every row padded to the full length (fixed shapes).
@@ -60,10 +64,13 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .. import atomic
+from ..api.spec import Architecture, Task
 from ..text.features import Featurizer
 from ..text.tokenizer import Tokenizer, load_tokenizer
 from .config import ModelConfig, model_config_from_spec
-from .shapes import BULK_BUCKET_STEP, SequenceBuckets, default_sequence_buckets, plan_chunks, row_lengths, trim
+from .precision import resolve_on_this_machine
+from .shapes import (BULK_BUCKET_STEP, DEFAULT_MAX_BATCH_SIZE, SequenceBuckets, batch_sizes_up_to,
+                     default_sequence_buckets, plan_chunks, row_lengths, trim)
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +79,6 @@ MANIFEST = "manifest.json"
 CONFIG_FILE = "model/config.json"
 WEIGHTS_FILE = "model/model.weights.h5"
 TOKENIZER_DIR = "tokenizer"
-DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
-
-# Which serving inputs each task answers.
-TASK_KINDS = {
-    "retrieval": ("context", "response"),
-    "reranking": ("pair",),
-    "session-scoring": ("session",),
-    "pretraining": (),
-}
 
 
 class BundleError(ValueError):
@@ -130,8 +128,8 @@ def save_bundle(
         manifest = {
             "format": FORMAT,
             "version": version,
-            "task": config.task,
-            "architecture": config.architecture,
+            "task": config.task.value,
+            "architecture": config.architecture.value,
             "spec": _spec_wire(spec),
             "metrics": dict(metrics or {}),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -162,19 +160,6 @@ def read_manifest(path: Union[str, Path]) -> dict[str, Any]:
     return manifest
 
 
-def _resolve_precision(precision: str) -> str:
-    precision = getattr(precision, "value", precision)
-    if precision != "auto":
-        return precision
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return "float16" if tf.config.list_physical_devices("GPU") else "none"
-    return "none"
-
-
 def _compile(fn: Callable, xla: bool) -> Callable:
     """One compiled function per input shape: XLA traces each padded batch size once."""
     import keras
@@ -195,10 +180,13 @@ def load_bundle(
     path: Union[str, Path],
     precision: str = "none",
     xla: bool = False,
-    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+    batch_sizes: Optional[Sequence[int]] = None,
     sequence_buckets: Optional[Sequence[int]] = None,
+    *,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
 ) -> "ModelBundle":
-    """Rebuild a bundle's model at `precision` (none/float16/bfloat16/auto) with XLA on or off."""
+    """Rebuild a bundle's model at `precision` (none/float32/float16/bfloat16/auto) with XLA on or
+    off, padding calls to `batch_sizes` (default: `batch_sizes_up_to(max_batch_size)`)."""
     from .build import build_model
 
     path = Path(path)
@@ -208,11 +196,12 @@ def load_bundle(
             raise BundleError(f"{path}: {rel} is missing")
     config = ModelConfig.from_json(json.loads((path / CONFIG_FILE).read_text()))
     tokenizer = load_tokenizer(path / TOKENIZER_DIR)
-    precision = _resolve_precision(precision)
+    precision = resolve_on_this_machine(precision).model_precision
     model = build_model(config, precision=precision)
     model.load_weights(str(path / WEIGHTS_FILE))
     log.info("loaded %s bundle %s (precision %s, xla %s)", config.task, manifest.get("version"), precision, xla)
-    return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, batch_sizes, sequence_buckets)
+    sizes = tuple(batch_sizes) if batch_sizes else batch_sizes_up_to(max_batch_size)
+    return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, sizes, sequence_buckets)
 
 
 class ModelBundle:
@@ -255,11 +244,11 @@ class ModelBundle:
     # --- facts ----------------------------------------------------------------------------------
 
     @property
-    def task(self) -> str:
+    def task(self) -> Task:
         return self.config.task
 
     @property
-    def architecture(self) -> str:
+    def architecture(self) -> Architecture:
         return self.config.architecture
 
     @property
@@ -272,7 +261,8 @@ class ModelBundle:
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        return TASK_KINDS[self.config.task]
+        """The input kinds this task serves (its task module says which)."""
+        return self.config.definition.input_kinds
 
     def _require(self, kind: str) -> None:
         if kind not in self.kinds:
@@ -283,7 +273,7 @@ class ModelBundle:
 
     def _full_length(self, kind: str) -> int:
         seq = self.config.sequence
-        if kind == "pair" and self.architecture == "bert":
+        if kind == "pair" and self.architecture == Architecture.bert:
             return seq.context_length + seq.response_length
         return seq.max_seq_length
 
@@ -318,7 +308,7 @@ class ModelBundle:
         contexts, responses = items
         if len(contexts) != len(responses):
             raise ValueError(f"{len(contexts)} contexts but {len(responses)} responses: pairs need one of each")
-        if self.architecture == "bert":
+        if self.architecture == Architecture.bert:
             return f.pairs(contexts, responses)
         return {"context_ids": f.contexts(contexts), "response_ids": f.responses(responses)}
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from ..api.spec import Architecture, Task
 from ..text.features import SequenceConfig
+from ..tasks import TaskDefinition, task_module
 from ..text.tokenizer import SpecialIds, Tokenizer
-
-TASKS = ("retrieval", "reranking", "session-scoring", "pretraining")
-ARCHITECTURES = ("bert", "qa-lstm")
 
 
 @dataclass(frozen=True)
@@ -49,8 +48,8 @@ class QALstmConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    task: str
-    architecture: str
+    task: Task
+    architecture: Architecture
     vocab_size: int
     special: SpecialIds
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
@@ -60,30 +59,30 @@ class ModelConfig:
     shared_encoder: bool = True  # dual encoder: one tower for contexts and responses
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.architecture!r}; expected one of {ARCHITECTURES}")
-        if self.architecture == "bert" and self.bert is None:
+        # config.json holds the wire strings: they become the enums here (frozen, hence setattr)
+        object.__setattr__(self, "task", self.definition.task)
+        try:
+            object.__setattr__(self, "architecture", Architecture(self.architecture))
+        except ValueError:
+            raise ValueError(f"unknown architecture {self.architecture!r}; expected one of "
+                             f"{[a.value for a in Architecture]}") from None
+        if self.architecture == Architecture.bert and self.bert is None:
             raise ValueError("architecture bert needs a bert config")
-        if self.architecture == "qa-lstm" and self.qa_lstm is None:
+        if self.architecture == Architecture.qa_lstm and self.qa_lstm is None:
             raise ValueError("architecture qa-lstm needs a qa_lstm config")
-        if self.task == "pretraining" and self.architecture != "bert":
-            raise ValueError("pretraining (masked LM) needs architecture bert")
+        self.definition.check(self.architecture)
+
+    @property
+    def definition(self) -> TaskDefinition:
+        return task_module(self.task)
 
     @property
     def embedding_dim(self) -> Optional[int]:
         """Size of a retrieval embedding; None for tasks that do not embed."""
-        if self.task != "retrieval":
-            return None
-        if self.architecture == "qa-lstm":
-            assert self.qa_lstm is not None
-            return 2 * self.qa_lstm.hidden_units
-        assert self.bert is not None
-        return self.projection_dim or self.bert.hidden
+        return self.definition.embedding_dim(self)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "task": self.task.value, "architecture": self.architecture.value}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "ModelConfig":
@@ -97,15 +96,15 @@ class ModelConfig:
 
 def model_config_from_spec(spec: Any, tokenizer: Tokenizer) -> ModelConfig:
     """A `DialogModelSpec` plus its tokenizer → the config of the model to build."""
-    task = spec.task.value
-    architecture = spec.model.architecture.value
+    task = spec.task
+    architecture = spec.model.architecture
     sequence = SequenceConfig.from_spec(spec)
     b, q = spec.model.bert, spec.model.qa_lstm
     # The cross-encoder packs context + response into one sequence; everything else uses maxSeqLength.
     longest = max(sequence.max_seq_length, sequence.context_length + sequence.response_length)
     bert = None
     qa = None
-    if architecture == "bert":
+    if architecture == Architecture.bert:
         bert = BertConfig(
             vocab_size=tokenizer.vocab_size,
             hidden=b.hidden,
@@ -134,6 +133,6 @@ def model_config_from_spec(spec: Any, tokenizer: Tokenizer) -> ModelConfig:
         sequence=sequence,
         bert=bert,
         qa_lstm=qa,
-        projection_dim=b.projection_dim if architecture == "bert" else None,
+        projection_dim=b.projection_dim if architecture == Architecture.bert else None,
         shared_encoder=b.shared_encoder,
     )

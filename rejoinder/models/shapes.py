@@ -1,7 +1,7 @@
 """The shapes a model is run at: a few batch sizes × a few sequence lengths ("buckets").
 
 One pure policy that the server (batchifier, runtime) and bulk encoding (build-index,
-evaluation) share. A batch of rows is padded to the smallest batch size that holds its rows and
+evaluation) share: the bundle (`load_bundle`) pads to `batch_sizes_up_to(max batch size)`. A batch of rows is padded to the smallest batch size that holds its rows and
 to the smallest sequence bucket that holds its longest row, so XLA compiles each
 (batch size, sequence length) pair once at warm-up and never while serving. Chat turns are
 short (a chatterbot 2-turn context is ~12 WordPiece tokens with [CLS]/[SEP]), so padding every
@@ -18,6 +18,9 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 BUCKET_STEP = 16
+# The largest batch a bundle runs when nobody says (bulk encoding: build-index, evaluation);
+# the server passes spec.serving.batching.maxBatchSize instead.
+DEFAULT_MAX_BATCH_SIZE = 128
 # Bulk encoding (build-index, evaluation) off XLA: each new shape is a cheap retrace rather than
 # a compile, so its default buckets are twice as fine.
 BULK_BUCKET_STEP = 8

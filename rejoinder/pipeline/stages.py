@@ -2,7 +2,8 @@
 
     train ─→ build-index (retrieval only) ─→ serve (serving.enabled, never pretraining)
 
-`builds_index` is the one place that decides by task which stages exist.
+`builds_index` and `serves` are the only places that decide which stages exist, and the task's
+definition (rejoinder/tasks) supplies the facts they use.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ..api.spec import DialogModelSpec, Task
+from ..api.spec import DialogModelSpec
 from ..api.status import Phase
 from ..api.versioning import index_version
+from ..tasks import task_module
 
 
 class Stage(str, Enum):
@@ -30,12 +32,12 @@ PHASE_OF_STAGE = {
 
 def builds_index(spec: DialogModelSpec) -> bool:
     """Only a retrieval model has an index of responses to search."""
-    return spec.task == Task.retrieval
+    return task_module(spec.task).builds_index
 
 
 def serves(spec: DialogModelSpec) -> bool:
     """Served when asked for; pretraining models never are (the CRD refuses the combination too)."""
-    return spec.serving.enabled and spec.task != Task.pretraining
+    return spec.serving.enabled and task_module(spec.task).served
 
 
 def stages(spec: DialogModelSpec) -> list[Stage]:

@@ -1,15 +1,11 @@
 """Dialog records → model input arrays: the one code path for training, shards and serving.
 
 `Featurizer` joins turns with `context.py`, tokenizes and packs to fixed shapes with
-`encoding.py`. `Featurizer.records(task, architecture, records)` gives the named arrays a
-task's model consumes (plus `label` where the task has one):
-
-    retrieval                    context_ids, response_ids            [n, maxSeqLength]
-    reranking, bert              input_ids, segment_ids, label        [n, contextLength+responseLength]
-    reranking, qa-lstm           context_ids, response_ids, label     [n, maxSeqLength]
-    session-scoring              input_ids, label                     [n, maxSeqLength]
-    pretraining                  input_ids                            [n, maxSeqLength]
-"""
+`encoding.py`, one method per kind of input (contexts, responses, pairs, sessions, texts).
+`Featurizer.records(task, architecture, records)` gives the named arrays a task's model
+consumes (plus `label` where the task has one); which arrays those are is the task module's
+choice (`rejoinder.tasks`, e.g. reranking with bert: input_ids and segment_ids of
+[n, contextLength+responseLength])."""
 
 from __future__ import annotations
 
@@ -18,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..api.spec import Architecture, Task
 from . import context as ctx
 from .encoding import pack_pairs, pack_single
 from .formats import Candidate, DialogPair, Reaction, Record, Session
@@ -97,34 +94,11 @@ class Featurizer:
 
     # --- records → a task's named arrays -------------------------------------------------------
 
-    def records(self, task: str, architecture: str, records: Sequence[Record]) -> Features:
-        task = getattr(task, "value", task)
-        architecture = getattr(architecture, "value", architecture)
-        if task == "retrieval":
-            rs = _only(records, DialogPair, task)
-            return {
-                "context_ids": self.contexts([r.context for r in rs]),
-                "response_ids": self.responses([r.response for r in rs]),
-            }
-        if task == "reranking":
-            rs = _only(records, Reaction, task)
-            label = np.array([r.upvote for r in rs], dtype=np.float32)
-            if architecture == "bert":
-                return {**self.pairs([r.context for r in rs], [r.response for r in rs]), "label": label}
-            return {
-                "context_ids": self.contexts([r.context for r in rs]),
-                "response_ids": self.responses([r.response for r in rs]),
-                "label": label,
-            }
-        if task == "session-scoring":
-            ss = _only(records, Session, task)
-            return {
-                "input_ids": self.sessions([s.turns for s in ss]),
-                "label": np.array([s.positive for s in ss], dtype=np.float32),
-            }
-        if task == "pretraining":
-            return {"input_ids": self.texts(pretraining_texts(records))}
-        raise ValueError(f"unknown task {task!r}")
+    def records(self, task: Task, architecture: Architecture, records: Sequence[Record]) -> Features:
+        """The task's featurization (rejoinder.tasks owns which arrays each task gets)."""
+        from ..tasks import task_module
+
+        return task_module(task).features(self, Architecture(architecture), records)
 
 
 def pretraining_texts(records: Sequence[Record]) -> list[str]:
@@ -140,7 +114,8 @@ def pretraining_texts(records: Sequence[Record]) -> list[str]:
     return texts
 
 
-def _only(records: Sequence[Record], kind: type, task: str) -> list[Any]:
+def only(records: Sequence[Record], kind: type, task: Task) -> list[Any]:
+    """`records`, checked to be all of `kind` (the record kind `task` trains on)."""
     for i, r in enumerate(records):
         if not isinstance(r, kind):
             raise TypeError(f"task {task} needs {kind.__name__} records; record {i} is {type(r).__name__}")

@@ -21,23 +21,22 @@ def tokenizer_for_spec(
     `texts` (the training corpus) is needed for BPE only. Relative vocab paths are taken from
     `base_dir` (the artifacts volume).
     """
+    from ..api.spec import TokenizerKind
     from ..models.sources import init_vocab_file, resolve_path
 
     out_dir = Path(out_dir)
     t = spec.tokenizer
-    kind = getattr(t.kind, "value", t.kind)
-    if kind == "bpe":
+    kind = TokenizerKind(t.kind)  # ValueError for a kind that is neither
+    if kind == TokenizerKind.bpe:
         from .bpe import MODEL_FILE, BpeTokenizer
 
         tok: Tokenizer = BpeTokenizer.train(texts, t.vocab_size, out_dir / MODEL_FILE, lowercase=t.lowercase)
-    elif kind == "wordpiece":
+    else:  # TokenizerKind.wordpiece
         from .wordpiece import WordPieceTokenizer
 
         vocab = resolve_path(t.vocab_file, base_dir) if t.vocab_file else init_vocab_file(spec.model.init, base_dir)
         if vocab is None:
             raise ValueError("wordpiece needs tokenizer.vocabFile or a pretrained init that ships vocab.txt")
         tok = WordPieceTokenizer(vocab, lowercase=t.lowercase)
-    else:
-        raise ValueError(f"unknown tokenizer kind {kind!r}")
     tok.save(out_dir)
     return load_tokenizer(out_dir)

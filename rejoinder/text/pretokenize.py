@@ -18,6 +18,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ..api.spec import Architecture, Task
 from .features import Features, Featurizer, SequenceConfig
 from .formats import Record
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 _worker: dict[str, object] = {}
 
 
-def _init_worker(tokenizer_dir: str, sequence: dict, task: str, architecture: str) -> None:
+def _init_worker(tokenizer_dir: str, sequence: dict, task: Task, architecture: Architecture) -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per worker process
     from .tokenizer import load_tokenizer
 
@@ -38,7 +39,7 @@ def _init_worker(tokenizer_dir: str, sequence: dict, task: str, architecture: st
 def _featurize_chunk(records: Sequence[Record]) -> Features:
     featurizer = _worker["featurizer"]
     assert isinstance(featurizer, Featurizer)
-    return featurizer.records(str(_worker["task"]), str(_worker["architecture"]), records)
+    return featurizer.records(_worker["task"], _worker["architecture"], records)  # type: ignore[arg-type]
 
 
 def _concat(parts: list[Features]) -> Features:
@@ -48,8 +49,8 @@ def _concat(parts: list[Features]) -> Features:
 def featurize_parallel(
     tokenizer_dir: Union[str, Path],
     sequence: SequenceConfig,
-    task: str,
-    architecture: str,
+    task: Task,
+    architecture: Architecture,
     records: Sequence[Record],
     *,
     workers: Optional[int] = None,
@@ -61,8 +62,7 @@ def featurize_parallel(
 
     from .tokenizer import load_tokenizer
 
-    task = getattr(task, "value", task)
-    architecture = getattr(architecture, "value", architecture)
+    task, architecture = Task(task), Architecture(architecture)
     workers = workers or os.cpu_count() or 1
     chunks = [records[i : i + chunk_size] for i in range(0, len(records), chunk_size)]
     if not chunks:

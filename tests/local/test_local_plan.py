@@ -10,7 +10,7 @@ from rejoinder.local import display
 from rejoinder.local.commands import Endpoint, stage_argv
 from rejoinder.local.fallback import effective_model
 from rejoinder.pipeline.stages import Done, Stage, pending
-from rejoinder.progress_lines import Progress, format_metrics, format_progress, last_metrics, last_progress
+from rejoinder.progress_lines import ProgressLine, format_metrics, format_progress, last_metrics, last_progress
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
 
@@ -65,7 +65,7 @@ def test_status_row_reads_like_kubectl_get_dm() -> None:
 
 
 def test_progress_and_metrics_lines_round_trip_through_log_prefixes() -> None:
-    p = Progress(step=12, total=100, loss=0.5, examples_per_sec=80.0)
+    p = ProgressLine(step=12, total=100, loss=0.5, examples_per_sec=80.0)
     lines = ["noise", "[1,0]<stdout>:" + format_progress(p), "12:00:01 INFO " + format_metrics({"recall@5": 0.6})]
     assert last_progress(lines) == p
     assert last_metrics(lines) == {"recall@5": 0.6}

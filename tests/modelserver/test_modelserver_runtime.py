@@ -11,13 +11,13 @@ pytestmark = pytest.mark.slow
 def test_after_warm_up_no_batch_size_compiles_again_and_batched_equals_single(artifacts):
     from rejoinder.modelserver.index import LoadedIndex
     from rejoinder.modelserver.loading import load_model_bundle
-    from rejoinder.modelserver.runtime import Runtime
-    from rejoinder.modelserver.shapes import batch_shapes
+    from rejoinder.modelserver.runtime import ServingRuntime
+    from rejoinder.models.shapes import batch_sizes_up_to as batch_shapes
 
     shapes = batch_shapes(8)
     bundle = load_model_bundle(artifacts.bundle, "float32", xla=True, batch_sizes=shapes)
     reranker = load_model_bundle(artifacts.reranker, "float32", xla=True, batch_sizes=shapes)
-    runtime = Runtime(bundle, "retrieval", index=LoadedIndex.load(artifacts.index), reranker=reranker)
+    runtime = ServingRuntime(bundle, "retrieval", index=LoadedIndex.load(artifacts.index), reranker=reranker)
     runtime.warm_up()
     functions = [*bundle._fns.values(), *reranker._fns.values()]
     traced = [f.experimental_get_tracing_count() for f in functions]
@@ -54,14 +54,14 @@ def test_no_shape_is_traced_after_warm_up_under_a_mixed_length_load(artifacts):
     from rejoinder.modelserver.loading import load_model_bundle
     from rejoinder.modelserver.metrics import ServerMetrics
     from rejoinder.modelserver.protos import dialog_service_pb2 as pb
-    from rejoinder.modelserver.runtime import Runtime
+    from rejoinder.modelserver.runtime import ServingRuntime
     from rejoinder.modelserver.service import BatchingConfig, DialogService, ServedIdentity
-    from rejoinder.modelserver.shapes import batch_shapes
+    from rejoinder.models.shapes import batch_sizes_up_to as batch_shapes
 
     shapes, buckets = batch_shapes(8), (8, 16)
     bundle = load_model_bundle(artifacts.bundle, "float32", xla=True, batch_sizes=shapes, sequence_buckets=buckets)
     reranker = load_model_bundle(artifacts.reranker, "float32", xla=True, batch_sizes=shapes, sequence_buckets=buckets)
-    runtime = Runtime(bundle, "retrieval", index=LoadedIndex.load(artifacts.index), reranker=reranker)
+    runtime = ServingRuntime(bundle, "retrieval", index=LoadedIndex.load(artifacts.index), reranker=reranker)
     runtime.warm_up()
     # retrieval: contexts and responses, 4 batch sizes × (8, 16, 32); reranking: pairs (8, 16, 32)
     assert runtime.compiled_shapes == 3 * 4 * 3

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rejoinder.modelserver import validation as v
-from rejoinder.modelserver.shapes import batch_shapes, shape_for
+from rejoinder.models.shapes import batch_sizes_up_to as batch_shapes
+from rejoinder.models.shapes import smallest_holding as shape_for
 
 
 def test_batch_shapes_are_powers_of_two_up_to_the_maximum():

@@ -9,7 +9,7 @@ from rejoinder.progress_lines import parse_metrics, parse_progress
 
 from rejoinder.training.batches import BatchPlan, iterate
 from rejoinder.training.checkpoints import CheckpointStore
-from rejoinder.training.progress import Progress, metrics_line, progress_line
+from rejoinder.training.progress import ProgressReporter, metrics_line, progress_line
 from rejoinder.training.schedule import WarmupLinearDecay, peak_learning_rate
 
 
@@ -100,7 +100,7 @@ def test_learning_rate_warms_up_then_decays():
 
 
 def test_progress_lines_follow_the_operator_contract(capsys):
-    p = Progress(total_steps=200, start_step=0, global_batch=8, enabled=True)
+    p = ProgressReporter(total_steps=200, start_step=0, global_batch=8, enabled=True)
     for step in range(1, 5):
         p.update(step, 1.5)
     p.close()
@@ -110,7 +110,7 @@ def test_progress_lines_follow_the_operator_contract(capsys):
     parsed = parse_progress(progress_line(3, 10, 0.25, 12.0))
     assert (parsed.step, parsed.total, parsed.loss, parsed.examples_per_sec) == (3, 10, 0.25, 12.0)
     assert parse_metrics(metrics_line({"map": 0.5})) == {"map": 0.5}
-    silent = Progress(total_steps=10, start_step=0, global_batch=8, enabled=False)
+    silent = ProgressReporter(total_steps=10, start_step=0, global_batch=8, enabled=False)
     silent.update(1, 1.0)
 
 
