@@ -60,14 +60,15 @@ RERANKERS: dict[str, dict[str, Any]] = {
         "training": {**_RERANK_TRAINING, "learningRate": 1e-3},
         "serving": {"enabled": False},
     },
-    "BERT (MiniLM, 3 layers)": {
+    # 6 layers: cutting MiniLM to 3 throws its sentence semantics away (docs/quality.md, retrieval).
+    "BERT (MiniLM, 6 layers)": {
         "task": "reranking",
         "model": {"architecture": "bert", "init": runs.MINILM,
-                  "bert": {"layers": 3, "hidden": 384, "heads": 12, "intermediate": 1536, "maxSeqLength": 48,
+                  "bert": {"layers": 6, "hidden": 384, "heads": 12, "intermediate": 1536, "maxSeqLength": 48,
                            "contextLength": 24, "responseLength": 24, "pooling": "mean"}},
         "tokenizer": {"kind": "wordpiece"},
         "data": _RERANK_DATA,
-        "training": {**_RERANK_TRAINING, "learningRate": 5e-5},
+        "training": {**_RERANK_TRAINING, "steps": 200, "warmupSteps": 20, "learningRate": 5e-5},
         "serving": {"enabled": False},
     },
 }
