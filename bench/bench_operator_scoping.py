@@ -35,7 +35,7 @@ from k8s_emulator import EmulatorThread  # noqa: E402
 NS = "busy"
 SYNC_TIMEOUT = 240.0
 # The unscoped operator: the shipped one with its child selectors taken away, nothing else changed.
-UNSCOPED = ("import sys; import rejoinder.operator.handlers as h; h.CHILD_RESOURCES = (); "
+UNSCOPED = ("import sys; import rejoinder.operator.handlers as h; h.LABEL_SELECTED = (); "
             "from rejoinder.cli import main; sys.exit(main(sys.argv[1:]))")
 
 

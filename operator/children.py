@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from rejoinder.api.spec import API_VERSION, KIND, DialogModelSpec, HorovodController, ResourceRequirements
 
-from . import names
+from . import child_kinds, names
 from .security import harden_pod_spec
 from .settings import OperatorSettings
 
@@ -35,7 +35,7 @@ POD_FAILURE_POLICY = {"rules": [{"action": "Ignore", "onPodConditions": [{"type"
 
 
 @dataclass(frozen=True)
-class Model:
+class ParsedDialogModel:
     """The DialogModel being reconciled: identity plus its parsed spec."""
 
     name: str
@@ -43,6 +43,14 @@ class Model:
     uid: str
     spec: DialogModelSpec
     generation: int = 1
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> "ParsedDialogModel":
+        """From the object kopf hands over; pydantic's ValidationError when the spec is invalid."""
+        meta = body["metadata"]
+        return cls(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
+                   spec=DialogModelSpec.model_validate(dict(body.get("spec") or {})),
+                   generation=int(meta.get("generation") or 1))
 
     def owner_reference(self) -> dict[str, Any]:
         return {
@@ -93,7 +101,7 @@ def _tolerations(items: list[Any]) -> list[dict[str, Any]]:
     return [t.to_wire() for t in items]
 
 
-def _volumes(model: Model, version: str, artifacts_read_only: bool = False) -> tuple[list[dict], list[dict]]:
+def _volumes(model: ParsedDialogModel, version: str, artifacts_read_only: bool = False) -> tuple[list[dict], list[dict]]:
     volumes = [{"name": SPEC_VOLUME, "configMap": {"name": spec_config_map_name(model, version)}}]
     mounts = [{"name": SPEC_VOLUME, "mountPath": names.SPEC_MOUNT_DIR, "readOnly": True}]
     storage = model.spec.storage
@@ -104,7 +112,7 @@ def _volumes(model: Model, version: str, artifacts_read_only: bool = False) -> t
     return volumes, mounts
 
 
-def _env(model: Model, version: str) -> list[dict[str, Any]]:
+def _env(model: ParsedDialogModel, version: str) -> list[dict[str, Any]]:
     return [
         {"name": "REJOINDER_MODEL_VERSION", "value": version},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
@@ -119,7 +127,7 @@ def processes_per_worker(spec: DialogModelSpec) -> int:
 # --- the spec ConfigMap ---------------------------------------------------------------------------
 
 
-def dialog_model_document(model: Model) -> str:
+def dialog_model_document(model: ParsedDialogModel) -> str:
     return _document(model.name, model.namespace, model.uid, json.dumps(model.spec.to_wire(), sort_keys=True))
 
 
@@ -131,18 +139,18 @@ def _document(name: str, namespace: str, uid: str, spec_json: str) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
 
 
-def _spec_data(model: Model) -> dict[str, str]:
+def _spec_data(model: ParsedDialogModel) -> dict[str, str]:
     return {"dialogmodel.yaml": dialog_model_document(model)}
 
 
-def spec_config_map_name(model: Model, version: str) -> str:
+def spec_config_map_name(model: ParsedDialogModel, version: str) -> str:
     """Also the name of the serving revision: pods mounting it run exactly this spec."""
     return names.spec_config_map(model.name, version, content_hash(_spec_data(model)))
 
 
-def spec_config_map(model: Model, version: str) -> dict[str, Any]:
+def spec_config_map(model: ParsedDialogModel, version: str) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        **child_kinds.type_meta("ConfigMap"),
         "metadata": model.metadata(spec_config_map_name(model, version), names.COMPONENT_SPEC, version),
         "immutable": True,  # pods of a Job or a rollout must never see their spec change under them
         "data": _spec_data(model),
@@ -199,7 +207,7 @@ def mpirun_command(spec: DialogModelSpec) -> list[str]:
     ]
 
 
-def _training_pod(model: Model, version: str, settings: OperatorSettings, command: list[str],
+def _training_pod(model: ParsedDialogModel, version: str, settings: OperatorSettings, command: list[str],
                   gpus: int, container: str, restart_policy: str, ports: list[dict] | None = None) -> dict[str, Any]:
     t = model.spec.training
     volumes, mounts = _volumes(model, version)
@@ -220,7 +228,7 @@ def _training_pod(model: Model, version: str, settings: OperatorSettings, comman
     return harden_pod_spec(_with_shm(pod, gpus), settings.run_as_user)
 
 
-def training_job(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
+def training_job(model: ParsedDialogModel, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     t = model.spec.training
     name = names.training_job(model.name, version, attempt)
     pod = _training_pod(model, version, settings, train_command(model.spec), t.gpus_per_worker, "trainer", "Never")
@@ -232,13 +240,13 @@ def training_job(model: Model, version: str, settings: OperatorSettings, attempt
     if t.active_deadline_seconds:
         job_spec["activeDeadlineSeconds"] = t.active_deadline_seconds
     return {
-        "apiVersion": "batch/v1", "kind": "Job",
+        **child_kinds.type_meta("Job"),
         "metadata": model.metadata(name, names.COMPONENT_TRAIN, version),
         "spec": job_spec,
     }
 
 
-def mpi_job(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
+def mpi_job(model: ParsedDialogModel, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     t = model.spec.training
     name = names.mpi_job(model.name, version, attempt)
     labels = {"metadata": {"labels": names.labels(model.name, names.COMPONENT_TRAIN, version)}}
@@ -250,7 +258,7 @@ def mpi_job(model: Model, version: str, settings: OperatorSettings, attempt: int
     if t.active_deadline_seconds:
         run_policy["activeDeadlineSeconds"] = t.active_deadline_seconds
     return {
-        "apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob",
+        **child_kinds.type_meta("MPIJob"),
         "metadata": model.metadata(name, names.COMPONENT_TRAIN, version),
         "spec": {
             "slotsPerWorker": processes_per_worker(model.spec),
@@ -265,7 +273,7 @@ def mpi_job(model: Model, version: str, settings: OperatorSettings, attempt: int
     }
 
 
-def training_workload(model: Model, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
+def training_workload(model: ParsedDialogModel, version: str, settings: OperatorSettings, attempt: int = 1) -> dict[str, Any]:
     if model.spec.training.workers > 1:
         return mpi_job(model, version, settings, attempt)
     return training_job(model, version, settings, attempt)
@@ -274,7 +282,7 @@ def training_workload(model: Model, version: str, settings: OperatorSettings, at
 # --- index ------------------------------------------------------------------------------------------
 
 
-def index_job(model: Model, version: str, index_version: str, settings: OperatorSettings) -> dict[str, Any]:
+def index_job(model: ParsedDialogModel, version: str, index_version: str, settings: OperatorSettings) -> dict[str, Any]:
     volumes, mounts = _volumes(model, version)
     gpus = 1 if model.spec.index.gpu else 0
     c: dict[str, Any] = {
@@ -292,7 +300,7 @@ def index_job(model: Model, version: str, index_version: str, settings: Operator
     if model.spec.training.tolerations:
         pod["tolerations"] = _tolerations(model.spec.training.tolerations)
     return {
-        "apiVersion": "batch/v1", "kind": "Job",
+        **child_kinds.type_meta("Job"),
         "metadata": model.metadata(names.index_job(model.name, index_version), names.COMPONENT_INDEX, version),
         "spec": {
             "backoffLimit": 2,
@@ -313,7 +321,7 @@ def serve_command(version: str) -> list[str]:
     ]
 
 
-def server_deployment(model: Model, version: str, replicas: int, settings: OperatorSettings,
+def server_deployment(model: ParsedDialogModel, version: str, replicas: int, settings: OperatorSettings,
                       annotations: dict[str, str], spec_hash: str) -> dict[str, Any]:
     s = model.spec.serving
     volumes, mounts = _volumes(model, version, artifacts_read_only=True)
@@ -347,7 +355,7 @@ def server_deployment(model: Model, version: str, replicas: int, settings: Opera
     name = names.server(model.name)
     template_labels = {**names.labels(model.name, names.COMPONENT_SERVER), names.LABEL_VERSION: version}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        **child_kinds.type_meta("Deployment"),
         "metadata": model.metadata(name, names.COMPONENT_SERVER, annotations=annotations),
         "spec": {
             "replicas": replicas,
@@ -368,9 +376,9 @@ def server_deployment(model: Model, version: str, replicas: int, settings: Opera
     }
 
 
-def server_service(model: Model) -> dict[str, Any]:
+def server_service(model: ParsedDialogModel) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Service",
+        **child_kinds.type_meta("Service"),
         "metadata": model.metadata(names.server(model.name), names.COMPONENT_SERVER),
         "spec": {
             "type": "ClusterIP",
@@ -383,22 +391,22 @@ def server_service(model: Model) -> dict[str, Any]:
     }
 
 
-def server_pdb(model: Model) -> dict[str, Any]:
+def server_pdb(model: ParsedDialogModel) -> dict[str, Any]:
     return {
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        **child_kinds.type_meta("PodDisruptionBudget"),
         "metadata": model.metadata(names.server(model.name), names.COMPONENT_SERVER),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": names.selector(model.name, names.COMPONENT_SERVER)}},
     }
 
 
-def endpoint(model: Model) -> str:
+def endpoint(model: ParsedDialogModel) -> str:
     return f"{names.server(model.name)}.{model.namespace}.svc:{names.GRPC_PORT}"
 
 
 # --- deletion ---------------------------------------------------------------------------------------
 
 
-def cleanup_job(model: Model, settings: OperatorSettings) -> Optional[dict[str, Any]]:
+def cleanup_job(model: ParsedDialogModel, settings: OperatorSettings) -> Optional[dict[str, Any]]:
     """Removes the model's artifacts after it is deleted (storage.keepOnDelete false).
 
     Not owned by the DialogModel (it must outlive it); it deletes itself an hour after finishing."""
@@ -416,7 +424,7 @@ def cleanup_job(model: Model, settings: OperatorSettings) -> Optional[dict[str, 
     meta = model.metadata(names.cleanup_job(model.name, model.uid), names.COMPONENT_CLEANUP)
     meta.pop("ownerReferences")
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+        **child_kinds.type_meta("Job"), "metadata": meta,
         "spec": {"backoffLimit": 3, "ttlSecondsAfterFinished": 3600,
                  "template": {"metadata": {"labels": names.labels(model.name, names.COMPONENT_CLEANUP)},
                               "spec": harden_pod_spec(pod, settings.run_as_user)}},

@@ -7,7 +7,6 @@ kubeconfig in $KUBECONFIG or ~/.kube/config), so kopf and this client talk to th
 from __future__ import annotations
 
 import json
-import logging
 import os
 import ssl
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from typing import Any, Optional
 import aiohttp
 
 from rejoinder import __version__
-
-log = logging.getLogger(__name__)
 
 USER_AGENT = f"rejoinder-operator/{__version__}"
 
@@ -100,12 +97,6 @@ class Kube:
         self._session: Optional[aiohttp.ClientSession] = None
         self._token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-    async def __aenter__(self) -> "Kube":
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -168,21 +159,19 @@ class Kube:
                 return None
             raise
 
-    async def delete(self, path: str, propagation: str = "Background") -> bool:
+    async def delete(self, path: str) -> bool:
         """Delete (dependents in the background); False when it was gone already."""
         try:
             await self._request("DELETE", path, {"kind": "DeleteOptions", "apiVersion": "v1",
-                                                 "propagationPolicy": propagation})
+                                                 "propagationPolicy": "Background"})
             return True
         except KubeError as error:
             if error.status == 404:
                 return False
             raise
 
-    async def log(self, namespace: str, pod: str, tail_lines: int, container: Optional[str] = None) -> Optional[str]:
+    async def log(self, namespace: str, pod: str, tail_lines: int) -> Optional[str]:
         params = {"tailLines": str(tail_lines)}
-        if container:
-            params["container"] = container
         try:
             return await self._request("GET", path_for("v1", "pods", namespace, pod, "log"), params=params, text=True)
         except KubeError as error:

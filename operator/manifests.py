@@ -14,14 +14,14 @@ from rejoinder.api.spec import Task
 from rejoinder.api.versioning import index_version, model_version
 
 from . import children, names, scaling_objects
-from .children import Model
+from .children import ParsedDialogModel
 from .conditions import rfc3339
 from .settings import OperatorSettings
 
 PHASES = ("training", "indexing", "serving")
 
 
-def for_phase(model: Model, phase: str, settings: OperatorSettings, now: Any = None) -> list[dict[str, Any]]:
+def for_phase(model: ParsedDialogModel, phase: str, settings: OperatorSettings, now: Any = None) -> list[dict[str, Any]]:
     """The objects the operator creates in one phase (empty when the phase does not apply)."""
     spec, version = model.spec, model_version(model.spec)
     config_map = children.spec_config_map(model, version)
@@ -45,7 +45,7 @@ def for_phase(model: Model, phase: str, settings: OperatorSettings, now: Any = N
     raise ValueError(f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
 
 
-def render(model: Model, settings: OperatorSettings, phases: Sequence[str] = PHASES, now: Any = None) -> list[dict[str, Any]]:
+def render(model: ParsedDialogModel, settings: OperatorSettings, phases: Sequence[str] = PHASES, now: Any = None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for phase in phases:
         out += for_phase(model, phase, settings, now)

@@ -1,13 +1,14 @@
 """Every (API group, resource, verbs) the operator's code uses: kopf's watches and patches, the
-children it creates, reads and deletes, pod logs and Events. The Helm chart's RBAC is generated
-from this list, and the e2e tests check every request the operator makes against it.
+children it creates, reads and deletes (their rows come from the table in child_kinds.py), pod
+logs and Events. The Helm chart's RBAC is generated from this list, and the e2e tests check every
+request the operator makes against it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHILD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
+from .child_kinds import CHILD_KINDS
 
 
 @dataclass(frozen=True)
@@ -30,19 +31,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("rejoinder.dev", "dialogmodels/finalizers", ("update",),
                "children's ownerReferences set blockOwnerDeletion, which OwnerReferencesPermissionEnforcement "
                "(OpenShift's default) allows only with update on the owner's finalizers"),
-    Permission("", "configmaps", CHILD_VERBS, "the spec handed to pods, one per model version"),
-    Permission("batch", "jobs", ("get", "list", "watch", "create", "delete"),
-               "training (one worker), index build and artifact cleanup Jobs"),
-    Permission("kubeflow.org", "mpijobs", ("get", "list", "create", "delete"), "training with several workers"),
-    Permission("apps", "deployments", CHILD_VERBS, "model servers; replicas set by the autoscaler"),
-    Permission("", "services", CHILD_VERBS, "the model servers' gRPC and metrics endpoint"),
-    Permission("policy", "poddisruptionbudgets", CHILD_VERBS, "keep model servers up during node drains"),
-    Permission("autoscaling", "horizontalpodautoscalers", ("get", "list", "create", "patch", "delete"),
-               "serving.autoscaling.engine hpa; the built-in autoscaler stands aside when another HPA targets a server"),
-    Permission("keda.sh", "scaledobjects", ("get", "list", "create", "patch", "delete"),
-               "serving.autoscaling.engine keda; the built-in autoscaler stands aside when a ScaledObject targets a server"),
-    Permission("", "pods", ("get", "list", "watch"),
-               "training progress and failures, readiness of model servers, their metrics addresses"),
+    *(Permission(k.group, k.plural, k.verbs, k.why, cluster_scoped=not k.namespaced) for k in CHILD_KINDS),
     Permission("", "pods/log", ("get",), "REJOINDER_PROGRESS / REJOINDER_METRICS lines and failed jobs' last lines"),
     Permission("", "events", ("create",), "an Event for every phase and condition transition"),
     Permission("", "namespaces", ("get", "list", "watch"),
@@ -56,8 +45,3 @@ PERMISSIONS: tuple[Permission, ...] = (
 def allowed(verb: str, api_group: str, resource: str, subresource: str = "") -> bool:
     return any(p.allows(verb, api_group, resource, subresource) for p in PERMISSIONS)
 
-
-def as_rules() -> list[dict[str, object]]:
-    """The list as plain data (what helm/tools/sync_permissions.py writes into the chart)."""
-    return [{"apiGroup": p.api_group, "resource": p.resource, "verbs": list(p.verbs),
-             "clusterScoped": p.cluster_scoped} for p in PERMISSIONS]

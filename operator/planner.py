@@ -22,8 +22,8 @@ from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, Traini
 from rejoinder.api.versioning import index_version, model_version, training_operations
 from rejoinder.progress_lines import START_PREFIX
 
-from . import children, names, rejections, scaling_objects
-from .children import Model
+from . import child_kinds, children, names, rejections, scaling_objects
+from .children import ParsedDialogModel
 from .conditions import Conditions, Transition, rfc3339
 from .quantities import same_quantity
 from .progress import final_metrics, finite, last_lines, last_progress, split_finite, termination_messages
@@ -72,9 +72,13 @@ class Plan:
     events: list[Transition]
 
 
-PLURALS = {"ConfigMap": "configmaps", "Job": "jobs", "MPIJob": "mpijobs", "Deployment": "deployments",
-           "Service": "services", "PodDisruptionBudget": "poddisruptionbudgets",
-           "HorizontalPodAutoscaler": "horizontalpodautoscalers", "ScaledObject": "scaledobjects"}
+
+
+def _ref(kind: str, name: str) -> Ref:
+    child = child_kinds.of(kind)
+    return Ref(child.api_version, child.plural, name)
+
+
 _CREATE_ONLY = {"Job", "MPIJob", "ConfigMap"}  # Jobs' pod templates and spec ConfigMaps are immutable
 
 
@@ -153,7 +157,7 @@ def _fmt(value: Optional[float], digits: int = 4) -> str:
 
 
 class _Planner:
-    def __init__(self, model: Model, status: DialogModelStatus, observed: Observed,
+    def __init__(self, model: ParsedDialogModel, status: DialogModelStatus, observed: Observed,
                  settings: OperatorSettings, now: datetime):
         self.model, self.spec, self.obs, self.settings, self.now = model, model.spec, observed, settings, now
         self.old = status
@@ -357,10 +361,9 @@ class _Planner:
     def serving(self, ready: bool) -> None:
         dep = self.obs.deployment
         if not self.servable:
-            for api, kind, obj in (("apps/v1", "Deployment", dep), ("v1", "Service", self.obs.service),
-                                   ("policy/v1", "PodDisruptionBudget", self.obs.pdb)):
+            for kind, obj in (("Deployment", dep), ("Service", self.obs.service), ("PodDisruptionBudget", self.obs.pdb)):
                 if obj is not None:
-                    self.deletes.append(Ref(api, PLURALS[kind], obj["metadata"]["name"]))
+                    self.deletes.append(_ref(kind, obj["metadata"]["name"]))
             self.autoscaling(want=False)
             self.new.serving_version = self.new.serving_revision = None
             self.new.endpoint = None
@@ -449,7 +452,7 @@ class _Planner:
         self.autoscaling(want=True)
         self.availability(dep)
 
-    def model_of(self, revision: Optional[str]) -> Optional[Model]:
+    def model_of(self, revision: Optional[str]) -> Optional[ParsedDialogModel]:
         """The model as a revision (spec ConfigMap) describes it: the current spec or one recorded before."""
         if revision is None:
             return None
@@ -483,10 +486,9 @@ class _Planner:
                 self.conds.set(ConditionType.ScalingActive, True, "ScaledObject",
                                f"replicas are set by KEDA ScaledObject {obj['metadata']['name']}")
         kept = obj["kind"] if obj is not None else None
-        for api, kind, existing in ((scaling_objects.HPA_API, "HorizontalPodAutoscaler", self.obs.hpa),
-                                    (scaling_objects.KEDA_API, "ScaledObject", self.obs.scaled_object)):
+        for kind, existing in (("HorizontalPodAutoscaler", self.obs.hpa), ("ScaledObject", self.obs.scaled_object)):
             if existing is not None and kind != kept and scaling_objects.is_ours(existing, self.model.name):
-                self.deletes.append(Ref(api, PLURALS[kind], existing["metadata"]["name"]))
+                self.deletes.append(_ref(kind, existing["metadata"]["name"]))
 
     def gate_passes(self, dep: Optional[Obj]) -> bool:
         gate = self.spec.rollout.quality_gate
@@ -527,7 +529,7 @@ class _Planner:
             names.ANN_ROLLOUT_STARTED: rfc3339(self.now),
         }
 
-    def deployment(self, model: Model, version: str, annotations: dict[str, str]) -> dict[str, Any]:
+    def deployment(self, model: ParsedDialogModel, version: str, annotations: dict[str, str]) -> dict[str, Any]:
         """The Deployment running `model` (the current spec or a recorded revision) at `version`;
         replica bounds always come from the current spec."""
         s = self.spec.serving
@@ -581,8 +583,7 @@ class _Planner:
         keep.discard(None)
         index_name = names.index_job(self.model.name, self.index_ver)
         training_names = {d["metadata"]["name"] for d in self.desired if d["kind"] in ("Job", "MPIJob")}
-        for kind, plural, objs, api in (("Job", "jobs", self.obs.jobs, "batch/v1"),
-                                        ("MPIJob", "mpijobs", self.obs.mpijobs, "kubeflow.org/v2beta1")):
+        for kind, objs in (("Job", self.obs.jobs), ("MPIJob", self.obs.mpijobs)):
             for name, obj in objs.items():
                 version = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_VERSION)
                 component = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT)
@@ -592,13 +593,13 @@ class _Planner:
                 stale_attempt = (component == names.COMPONENT_TRAIN and version == self.latest
                                  and name not in training_names and self.new.trained_version != self.latest)
                 if version not in keep or stale_index or stale_attempt:
-                    self.deletes.append(Ref(api, plural, name))
+                    self.deletes.append(_ref(kind, name))
                 else:
                     keep_specs.add(children.mounted_spec(obj))  # a Job's pods may still start and mount it
         for name, obj in self.obs.config_maps.items():
             component = ((obj.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT)
             if component == names.COMPONENT_SPEC and name not in keep_specs and not (obj.get("metadata") or {}).get("deletionTimestamp"):
-                self.deletes.append(Ref("v1", "configmaps", name))
+                self.deletes.append(_ref("ConfigMap", name))
 
     # --- status -------------------------------------------------------------------------------
 
@@ -695,7 +696,7 @@ class _Planner:
         deleted = {(r.plural, r.name) for r in self.deletes}
         for obj in self.desired:
             key = (obj["kind"], obj["metadata"]["name"])
-            if (PLURALS[obj["kind"]], key[1]) in deleted:
+            if (child_kinds.plural(obj["kind"]), key[1]) in deleted:
                 continue
             current = existing.get(key)
             if current is None and key in self.refused_keys:
@@ -707,7 +708,7 @@ class _Planner:
         return create, patch
 
 
-def plan(model: Model, status: DialogModelStatus, observed: Observed, settings: OperatorSettings,
+def plan(model: ParsedDialogModel, status: DialogModelStatus, observed: Observed, settings: OperatorSettings,
          now: datetime) -> Plan:
     """Decide everything for one DialogModel (see the module docstring)."""
     return _Planner(model, status, observed, settings, now).run()

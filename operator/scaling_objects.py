@@ -12,12 +12,10 @@ from typing import Any, Mapping, Optional
 
 from rejoinder.api.spec import AutoscalingEngine
 
-from . import names
-from .children import Model
+from . import child_kinds, names
+from .children import ParsedDialogModel
 from .settings import OperatorSettings
 
-HPA_API = "autoscaling/v2"
-KEDA_API = "keda.sh/v1alpha1"
 # The custom metric prometheus-adapter serves from rejoinder_requests_total (the chart's rule).
 RPS_METRIC = "rejoinder_requests_per_second"
 # The HPA's own default scale-up policy, stated so the built-in autoscaler and these agree.
@@ -31,27 +29,27 @@ def quantity(value: float) -> str:
     return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
 
 
-def _bounds(model: Model) -> tuple[int, int]:
+def _bounds(model: ParsedDialogModel) -> tuple[int, int]:
     s = model.spec.serving
     return max(1, s.min_replicas), max(1, s.max_replicas)
 
 
 def _target_ref() -> dict[str, str]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment"}
+    return child_kinds.type_meta("Deployment")
 
 
-def _behavior(model: Model) -> dict[str, Any]:
+def _behavior(model: ParsedDialogModel) -> dict[str, Any]:
     return {
         "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": SCALE_UP_POLICIES},
         "scaleDown": {"stabilizationWindowSeconds": model.spec.serving.scale_down_stabilization_seconds},
     }
 
 
-def horizontal_pod_autoscaler(model: Model) -> dict[str, Any]:
+def horizontal_pod_autoscaler(model: ParsedDialogModel) -> dict[str, Any]:
     low, high = _bounds(model)
     server = names.server(model.name)
     return {
-        "apiVersion": HPA_API, "kind": "HorizontalPodAutoscaler",
+        **child_kinds.type_meta("HorizontalPodAutoscaler"),
         "metadata": model.metadata(server, names.COMPONENT_SERVER),
         "spec": {
             "scaleTargetRef": {**_target_ref(), "name": server},
@@ -65,17 +63,17 @@ def horizontal_pod_autoscaler(model: Model) -> dict[str, Any]:
     }
 
 
-def keda_query(model: Model, settings: OperatorSettings) -> str:
+def keda_query(model: ParsedDialogModel, settings: OperatorSettings) -> str:
     return settings.prometheus_query.format(namespace=model.namespace, model=model.name,
                                             deployment=names.server(model.name))
 
 
-def scaled_object(model: Model, settings: OperatorSettings) -> dict[str, Any]:
+def scaled_object(model: ParsedDialogModel, settings: OperatorSettings) -> dict[str, Any]:
     """Needs `settings.prometheus_url` (the planner refuses keda without it)."""
     low, high = _bounds(model)
     server = names.server(model.name)
     return {
-        "apiVersion": KEDA_API, "kind": "ScaledObject",
+        **child_kinds.type_meta("ScaledObject"),
         "metadata": model.metadata(server, names.COMPONENT_SERVER),
         "spec": {
             "scaleTargetRef": {**_target_ref(), "name": server},
@@ -95,7 +93,7 @@ def scaled_object(model: Model, settings: OperatorSettings) -> dict[str, Any]:
     }
 
 
-def desired(model: Model, settings: OperatorSettings) -> Optional[dict[str, Any]]:
+def desired(model: ParsedDialogModel, settings: OperatorSettings) -> Optional[dict[str, Any]]:
     """The object the spec's engine needs, or None for the operator's own autoscaler."""
     engine = model.spec.serving.autoscaling.engine
     if engine == AutoscalingEngine.hpa:

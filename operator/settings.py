@@ -89,15 +89,3 @@ class OperatorSettings:
         return self.metrics_url_template.format(pod_ip=pod_ip, pod_name=meta.get("name", ""),
                                                 namespace=meta.get("namespace", ""))
 
-
-# The settings the running operator uses; `configure()` replaces them (CLI flags, tests).
-_current = OperatorSettings()
-
-
-def current() -> OperatorSettings:
-    return _current
-
-
-def configure(settings: OperatorSettings) -> None:
-    global _current
-    _current = settings

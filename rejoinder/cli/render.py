@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rejoinder.operator.children import Model
+    from rejoinder.operator.children import ParsedDialogModel
     from rejoinder.operator.manifests import PHASES, render
     from rejoinder.operator.settings import OperatorSettings
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     objects: list = []
     for dm in dialog_models_or_exit(args.file):  # a multi-document file: every model's objects
         namespace = args.namespace or dm.metadata.namespace or "default"
-        model = Model(name=dm.metadata.name, namespace=namespace, uid=args.uid, spec=dm.spec)
+        model = ParsedDialogModel(name=dm.metadata.name, namespace=namespace, uid=args.uid, spec=dm.spec)
         objects += render(model, settings, args.phase or PHASES)
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, width=120))
     return 0

@@ -18,6 +18,9 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 BUCKET_STEP = 16
+# Bulk encoding (build-index, evaluation) off XLA: each new shape is a cheap retrace rather than
+# a compile, so its default buckets are twice as fine.
+BULK_BUCKET_STEP = 8
 
 
 def default_sequence_buckets(max_length: int, step: int = BUCKET_STEP) -> tuple[int, ...]:

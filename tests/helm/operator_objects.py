@@ -32,7 +32,7 @@ def build() -> tuple[list[dict[str, Any]], set[str]]:
     objects: list[dict[str, Any]] = []
     used: set[str] = set()
     for number, raw in enumerate(specs()):
-        model = children.Model(name=f"m{number}", namespace="dialog", uid=f"uid-{number}",
+        model = children.ParsedDialogModel(name=f"m{number}", namespace="dialog", uid=f"uid-{number}",
                                spec=DialogModelSpec.model_validate(raw))
         built = {
             "spec_config_map": children.spec_config_map(model, VERSION),

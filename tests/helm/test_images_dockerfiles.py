@@ -247,7 +247,7 @@ def test_trainer_image_fits_the_pods_the_operator_builds() -> None:
 
     spec = DialogModelSpec.model_validate({"task": "retrieval", "data": {"preset": "chatterbot"},
                                            "training": {"workers": 2}})
-    job = children.mpi_job(children.Model(name="m", namespace="ns", uid="u", spec=spec), "v-0123456789ab",
+    job = children.mpi_job(children.ParsedDialogModel(name="m", namespace="ns", uid="u", spec=spec), "v-0123456789ab",
                            OperatorSettings())
     (worker,) = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
     port = int(re.search(r"^Port (\d+)", sshd, re.M).group(1))

@@ -83,3 +83,17 @@ def test_warmup_compiles_every_shape_and_then_nothing_more(tmp_path, corpus_text
         bundle.run("context", bundle.shape("context", bundle.tokenize("context", batch)))
         bundle.encode_responses([t for [t] in batch])
     assert bundle.tracing_count() == warmed
+
+
+def test_bulk_encoding_off_xla_uses_finer_default_buckets_with_the_same_results(tmp_path, corpus_texts):
+    export = create_random_bundle(tiny_spec("retrieval", "bert", projectionDim=16), tmp_path / "export",
+                                  texts=corpus_texts[:2000], seed=3)
+    fixed = load_bundle(export, batch_sizes=(1, 4, 8), sequence_buckets=(24,))
+    default = load_bundle(export, batch_sizes=(1, 4, 8))
+    compiled = load_bundle(export, xla=True, batch_sizes=(1, 4, 8))
+    assert default.sequence_buckets("context").lengths == (16, 24)  # what the server pads to
+    assert default._bulk_buckets["context"].lengths == (8, 16, 24)  # bulk: a shape is a retrace
+    assert compiled._bulk_buckets["context"].lengths == (16, 24)  # under XLA a shape is a compile
+    assert fixed._bulk_buckets["context"].lengths == (24,)  # configured buckets are kept as given
+    np.testing.assert_allclose(default.encode_contexts(CONTEXTS), fixed.encode_contexts(CONTEXTS), atol=2e-5)
+    np.testing.assert_allclose(default.encode_responses(RESPONSES), fixed.encode_responses(RESPONSES), atol=2e-5)

@@ -81,3 +81,19 @@ def test_publish_refuses_mismatched_ids_and_keeps_the_old_index(tmp_path):
     with pytest.raises(ValueError):
         ix.publish(target, index, ["only-one"], ["t"], {"params": params.to_json()})
     assert json.loads((target / ix.MANIFEST_FILE).read_text()) == before
+
+
+def test_a_loaded_flat_index_searches_batches_through_blas_with_exact_results(tmp_path):
+    import faiss
+
+    vectors = clustered(2000)
+    ids = [f"r{i}" for i in range(2000)]
+    index, params = ix.build(vectors, ix.IndexParams("flat"))
+    ix.publish(tmp_path / "i-1", index, ids, ids, {"params": params.to_json(), "count": 2000, "dim": 32})
+    faiss.cvar.distance_compute_blas_threshold = 128_000  # FAISS 1.15's default: never BLAS for a server's batch
+    loaded = ix.LoadedIndex.load(tmp_path / "i-1")
+    assert faiss.cvar.distance_compute_blas_threshold == ix.BLAS_MIN_QUERIES
+    queries = clustered(ix.BLAS_MIN_QUERIES + 12, seed=4)  # a batch on the BLAS path
+    scores, rows = loaded.search(queries, 20)
+    exact_scores, _ = ix.exact_top_k(vectors, queries, 20)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-5)

@@ -13,7 +13,7 @@ from rejoinder.api.spec import DialogModelSpec
 from rejoinder.api.status import DialogModelStatus
 from rejoinder.api.versioning import index_version, model_version
 from rejoinder.operator import names
-from rejoinder.operator.children import Model, content_hash
+from rejoinder.operator.children import ParsedDialogModel, content_hash
 from rejoinder.operator.planner import Observed, Plan, is_subset, plan, start_gain_refusal, status_patch
 from rejoinder.operator.security import pod_spec_problems
 from rejoinder.operator.settings import OperatorSettings
@@ -33,8 +33,8 @@ def spec(**overrides: Any) -> DialogModelSpec:
     return DialogModelSpec.model_validate(wire)
 
 
-def model(s: DialogModelSpec | None = None, name: str = "m") -> Model:
-    return Model(name=name, namespace="ns", uid="uid-1", spec=s or spec())
+def model(s: DialogModelSpec | None = None, name: str = "m") -> ParsedDialogModel:
+    return ParsedDialogModel(name=name, namespace="ns", uid="uid-1", spec=s or spec())
 
 
 def status(**fields: Any) -> DialogModelStatus:
@@ -180,7 +180,7 @@ def test_no_storage_is_refused_with_a_reason() -> None:
 # --- the whole pipeline -----------------------------------------------------------------------------
 
 
-def run_pipeline(m: Model, st: DialogModelStatus, obs: dict[str, Any], metrics: dict[str, float],
+def run_pipeline(m: ParsedDialogModel, st: DialogModelStatus, obs: dict[str, Any], metrics: dict[str, float],
                  serving_dep: dict[str, Any] | None = None) -> tuple[DialogModelStatus, dict[str, Any]]:
     """Train, index and roll out the spec's version; returns (status, observed children)."""
     version = model_version(m.spec)
@@ -240,7 +240,7 @@ def test_train_index_deploy_serve() -> None:
     assert not p2.events
 
 
-def serving_model(metrics: dict[str, float], **spec_overrides: Any) -> tuple[Model, DialogModelStatus, dict[str, Any]]:
+def serving_model(metrics: dict[str, float], **spec_overrides: Any) -> tuple[ParsedDialogModel, DialogModelStatus, dict[str, Any]]:
     m = model(spec(**spec_overrides))
     st, obs = run_pipeline(m, DialogModelStatus(), {}, metrics)
     [dep] = by_kind(obs["plan"].create, "Deployment")
@@ -444,7 +444,7 @@ def test_replicas_belong_to_the_autoscaler_unless_out_of_bounds() -> None:
 # --- issue 11 (8): a failed training can be fixed ---------------------------------------------------
 
 
-def failed_training(m: Model) -> tuple[DialogModelStatus, dict[str, Any], dict[str, Any]]:
+def failed_training(m: ParsedDialogModel) -> tuple[DialogModelStatus, dict[str, Any], dict[str, Any]]:
     """Plan until the version's training Job failed; returns (status, jobs, config maps)."""
     p = plan(m, DialogModelStatus(), Observed(), SETTINGS, NOW)
     jobs = {o["metadata"]["name"]: job_done(o, ok=False) for o in by_kind(p.create, "Job")}

@@ -15,12 +15,11 @@ import yaml
 from k8s_emulator.admission import KUBERNETES_VERSION, admit_builtin
 
 from rejoinder.cli import main
+from rejoinder.operator import child_kinds
 from tests.support import mpijob_schema
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
-PLURALS = {"ConfigMap": ("", "configmaps"), "Job": ("batch", "jobs"), "Deployment": ("apps", "deployments"),
-           "Service": ("", "services"), "PodDisruptionBudget": ("policy", "poddisruptionbudgets")}
 LONGEST = ["a" * 63, "9" + "z" * 62]  # 63 characters; a digit first is a valid DNS-1123 label too
 
 
@@ -50,7 +49,7 @@ def assert_accepted(doc: dict[str, Any]) -> None:
             assert admit_builtin("", "podtemplates", template) == [], role
         return
     kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-    group, plural = PLURALS[doc["kind"]]
+    group, plural = child_kinds.of(doc["kind"]).group, child_kinds.of(doc["kind"]).plural
     causes = admit_builtin(group, plural, copy.deepcopy(doc))  # names, labels, quantities, requests <= limits
     assert causes == [], f"{doc['kind']} {doc['metadata']['name']}: {causes}"
 
@@ -86,14 +85,14 @@ def test_render_uses_the_operators_builders() -> None:
     from datetime import datetime, timezone
 
     from rejoinder.api import load_dialog_model
-    from rejoinder.operator.children import Model
+    from rejoinder.operator.children import ParsedDialogModel
     from rejoinder.operator.manifests import render as manifests
     from rejoinder.operator.planner import Observed, plan
     from rejoinder.operator.settings import OperatorSettings
     from rejoinder.api.status import DialogModelStatus
 
     dm = load_dialog_model(REPO / "examples" / "reranking.yaml")
-    model = Model(name=dm.metadata.name, namespace="default", uid="u", spec=dm.spec)
+    model = ParsedDialogModel(name=dm.metadata.name, namespace="default", uid="u", spec=dm.spec)
     settings = OperatorSettings()
     first = plan(model, DialogModelStatus(), Observed(), settings, datetime.now(timezone.utc))
     rendered = manifests(model, settings, ("training",))

@@ -1,4 +1,4 @@
-"""One step of the built-in autoscaler for one DialogModel (the kopf timer calls it).
+"""The built-in autoscaler's control loop: one step for one DialogModel at each autoscale timer.
 
 Reads the request rate (pods' /metrics or a Prometheus query), decides as the HPA would
 (autoscaler.decide), writes the Deployment's replicas, and reports in the ScalingActive condition
@@ -12,46 +12,69 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import kopf
 from pydantic import ValidationError
 
-from rejoinder.api.spec import GROUP, PLURAL, VERSION, AutoscalingEngine
+from rejoinder.api.spec import AutoscalingEngine, Task
 from rejoinder.api.status import ConditionType, DialogModelStatus
 
-from . import autoscaler, names, scaling_objects, scraping, staleness
+from . import autoscaler, child_kinds, names, scaling_objects, scraping
 from . import metrics as op_metrics
-from .children import Model
+from .children import ParsedDialogModel
 from .conditions import Conditions
+from .indexes import model_children
 from .kube import KubeError, path_for
-
-if TYPE_CHECKING:
-    from .handlers import Runtime
+from .runtime import OperatorRuntime
+from .workloads import pod_ready
 
 log = logging.getLogger(__name__)
 
+DEPLOYMENT, POD = child_kinds.of("Deployment"), child_kinds.of("Pod")
 
-async def other_autoscaler(rt: "Runtime", model: Model) -> Optional[str]:
+
+async def autoscale(rt: OperatorRuntime, body: Mapping[str, Any], memo: Any, indexes: Mapping[str, Any]) -> None:
+    """The autoscale timer of one DialogModel: find its server Deployment and ready pods, then step."""
+    try:
+        model = ParsedDialogModel.from_body(body)
+    except ValidationError as error:
+        log.debug("not autoscaling %s: invalid spec (%s)", body["metadata"].get("name"), error)
+        return
+    if not model.spec.serving.enabled or model.spec.task == Task.pretraining:
+        return
+    key = (model.namespace, model.name)
+    server = names.server(model.name)
+    deployment = next((d for d in model_children(indexes, DEPLOYMENT, key) if d["metadata"]["name"] == server), None)
+    if deployment is None:
+        log.debug("%s/%s: no Deployment to scale yet", model.namespace, model.name)
+        return
+    pods = [p for p in model_children(indexes, POD, key)
+            if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_SERVER and pod_ready(p)]
+    await step(rt, model, body, memo, deployment, pods)
+
+
+async def other_autoscaler(rt: OperatorRuntime, model: ParsedDialogModel) -> Optional[str]:
     """`<Kind> <name>` of an HPA or ScaledObject, not this operator's, that scales the model's Deployment."""
     assert rt.kube is not None
     server = names.server(model.name)
     found: list[str] = []
-    sources = [(scaling_objects.HPA_API, "horizontalpodautoscalers", "HorizontalPodAutoscaler")]
-    if await rt.served(scaling_objects.KEDA_API, "scaledobjects"):
-        sources.append((scaling_objects.KEDA_API, "scaledobjects", "ScaledObject"))
-    for api, plural, kind in sources:
+    sources = [child_kinds.of("HorizontalPodAutoscaler")]
+    keda = child_kinds.of("ScaledObject")
+    if await rt.served(keda):
+        sources.append(keda)
+    for source in sources:
         try:
-            items = await rt.kube.list(path_for(api, plural, model.namespace))
+            items = await rt.kube.list(path_for(source.api_version, source.plural, model.namespace))
         except KubeError as error:  # e.g. RBAC trimmed by hand: say so, keep autoscaling
-            log.warning("%s/%s: cannot list %s: %s", model.namespace, model.name, plural, error)
+            log.warning("%s/%s: cannot list %s: %s", model.namespace, model.name, source.plural, error)
             continue
-        found += [f"{kind} {o['metadata']['name']}" for o in items
+        found += [f"{source.kind} {o['metadata']['name']}" for o in items
                   if scaling_objects.targets(o, server) and not scaling_objects.is_ours(o, model.name)]
     return found[0] if found else None
 
 
-async def read_rate(rt: "Runtime", model: Model, memo: Any, ready_pods: list[Mapping[str, Any]]) -> scraping.Rate:
+async def read_rate(rt: OperatorRuntime, model: ParsedDialogModel, memo: Any, ready_pods: list[Mapping[str, Any]]) -> scraping.Rate:
     s = rt.settings
     assert rt.http is not None
     if s.prometheus_url:
@@ -65,7 +88,7 @@ async def read_rate(rt: "Runtime", model: Model, memo: Any, ready_pods: list[Map
     return rate
 
 
-async def step(rt: "Runtime", model: Model, body: Mapping[str, Any], memo: Any, deployment: Mapping[str, Any],
+async def step(rt: OperatorRuntime, model: ParsedDialogModel, body: Mapping[str, Any], memo: Any, deployment: Mapping[str, Any],
                ready_pods: list[Mapping[str, Any]]) -> None:
     serving = model.spec.serving
     if serving.autoscaling.engine != AutoscalingEngine.operator:
@@ -100,7 +123,8 @@ async def step(rt: "Runtime", model: Model, body: Mapping[str, Any], memo: Any, 
                                  stabilization_seconds=serving.scale_down_stabilization_seconds, now=now,
                                  scale_ups=scale_ups, partial=rate.partial)
     if decision.replicas != current:
-        await rt.kube.merge_patch(path_for("apps/v1", "deployments", model.namespace, names.server(model.name)),
+        await rt.kube.merge_patch(path_for(DEPLOYMENT.api_version, DEPLOYMENT.plural, model.namespace,
+                                           names.server(model.name)),
                                   {"spec": {"replicas": decision.replicas}})
         up = decision.replicas > current
         if up:
@@ -119,7 +143,7 @@ async def step(rt: "Runtime", model: Model, body: Mapping[str, Any], memo: Any, 
                      f"request rate from {source}; last decision: {decision.reason}")
 
 
-async def report(rt: "Runtime", body: Mapping[str, Any], rps: Optional[float], ok: bool, reason: str, message: str) -> None:
+async def report(rt: OperatorRuntime, body: Mapping[str, Any], rps: Optional[float], ok: bool, reason: str, message: str) -> None:
     """Write status.rps and the ScalingActive condition, when they changed (one writer at a time)."""
     assert rt.kube is not None
     meta = body["metadata"]
@@ -142,10 +166,6 @@ async def report(rt: "Runtime", body: Mapping[str, Any], rps: Optional[float], o
             patch["rps"] = round(rps, 2)
         if not patch:
             return
-        written = await rt.kube.merge_patch(path_for(f"{GROUP}/{VERSION}", PLURAL, meta["namespace"], meta["name"], "status"),
-                                            {"status": patch})
-        rv = str(((written or {}).get("metadata") or {}).get("resourceVersion") or "")
-        if rv:  # opaque: compared for equality only (staleness.py)
-            rt.written[key] = staleness.Written(rv, dict((written or {}).get("status") or {}))
+        await rt.write_status(key, patch)
         if before.get(ConditionType.ScalingActive.value, (None, None))[:2] != (after[ConditionType.ScalingActive.value][:2]):
             kopf.event(dict(body), type="Normal" if ok else "Warning", reason=reason, message=message[:1000])
