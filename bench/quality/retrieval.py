@@ -227,6 +227,10 @@ def costs(result: Optional[dict[str, Any]], cache: Path, key: str, queries: int)
 # --- tables -----------------------------------------------------------------------------------
 
 
+def _f0(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.0f}"
+
+
 def _f(x: Optional[float]) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -275,7 +279,7 @@ def seed_table(runs: Mapping[int, Mapping[str, Any]]) -> str:
         lines.append(f"| {seed} | {_f(m['recall@1'])} | {_f(m['recall@5'])} | {_f(m['map'])} | {_f(s['recall@1'])} | "
                      f"{_f(s['recall@5'])} | {_f(s['map'])} | {m['recall@1'] - s['recall@1']:+.3f} | "
                      f"{m['recall@5'] - s['recall@5']:+.3f} | {_f(r['bm25']['recall@5'])} | {_f(r['tfidf']['recall@5'])} | "
-                     f"{r['trainSeconds']:.0f} | {r['wallSeconds']:.0f} |")
+                     f"{r['trainSeconds']:.0f} | {_f0(r.get('wallSeconds'))} |")
     if len(runs) > 1:
         def col(f) -> str:
             mean, sd = sweep.mean_spread([f(r) for r in runs.values()])
