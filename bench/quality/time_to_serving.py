@@ -63,10 +63,30 @@ def time_to_serving(spec_file: Path, timeout: float = 3600.0) -> dict:
             "work": str(work), "metrics": json.loads(metrics[0].read_text()) if metrics else None}
 
 
+def cache_key(spec_file: Path) -> str:
+    return f"time to SERVING: {spec_file.relative_to(ROOT) if spec_file.is_relative_to(ROOT) else spec_file}"
+
+
 if __name__ == "__main__":
-    result = time_to_serving(Path(sys.argv[1]).resolve())
+    from . import sweep
+    from .recipes import QUICKSTART
+    from .retrieval import DEFAULT_CACHE, QUICKSTART_KEY
+
+    spec = Path(sys.argv[1]).resolve()
+    result = time_to_serving(spec)
     print(json.dumps({k: v for k, v in result.items() if k != "metrics"}))
     if result["metrics"]:
         out = Path(result["work"]) / "metrics.json"
         out.write_text(json.dumps(result["metrics"]))
         print(out)
+    # the retrieval section of docs/quality.md reports it from the results file
+    results = sweep.load(DEFAULT_CACHE)
+    results[cache_key(spec)] = {k: v for k, v in result.items() if k in ("phase", "seconds", "loadavgBefore", "loadavgAfter")}
+    if result["metrics"]:
+        # the same training as the bench's quickstart run of this seed (`up` runs horovodrun -np 2)
+        run = {**sweep.summary(result["metrics"]), "horovod": True, "via": "time_to_serving"}
+        results[cache_key(spec)]["run"] = run
+        if spec == QUICKSTART:
+            seed = yaml.safe_load(spec.read_text(encoding="utf-8"))["spec"]["training"].get("seed", 42)
+            results.setdefault(f"{QUICKSTART_KEY} | seed {seed}", run)
+    sweep.save(DEFAULT_CACHE, results)

@@ -214,12 +214,21 @@ def write_records(path: Union[str, Path], records: Iterable[Record]) -> int:
 # --- deterministic train/eval split ---------------------------------------------------------------
 
 
+def split_key(record: Record) -> Any:
+    """What the split hashes. A dialog pair by its context alone: every reply the data gives to
+    one context lands on the same side, so a held-out context is never one training taught
+    another answer for (that answer would then be ranked first and count as a miss)."""
+    if isinstance(record, DialogPair):
+        return list(record.context)
+    return record_to_json(record)
+
+
 def in_eval_split(record: Record, fraction: float, salt: str = "") -> bool:
-    """Whether a record is held out: a hash of its content, so the split is the same on every
+    """Whether a record is held out: a hash of its split_key, so the split is the same on every
     machine, every run and every rank, and does not depend on the order of the file."""
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"eval fraction must be in [0, 1), got {fraction}")
-    key = salt + json.dumps(record_to_json(record), sort_keys=True, ensure_ascii=False)
+    key = salt + json.dumps(split_key(record), sort_keys=True, ensure_ascii=False)
     bucket = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
     return bucket < fraction
 

@@ -83,3 +83,20 @@ def test_split_is_deterministic_and_order_free():
     assert sorted(c.id for c in held) == sorted(c.id for c in held2)
     _, other = split_records(records, 0.1, salt="other")
     assert {c.id for c in other} != {c.id for c in held}
+
+
+def test_chatterbot_pairs_are_distinct_so_seeds_hold_out_similar_shares(chatterbot_corpus):
+    # the corpus repeats one exchange ~120 times; kept, a hash split moved such blocks whole
+    pairs, candidates = chatterbot_corpus
+    keys = [(p.context, p.response) for p in pairs]
+    assert len(set(keys)) == len(keys)
+    assert {p.response for p in pairs} == {c.text for c in candidates}
+    sizes = [len(split_records(pairs, 0.2, salt=str(seed))[1]) for seed in range(42, 47)]
+    assert all(abs(n - 0.2 * len(pairs)) < 0.05 * len(pairs) for n in sizes), sizes
+
+
+def test_pairs_split_by_context_so_no_held_out_context_was_trained_on():
+    pairs = [DialogPair((f"question {i % 300}",), f"answer {i}") for i in range(1500)]  # 5 replies each
+    train, held = split_records(pairs, 0.2, salt="7")
+    assert held and {p.context for p in held}.isdisjoint({p.context for p in train})
+    assert len(held) % 5 == 0

@@ -40,7 +40,7 @@ def test_pack_pairs_budgets_and_segments():
 
 def test_bpe_trained_on_chatterbot_encodes_it_and_round_trips(bpe_tokenizer, chatterbot_corpus, tmp_path):
     pairs, candidates = chatterbot_corpus
-    assert len(pairs) > 2000 and len(candidates) > 1000
+    assert len(pairs) > 1200 and len(candidates) > 1000
     tok = bpe_tokenizer
     assert tok.vocab_size == 1000 and tok.special.mask == 999
     texts = [c.text for c in candidates]

@@ -24,8 +24,9 @@ def test_chatterbot_preset_for_retrieval_holds_out_pairs_and_pools_their_respons
     prepared = prepare_data(_spec(tmp_path), tmp_path / "data")
     assert prepared.kind is RecordKind.pairs
     train, held, pool = prepared.train(), prepared.eval(), prepared.candidates()
-    assert len(train) > 1500 and 100 < len(held) < 500
+    assert len(train) > 1000 and 80 < len(held) < 200
     assert {p.response for p in held} <= {c.text for c in pool}
+    assert {p.context for p in held}.isdisjoint({p.context for p in train})  # split by context
     # a second call (a restarted run) reuses the files instead of re-splitting
     (tmp_path / "data" / "train.jsonl").write_text("")
     assert prepare_data(_spec(tmp_path), tmp_path / "data").counts == prepared.counts
