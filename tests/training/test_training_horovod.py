@@ -45,8 +45,10 @@ def test_two_ranks_train_to_identical_weights(tmp_path, storage, controller):
     # (compiled gradients + grouped allreduce, and hvd.DistributedGradientTape).
     spec_file = write_model(tmp_path / "m.yaml", tiny_model(
         f"hvd-{controller}", storage,
-        training={"steps": 16, "batchSizePerGpu": 32, "learningRate": 1e-3, "warmupSteps": 4,
-                  "checkpointInterval": 8, "xla": controller == "gloo", "controller": controller}))
+        # 32 steps: on the deduplicated chatterbot preset 16 steps from random weights lowered the
+        # loss by only ~11%, too close to noise for the falls-by-20% check below.
+        training={"steps": 32, "batchSizePerGpu": 32, "learningRate": 1e-3, "warmupSteps": 4,
+                  "checkpointInterval": 16, "xla": controller == "gloo", "controller": controller}))
     argv = [_horovodrun(), "-np", "2", *CONTROLLERS[controller],
             sys.executable, "-m", "rejoinder", "train", "-f", str(spec_file)]
     run = subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=400)
