@@ -24,35 +24,41 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1rejoinder/modelserver/protos/dialog_service.proto\x12\x14rejoinder.serving.v1\"1\n\x0fRetrieveRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x03(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\"[\n\tCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x17\n\x0fretrieval_score\x18\x04 \x01(\x02\x12\x0c\n\x04rank\x18\x05 \x01(\r\"u\n\x10RetrieveResponse\x12\x33\n\ncandidates\x18\x01 \x03(\x0b\x32\x1f.rejoinder.serving.v1.Candidate\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x15\n\rindex_version\x18\x03 \x01(\t\"3\n\rRerankRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x03(\t\x12\x11\n\tresponses\x18\x02 \x03(\t\"7\n\x0eRerankResponse\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"$\n\x13ScoreSessionRequest\x12\r\n\x05turns\x18\x01 \x03(\t\"<\n\x14ScoreSessionResponse\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"0\n\x0eRespondRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x03(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\"\xcf\x01\n\x0fRespondResponse\x12-\n\x04\x62\x65st\x18\x01 \x01(\x0b\x32\x1f.rejoinder.serving.v1.Candidate\x12\x33\n\ncandidates\x18\x02 \x03(\x0b\x32\x1f.rejoinder.serving.v1.Candidate\x12\x10\n\x08reranked\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x15\n\rindex_version\x18\x05 \x01(\t\x12\x18\n\x10reranker_version\x18\x06 \x01(\t\"\x12\n\x10ModelInfoRequest\"\xb2\x03\n\x11ModelInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x15\n\rindex_version\x18\x06 \x01(\t\x12\x12\n\nindex_kind\x18\x07 \x01(\t\x12\x12\n\nindex_size\x18\x08 \x01(\x04\x12\x1a\n\x12index_recall_at_20\x18\t \x01(\x02\x12\x18\n\x10reranker_version\x18\n \x01(\t\x12\x0f\n\x07methods\x18\x0b \x03(\t\x12\x15\n\rdefault_top_k\x18\x0c \x01(\r\x12\x11\n\tmax_top_k\x18\r \x01(\r\x12\x19\n\x11max_context_turns\x18\x0e \x01(\r\x12\x16\n\x0emax_candidates\x18\x0f \x01(\r\x12\x16\n\x0emax_batch_size\x18\x10 \x01(\r\x12\x14\n\x0c\x62\x61tch_shapes\x18\x11 \x03(\r\x12\x11\n\tprecision\x18\x12 \x01(\t\x12\x0b\n\x03xla\x18\x13 \x01(\x08\x12\x10\n\x08instance\x18\x14 \x01(\t2\xdc\x03\n\rDialogService\x12Y\n\x08Retrieve\x12%.rejoinder.serving.v1.RetrieveRequest\x1a&.rejoinder.serving.v1.RetrieveResponse\x12S\n\x06Rerank\x12#.rejoinder.serving.v1.RerankRequest\x1a$.rejoinder.serving.v1.RerankResponse\x12\x65\n\x0cScoreSession\x12).rejoinder.serving.v1.ScoreSessionRequest\x1a*.rejoinder.serving.v1.ScoreSessionResponse\x12V\n\x07Respond\x12$.rejoinder.serving.v1.RespondRequest\x1a%.rejoinder.serving.v1.RespondResponse\x12\\\n\tModelInfo\x12&.rejoinder.serving.v1.ModelInfoRequest\x1a\'.rejoinder.serving.v1.ModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1rejoinder/modelserver/protos/dialog_service.proto\x12\x14rejoinder.serving.v1\"1\n\x0fRetrieveRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x03(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\"p\n\tCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x17\n\x0fretrieval_score\x18\x04 \x01(\x02\x12\x0c\n\x04rank\x18\x05 \x01(\r\x12\x13\n\x0bresponse_id\x18\x06 \x01(\t\"u\n\x10RetrieveResponse\x12\x33\n\ncandidates\x18\x01 \x03(\x0b\x32\x1f.rejoinder.serving.v1.Candidate\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x15\n\rindex_version\x18\x03 \x01(\t\"3\n\rRerankRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x03(\t\x12\x11\n\tresponses\x18\x02 \x03(\t\"7\n\x0eRerankResponse\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"$\n\x13ScoreSessionRequest\x12\r\n\x05turns\x18\x01 \x03(\t\"<\n\x14ScoreSessionResponse\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"0\n\x0eRespondRequest\x12\x0f\n\x07\x63ontext\x18\x01 \x03(\t\x12\r\n\x05top_k\x18\x02 \x01(\r\"\xe4\x01\n\x0fRespondResponse\x12-\n\x04\x62\x65st\x18\x01 \x01(\x0b\x32\x1f.rejoinder.serving.v1.Candidate\x12\x33\n\ncandidates\x18\x02 \x03(\x0b\x32\x1f.rejoinder.serving.v1.Candidate\x12\x10\n\x08reranked\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x15\n\rindex_version\x18\x05 \x01(\t\x12\x18\n\x10reranker_version\x18\x06 \x01(\t\x12\x13\n\x0bresponse_id\x18\x07 \x01(\t\"\x8f\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontext\x18\x02 \x03(\t\x12\x10\n\x08response\x18\x03 \x01(\t\x12\x30\n\x08reaction\x18\x04 \x01(\x0e\x32\x1e.rejoinder.serving.v1.Reaction\x12\x12\n\nsession_id\x18\x05 \x01(\t\"m\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x15\n\rindex_version\x18\x03 \x01(\t\x12\x18\n\x10reranker_version\x18\x04 \x01(\t\"\x12\n\x10ModelInfoRequest\"\xb2\x03\n\x11ModelInfoResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x15\n\rindex_version\x18\x06 \x01(\t\x12\x12\n\nindex_kind\x18\x07 \x01(\t\x12\x12\n\nindex_size\x18\x08 \x01(\x04\x12\x1a\n\x12index_recall_at_20\x18\t \x01(\x02\x12\x18\n\x10reranker_version\x18\n \x01(\t\x12\x0f\n\x07methods\x18\x0b \x03(\t\x12\x15\n\rdefault_top_k\x18\x0c \x01(\r\x12\x11\n\tmax_top_k\x18\r \x01(\r\x12\x19\n\x11max_context_turns\x18\x0e \x01(\r\x12\x16\n\x0emax_candidates\x18\x0f \x01(\r\x12\x16\n\x0emax_batch_size\x18\x10 \x01(\r\x12\x14\n\x0c\x62\x61tch_shapes\x18\x11 \x03(\r\x12\x11\n\tprecision\x18\x12 \x01(\t\x12\x0b\n\x03xla\x18\x13 \x01(\x08\x12\x10\n\x08instance\x18\x14 \x01(\t*>\n\x08Reaction\x12\x18\n\x14REACTION_UNSPECIFIED\x10\x00\x12\n\n\x06UPVOTE\x10\x01\x12\x0c\n\x08\x44OWNVOTE\x10\x02\x32\xb7\x04\n\rDialogService\x12Y\n\x08Retrieve\x12%.rejoinder.serving.v1.RetrieveRequest\x1a&.rejoinder.serving.v1.RetrieveResponse\x12S\n\x06Rerank\x12#.rejoinder.serving.v1.RerankRequest\x1a$.rejoinder.serving.v1.RerankResponse\x12\x65\n\x0cScoreSession\x12).rejoinder.serving.v1.ScoreSessionRequest\x1a*.rejoinder.serving.v1.ScoreSessionResponse\x12V\n\x07Respond\x12$.rejoinder.serving.v1.RespondRequest\x1a%.rejoinder.serving.v1.RespondResponse\x12\\\n\tModelInfo\x12&.rejoinder.serving.v1.ModelInfoRequest\x1a\'.rejoinder.serving.v1.ModelInfoResponse\x12Y\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12%.rejoinder.serving.v1.FeedbackRequest\x1a&.rejoinder.serving.v1.FeedbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rejoinder.modelserver.protos.dialog_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REACTION']._serialized_start=1564
+  _globals['_REACTION']._serialized_end=1626
   _globals['_RETRIEVEREQUEST']._serialized_start=75
   _globals['_RETRIEVEREQUEST']._serialized_end=124
   _globals['_CANDIDATE']._serialized_start=126
-  _globals['_CANDIDATE']._serialized_end=217
-  _globals['_RETRIEVERESPONSE']._serialized_start=219
-  _globals['_RETRIEVERESPONSE']._serialized_end=336
-  _globals['_RERANKREQUEST']._serialized_start=338
-  _globals['_RERANKREQUEST']._serialized_end=389
-  _globals['_RERANKRESPONSE']._serialized_start=391
-  _globals['_RERANKRESPONSE']._serialized_end=446
-  _globals['_SCORESESSIONREQUEST']._serialized_start=448
-  _globals['_SCORESESSIONREQUEST']._serialized_end=484
-  _globals['_SCORESESSIONRESPONSE']._serialized_start=486
-  _globals['_SCORESESSIONRESPONSE']._serialized_end=546
-  _globals['_RESPONDREQUEST']._serialized_start=548
-  _globals['_RESPONDREQUEST']._serialized_end=596
-  _globals['_RESPONDRESPONSE']._serialized_start=599
-  _globals['_RESPONDRESPONSE']._serialized_end=806
-  _globals['_MODELINFOREQUEST']._serialized_start=808
-  _globals['_MODELINFOREQUEST']._serialized_end=826
-  _globals['_MODELINFORESPONSE']._serialized_start=829
-  _globals['_MODELINFORESPONSE']._serialized_end=1263
-  _globals['_DIALOGSERVICE']._serialized_start=1266
-  _globals['_DIALOGSERVICE']._serialized_end=1742
+  _globals['_CANDIDATE']._serialized_end=238
+  _globals['_RETRIEVERESPONSE']._serialized_start=240
+  _globals['_RETRIEVERESPONSE']._serialized_end=357
+  _globals['_RERANKREQUEST']._serialized_start=359
+  _globals['_RERANKREQUEST']._serialized_end=410
+  _globals['_RERANKRESPONSE']._serialized_start=412
+  _globals['_RERANKRESPONSE']._serialized_end=467
+  _globals['_SCORESESSIONREQUEST']._serialized_start=469
+  _globals['_SCORESESSIONREQUEST']._serialized_end=505
+  _globals['_SCORESESSIONRESPONSE']._serialized_start=507
+  _globals['_SCORESESSIONRESPONSE']._serialized_end=567
+  _globals['_RESPONDREQUEST']._serialized_start=569
+  _globals['_RESPONDREQUEST']._serialized_end=617
+  _globals['_RESPONDRESPONSE']._serialized_start=620
+  _globals['_RESPONDRESPONSE']._serialized_end=848
+  _globals['_FEEDBACKREQUEST']._serialized_start=851
+  _globals['_FEEDBACKREQUEST']._serialized_end=994
+  _globals['_FEEDBACKRESPONSE']._serialized_start=996
+  _globals['_FEEDBACKRESPONSE']._serialized_end=1105
+  _globals['_MODELINFOREQUEST']._serialized_start=1107
+  _globals['_MODELINFOREQUEST']._serialized_end=1125
+  _globals['_MODELINFORESPONSE']._serialized_start=1128
+  _globals['_MODELINFORESPONSE']._serialized_end=1562
+  _globals['_DIALOGSERVICE']._serialized_start=1629
+  _globals['_DIALOGSERVICE']._serialized_end=2196
 # @@protoc_insertion_point(module_scope)

@@ -1,10 +1,20 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Reaction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REACTION_UNSPECIFIED: _ClassVar[Reaction]
+    UPVOTE: _ClassVar[Reaction]
+    DOWNVOTE: _ClassVar[Reaction]
+REACTION_UNSPECIFIED: Reaction
+UPVOTE: Reaction
+DOWNVOTE: Reaction
 
 class RetrieveRequest(_message.Message):
     __slots__ = ("context", "top_k")
@@ -15,18 +25,20 @@ class RetrieveRequest(_message.Message):
     def __init__(self, context: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("id", "text", "score", "retrieval_score", "rank")
+    __slots__ = ("id", "text", "score", "retrieval_score", "rank", "response_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     RETRIEVAL_SCORE_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     score: float
     retrieval_score: float
     rank: int
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., retrieval_score: _Optional[float] = ..., rank: _Optional[int] = ...) -> None: ...
+    response_id: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., retrieval_score: _Optional[float] = ..., rank: _Optional[int] = ..., response_id: _Optional[str] = ...) -> None: ...
 
 class RetrieveResponse(_message.Message):
     __slots__ = ("candidates", "model_version", "index_version")
@@ -77,20 +89,48 @@ class RespondRequest(_message.Message):
     def __init__(self, context: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class RespondResponse(_message.Message):
-    __slots__ = ("best", "candidates", "reranked", "model_version", "index_version", "reranker_version")
+    __slots__ = ("best", "candidates", "reranked", "model_version", "index_version", "reranker_version", "response_id")
     BEST_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     RERANKED_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
     RERANKER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
     best: Candidate
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     reranked: bool
     model_version: str
     index_version: str
     reranker_version: str
-    def __init__(self, best: _Optional[_Union[Candidate, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., reranked: _Optional[bool] = ..., model_version: _Optional[str] = ..., index_version: _Optional[str] = ..., reranker_version: _Optional[str] = ...) -> None: ...
+    response_id: str
+    def __init__(self, best: _Optional[_Union[Candidate, _Mapping]] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., reranked: _Optional[bool] = ..., model_version: _Optional[str] = ..., index_version: _Optional[str] = ..., reranker_version: _Optional[str] = ..., response_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("response_id", "context", "response", "reaction", "session_id")
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    REACTION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    response_id: str
+    context: _containers.RepeatedScalarFieldContainer[str]
+    response: str
+    reaction: Reaction
+    session_id: str
+    def __init__(self, response_id: _Optional[str] = ..., context: _Optional[_Iterable[str]] = ..., response: _Optional[str] = ..., reaction: _Optional[_Union[Reaction, str]] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("duplicate", "model_version", "index_version", "reranker_version")
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RERANKER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    duplicate: bool
+    model_version: str
+    index_version: str
+    reranker_version: str
+    def __init__(self, duplicate: _Optional[bool] = ..., model_version: _Optional[str] = ..., index_version: _Optional[str] = ..., reranker_version: _Optional[str] = ...) -> None: ...
 
 class ModelInfoRequest(_message.Message):
     __slots__ = ()

@@ -59,6 +59,11 @@ class DialogServiceStub:
                 request_serializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.ModelInfoRequest.SerializeToString,
                 response_deserializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.ModelInfoResponse.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/rejoinder.serving.v1.DialogService/Feedback',
+                request_serializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class DialogServiceServicer:
@@ -99,6 +104,13 @@ class DialogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """A user's reaction to an answer, logged durably before OK (docs/feedback.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DialogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +138,11 @@ def add_DialogServiceServicer_to_server(servicer, server):
                     servicer.ModelInfo,
                     request_deserializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.ModelInfoRequest.FromString,
                     response_serializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.ModelInfoResponse.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.FeedbackRequest.FromString,
+                    response_serializer=rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +280,33 @@ class DialogService:
             '/rejoinder.serving.v1.DialogService/ModelInfo',
             rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.ModelInfoRequest.SerializeToString,
             rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.ModelInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rejoinder.serving.v1.DialogService/Feedback',
+            rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.FeedbackRequest.SerializeToString,
+            rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,4 +23,4 @@ def test_package_is_versioned_and_service_complete():
 
     service = pb.DESCRIPTOR.services_by_name["DialogService"]
     assert service.full_name == "rejoinder.serving.v1.DialogService"
-    assert {m.name for m in service.methods} == {"Retrieve", "Rerank", "ScoreSession", "Respond", "ModelInfo"}
+    assert {m.name for m in service.methods} == {"Retrieve", "Rerank", "ScoreSession", "Respond", "ModelInfo", "Feedback"}
