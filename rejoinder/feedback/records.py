@@ -37,6 +37,17 @@ class ServedBy:
     reranker_version: str = ""
     instance: str = ""  # the server process (pod name in a cluster)
 
+    @property
+    def version(self) -> str:
+        """The served version a canary compares: the model's, plus the reranker's when one reranks
+        (a retrained reranker is a new served version of the same retrieval model)."""
+        return served_version(self.model_version, self.reranker_version)
+
+
+def served_version(model_version: str, reranker_version: str = "") -> str:
+    """The `version` label of rejoinder_feedback_total and the unit a canary promotes."""
+    return f"{model_version}+{reranker_version}" if reranker_version else model_version
+
 
 @dataclass(frozen=True)
 class ReactionRecord:

@@ -78,3 +78,9 @@ def test_a_bad_line_before_the_end_is_corruption_named_by_file_and_line(tmp_path
     with pytest.raises(RecordError, match=rf"{path.name}:2: "):
         list(read_reactions(tmp_path))
     assert json.loads(record().to_line())["reaction"] == "upvote"
+
+
+def test_a_retrained_reranker_is_a_new_served_version_of_the_same_model():
+    assert ServedBy("v-1").version == "v-1"
+    assert ServedBy("v-1", "i-1", "v-9").version == "v-1+v-9"
+    assert ServedBy("v-1", "i-1", "v-9").version != ServedBy("v-1", "i-1", "v-8").version
