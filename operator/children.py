@@ -319,7 +319,12 @@ def serve_command(version: str) -> list[str]:
 
 
 def server_deployment(model: ParsedDialogModel, version: str, replicas: int, settings: OperatorSettings,
-                      annotations: dict[str, str], spec_hash: str) -> dict[str, Any]:
+                      annotations: dict[str, str], spec_hash: str, track: str = names.TRACK_STABLE) -> dict[str, Any]:
+    """The stable Deployment (`<model>-server`) or, with track canary, the canary's (`<model>-canary`).
+
+    Both tracks' pods match the Service's selector (model + component). The stable Deployment's
+    selector is that same pair (immutable, so it stays as it always was) and overlaps the canary's
+    pods; each ReplicaSet still owns only its own pods (pod-template-hash and ownerReferences)."""
     s = model.spec.serving
     volumes, mounts = _volumes(model, version, artifacts_read_only=True)
     container: dict[str, Any] = {
@@ -349,16 +354,23 @@ def server_deployment(model: ParsedDialogModel, version: str, replicas: int, set
         pod["nodeSelector"] = dict(s.node_selector)
     if s.tolerations:
         pod["tolerations"] = _tolerations(s.tolerations)
-    name = names.server(model.name)
-    template_labels = {**names.labels(model.name, names.COMPONENT_SERVER), names.LABEL_VERSION: version}
+    canary = track == names.TRACK_CANARY
+    name = names.canary(model.name) if canary else names.server(model.name)
+    template_labels = {**names.labels(model.name, names.COMPONENT_SERVER), names.LABEL_VERSION: version,
+                       names.LABEL_TRACK: track}
+    selector = names.selector(model.name, names.COMPONENT_SERVER)
+    if canary:
+        selector[names.LABEL_TRACK] = names.TRACK_CANARY
+    metadata = model.metadata(name, names.COMPONENT_SERVER, annotations=annotations)
+    metadata["labels"][names.LABEL_TRACK] = track
     return {
         **child_kinds.type_meta("Deployment"),
-        "metadata": model.metadata(name, names.COMPONENT_SERVER, annotations=annotations),
+        "metadata": metadata,
         "spec": {
             "replicas": replicas,
             "progressDeadlineSeconds": model.spec.rollout.progress_deadline_seconds,
             "revisionHistoryLimit": 3,
-            "selector": {"matchLabels": names.selector(model.name, names.COMPONENT_SERVER)},
+            "selector": {"matchLabels": selector},
             # The old version keeps serving until new pods are ready: never go below the replica count.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
@@ -384,6 +396,21 @@ def server_service(model: ParsedDialogModel) -> dict[str, Any]:
                 {"name": "grpc", "port": names.GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"},
                 {"name": "metrics", "port": names.METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
             ],
+        },
+    }
+
+
+def headless_service(model: ParsedDialogModel) -> dict[str, Any]:
+    """`<model>-headless`: DNS answers every ready pod of both tracks, so a gRPC client with
+    `dns:///<model>-headless.<ns>.svc:8500` and round_robin spreads requests over pods (a ClusterIP
+    balances long-lived connections, not requests). The canary's share is then its share of pods."""
+    return {
+        **child_kinds.type_meta("Service"),
+        "metadata": model.metadata(names.headless(model.name), names.COMPONENT_SERVER),
+        "spec": {
+            "clusterIP": "None",
+            "selector": names.selector(model.name, names.COMPONENT_SERVER),
+            "ports": [{"name": "grpc", "port": names.GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}],
         },
     }
 

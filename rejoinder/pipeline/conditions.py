@@ -18,6 +18,7 @@ WARNING_REASONS = {
     "MetricsMissing", "ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "Unschedulable",
     "WaitingForGPUNodes", "ProbeFailing", "NoReplicasAvailable", "TrainingFailed", "InvalidSpec",
     "ChildRejected", "TrainingDiverged", "CleanupSkipped",
+    "CanaryWorse", "TooFewReactions", "Inconclusive", "FeedbackUnknown",  # rollout.canary (operator/canary.py)
 }
 
 MAX_MESSAGE = 4000
