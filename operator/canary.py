@@ -24,7 +24,7 @@ from typing import Mapping, Optional, Sequence
 from rejoinder.api.spec import CanarySpec
 from rejoinder.api.status import CanaryStatus, FeedbackCounts, PodFeedback
 from rejoinder.feedback.canary import CanaryDecision, CanaryPolicy, Outcome, VersionCounts, decide
-from rejoinder.pipeline.conditions import rfc3339
+from rejoinder.pipeline.conditions import parse_rfc3339, rfc3339
 
 from . import names
 
@@ -102,7 +102,7 @@ def tally(old: CanaryStatus, seen: Sequence[PodSeen], existing: set[str]) -> Tal
     A pod that did not answer keeps its last reading (what it counts meanwhile is added when it
     answers again) and is listed as unknown. Readings of pods that no longer exist are dropped;
     what they counted stays in the totals."""
-    started = _parse(old.started_at)
+    started = parse_rfc3339(old.started_at)
     totals = {names.TRACK_STABLE: _counts(old.stable), names.TRACK_CANARY: _counts(old.canary)}
     previous = {p.pod: p for p in old.pods}
     unknown = []
@@ -183,7 +183,7 @@ def step(s: Situation, now: datetime) -> Step:
 
 
 def _judge(s: Situation, old: CanaryStatus, now: datetime) -> Step:
-    started = _parse(old.started_at)
+    started = parse_rfc3339(old.started_at)
     elapsed = (now - started).total_seconds() if started is not None else 0.0
     policy = CanaryPolicy.from_spec(s.spec)
     if not s.canary_available:
@@ -226,12 +226,3 @@ def _abandoned(old: Optional[CanaryStatus], now: datetime) -> Optional[CanarySta
         return old
     return old.model_copy(update={"outcome": Outcome.kept_stable.value, "reason": "CanaryAbandoned", "finished_at": rfc3339(now),
                                   "message": f"the spec no longer asks for {old.version} as a canary: stopped"})
-
-
-def _parse(text: Optional[str]) -> Optional[datetime]:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -14,6 +14,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from rejoinder.pipeline.conditions import parse_rfc3339
+
 from .canary import PodSeen, Reading, track_of
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,7 @@ def restarts(pod: Mapping[str, Any]) -> int:
 
 
 def created(pod: Mapping[str, Any]) -> Optional[datetime]:
-    text = (pod.get("metadata") or {}).get("creationTimestamp")
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-    except ValueError:
-        return None
+    return parse_rfc3339((pod.get("metadata") or {}).get("creationTimestamp"))
 
 
 async def read_pods(session: aiohttp.ClientSession, pods: Sequence[Mapping[str, Any]],

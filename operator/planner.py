@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional, Sequence
 from rejoinder.api.spec import AutoscalingEngine
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingAttempt, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version, training_operations
-from rejoinder.pipeline.conditions import Conditions, Transition, rfc3339
+from rejoinder.pipeline.conditions import Conditions, Transition, parse_rfc3339, rfc3339
 from rejoinder.pipeline.stages import Stage, builds_index, serves
 from rejoinder.pipeline.transitions import AVAILABLE, FAILED, FINISHED, HEALTHY, ROLLED_OUT, STARTED, WAITING, set_marks
 from rejoinder.progress_lines import START_PREFIX
@@ -133,13 +133,7 @@ def start_gain_refusal(metric: str, min_gain: Optional[float], metrics: dict[str
     return None
 
 
-def _parse_time(text: Optional[str]) -> Optional[datetime]:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+_parse_time = parse_rfc3339
 
 
 def _pods(observed: Observed, component: str, version: Optional[str] = None) -> list[Obj]:

@@ -28,6 +28,16 @@ def rfc3339(now: datetime) -> str:
     return now.strftime(RFC3339)
 
 
+def parse_rfc3339(text: Optional[str]) -> Optional[datetime]:
+    """A time written by rfc3339() (or the apiserver); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
