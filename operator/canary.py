@@ -10,8 +10,9 @@ adds what each pod counted since its last reading, and asks rejoinder.feedback.c
     RolledBack → the canary goes and its revision is failed, as a rollout that missed its deadline
     KeptStable → the canary goes, the stable stays; status and an Event say why
 
-Only a new *model version* is judged: a revision of the same version (a serving or index change)
-rolls out as before, since the users of both would be answered by the same model.
+Only a new *served version* is judged (the model version, plus the pinned reranker version with
+serving.reranker: rejoinder.feedback.records.served_version): a revision of the same served version
+(a serving or index change) rolls out as before, since both tracks would answer alike.
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ class ParsedDialogModel:
     uid: str
     spec: DialogModelSpec
     generation: int = 1
+    reranker_version: Optional[str] = None
+    """The trained version of spec.serving.reranker its servers are pinned to (the operator learns
+    it from that DialogModel's status): part of the revision, so a retrained reranker is a new
+    served version, rolled out (or judged as a canary) like a new model version."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> "ParsedDialogModel":
@@ -140,8 +144,19 @@ def _document(name: str, namespace: str, uid: str, spec_json: str) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
 
 
+RERANKER_VERSION_KEY = "reranker-version"
+
+
 def _spec_data(model: ParsedDialogModel) -> dict[str, str]:
-    return {"dialogmodel.yaml": dialog_model_document(model)}
+    data = {"dialogmodel.yaml": dialog_model_document(model)}
+    if model.reranker_version:
+        data[RERANKER_VERSION_KEY] = model.reranker_version
+    return data
+
+
+def reranker_of(config_map: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The reranker version a revision (spec ConfigMap) pins, if any."""
+    return ((config_map or {}).get("data") or {}).get(RERANKER_VERSION_KEY) or None
 
 
 def spec_config_map_name(model: ParsedDialogModel, version: str) -> str:
@@ -313,9 +328,10 @@ def index_job(model: ParsedDialogModel, version: str, index_version: str, settin
 # --- serving --------------------------------------------------------------------------------------
 
 
-def serve_command(version: str) -> list[str]:
-    return commands.serve_argv(commands.IMAGE_CLI, names.SPEC_FILE, version=version, host="0.0.0.0",
+def serve_command(version: str, reranker_version: Optional[str] = None) -> list[str]:
+    argv = commands.serve_argv(commands.IMAGE_CLI, names.SPEC_FILE, version=version, host="0.0.0.0",
                                port=names.GRPC_PORT, metrics_port=names.METRICS_PORT)
+    return argv + (["--reranker-version", reranker_version] if reranker_version else [])
 
 
 def server_deployment(model: ParsedDialogModel, version: str, replicas: int, settings: OperatorSettings,
@@ -329,7 +345,7 @@ def server_deployment(model: ParsedDialogModel, version: str, replicas: int, set
     volumes, mounts = _volumes(model, version, artifacts_read_only=True)
     container: dict[str, Any] = {
         "name": "model-server", "image": s.image or settings.model_server_image,
-        "command": serve_command(version),
+        "command": serve_command(version, model.reranker_version),
         "env": _env(model, version), "volumeMounts": mounts,
         "ports": [
             {"name": "grpc", "containerPort": names.GRPC_PORT, "protocol": "TCP"},

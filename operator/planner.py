@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional, Sequence
 from rejoinder.api.spec import AutoscalingEngine
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingAttempt, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version, training_operations
+from rejoinder.feedback.records import served_version
 from rejoinder.pipeline.conditions import Conditions, Transition, parse_rfc3339, rfc3339
 from rejoinder.pipeline.stages import Stage, builds_index, serves
 from rejoinder.pipeline.transitions import AVAILABLE, FAILED, FINISHED, HEALTHY, ROLLED_OUT, STARTED, WAITING, set_marks
@@ -59,6 +60,7 @@ class Observed:
     canary_deployment: Optional[Obj] = None  # `<model>-canary` (rollout.canary)
     headless_service: Optional[Obj] = None  # `<model>-headless`
     feedback: Sequence[canary.PodSeen] = ()  # ready server pods' feedback counters, while a canary is observed
+    reranker_version: Optional[str] = None  # the newest trained version of spec.serving.reranker
 
 
 @dataclass(frozen=True)
@@ -461,9 +463,12 @@ class _Planner:
         dep, canary_dep = self.obs.deployment, self.obs.canary_deployment
         available = int(((canary_dep or {}).get("status") or {}).get("availableReplicas") or 0) > 0
         servers = {p["metadata"]["name"] for p in _pods(self.obs, names.COMPONENT_SERVER)}
+        stable_model = self.model_of(deployed_rev)
+        stable_version = (served_version(deployed, stable_model.reranker_version or "") if deployed and stable_model
+                          else deployed)
         situation = canary.Situation(
-            spec=spec, candidate=candidate, candidate_version=self.latest, stable_revision=deployed_rev,
-            stable_version=deployed, settled=deployed_rev is not None and deployed_rev == serving_rev,
+            spec=spec, candidate=candidate, candidate_version=served_version(self.latest, self.model.reranker_version or ""),
+            stable_revision=deployed_rev, stable_version=stable_version, settled=deployed_rev is not None and deployed_rev == serving_rev,
             old=self.old.canary, canary_available=available, seen=self.obs.feedback, existing_pods=frozenset(servers),
             progress_deadline_seconds=float(self.spec.rollout.progress_deadline_seconds))
         step = canary.step(situation, self.now)
@@ -480,7 +485,7 @@ class _Planner:
         elif canary_dep is not None and not (canary_dep.get("metadata") or {}).get("deletionTimestamp"):
             self.deletes.append(_ref("Deployment", canary_dep["metadata"]["name"]))
         if step.failed and step.status is not None:
-            self.new.failed_version, self.new.failed_revision = step.status.version, step.status.revision
+            self.new.failed_version, self.new.failed_revision = self.latest, step.status.revision
             self.degraded = ("RolledBack", f"canary {step.status.version} rolled back: {step.status.message}")
         return step.stable_revision
 
@@ -490,8 +495,10 @@ class _Planner:
             return None
         if revision == self.revision:
             return self.model
-        recorded = children.spec_of(self.obs.config_maps.get(revision))
-        return dataclasses.replace(self.model, spec=recorded) if recorded is not None else None
+        config_map = self.obs.config_maps.get(revision)
+        recorded = children.spec_of(config_map)
+        return (dataclasses.replace(self.model, spec=recorded, reranker_version=children.reranker_of(config_map))
+                if recorded is not None else None)
 
     def autoscaling(self, want: bool) -> None:
         """The HPA or ScaledObject of the spec's engine; the other (an engine switched away from) goes."""
@@ -745,6 +752,8 @@ class _Planner:
 def plan(model: ParsedDialogModel, status: DialogModelStatus, observed: Observed, settings: OperatorSettings,
          now: datetime) -> Plan:
     """Decide everything for one DialogModel (see the module docstring)."""
+    if model.spec.serving.reranker and observed.reranker_version:
+        model = dataclasses.replace(model, reranker_version=observed.reranker_version)
     return _Planner(model, status, observed, settings, now).run()
 
 

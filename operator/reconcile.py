@@ -101,6 +101,10 @@ async def observe(rt: OperatorRuntime, model: ParsedDialogModel, status: DialogM
                  and pod_ready(p)]
         feedback = await canary_reading.read_pods(rt.http, ready, s.metrics_url, s.scrape_timeout_seconds)
 
+    def newest(name: Optional[str]) -> Optional[str]:
+        """The trained version of DialogModel `name` (kopf's index of DialogModels' status)."""
+        return None if name is None else next((v for v in models_index.get((model.namespace, name), ()) if v), None)
+
     init = model.spec.model.init
     init_trained = trained(init.dialog_model if init is not None else None)
     return Observed(
@@ -111,6 +115,7 @@ async def observe(rt: OperatorRuntime, model: ParsedDialogModel, status: DialogM
         headless_service=named(SERVICE, names.headless(model.name)), feedback=feedback,
         pods=pods, training_log=training_log, index_log=index_log, init_model_trained=init_trained,
         negatives_model_trained=trained(model.spec.data.negatives_from),
+        reranker_version=newest(model.spec.serving.reranker),
         hpa=hpa, scaled_object=scaled_object, keda_supported=keda,
     )
 

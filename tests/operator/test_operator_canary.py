@@ -237,3 +237,29 @@ def test_still_observing_keeps_both_and_the_canary_follows_the_stable_replicas()
     p = plan(m2, st, Observed(**{**base.__dict__, "deployment": grown}), SETTINGS, started + timedelta(seconds=70))
     [dep] = by_kind(p.patch, "Deployment")
     assert dep["metadata"]["name"] == "m-canary" and dep["spec"]["replicas"] == 2
+
+
+def test_a_retrained_reranker_is_a_new_served_version_judged_as_a_canary() -> None:
+    m, st, obs = serving_model({"recall@5": 0.6}, rollout=CANARY, serving={"reranker": "rr", "maxReplicas": 20})
+    v1 = st.serving_version
+    stable_command = obs["deployment"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--reranker-version" not in stable_command  # the reranker had no trained version yet
+    # the reranking DialogModel finished training v-r2: same spec, a new revision pinning it
+    p = plan(m, st, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=obs["deployment"],
+                             reranker_version="v-r2"), SETTINGS, NOW)
+    [cm] = [c for c in by_kind(p.create, "ConfigMap")]
+    assert cm["data"]["reranker-version"] == "v-r2" and cm["metadata"]["name"] not in obs["config_maps"]
+    assert not by_kind(p.patch, "Deployment")  # the stable keeps its reranker
+    [dep] = by_kind(p.create, "Deployment")
+    assert dep["metadata"]["name"] == "m-canary"
+    assert dep["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--reranker-version", "v-r2"]
+    st2 = state_after(p)
+    assert st2.canary is not None and (st2.canary.version, st2.canary.stable_version) == (f"{v1}+v-r2", v1)
+    # without rollout.canary the new reranker rolls out to the stable Deployment, as a new revision
+    m_plain, st_plain, obs_plain = serving_model({"recall@5": 0.6}, serving={"reranker": "rr"})
+    p = plan(m_plain, st_plain, Observed(jobs=obs_plain["jobs"], config_maps=obs_plain["config_maps"],
+                                         deployment=obs_plain["deployment"], reranker_version="v-r2"), SETTINGS, NOW)
+    [rolled] = by_kind(p.patch, "Deployment")
+    assert rolled["metadata"]["name"] == "m-server"
+    assert rolled["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--reranker-version", "v-r2"]
+    assert state_after(p).phase.value == "RollingOut"
