@@ -14,7 +14,7 @@ import pytest
 from k8s_emulator import EmulatorThread
 from operator_e2e import (
     API, METRICS_URL_ANNOTATION, condition, create_pod, deployed_version, deployment, dialog_model, emulator_with_operator,
-    fast_settings, local_http_server, rollout, status_of, wait_for,
+    fast_settings, finish_job, local_http_server, objects, rollout, start_job, status_of, wait_for,
 )
 from test_operator_e2e import serve, train_and_index, version_of
 
@@ -173,3 +173,31 @@ def test_the_headless_service_selects_both_tracks(emu: EmulatorThread) -> None:
     svc = wait_for(lambda: emu.client.get("v1", "services", NS, names.headless("cn-better")), "the headless Service")
     assert svc["spec"]["clusterIP"] == "None"
     assert svc["spec"]["selector"] == names.selector("cn-better", names.COMPONENT_SERVER)
+
+
+def test_a_retrained_reranker_becomes_a_canary_pinned_to_its_version(emu: EmulatorThread) -> None:
+    reranker = dialog_model("cn-rr", task="reranking", serving={"enabled": False})
+    emu.client.create(reranker, "dialogmodels")
+    dm = dialog_model("cn-ret", rollout={"canary": CANARY}, serving={"reranker": "cn-rr"})
+    v1 = version_of(dm)
+    emu.client.create(dm, "dialogmodels")
+    train_and_index(emu, "cn-ret", v1, {"recall@5": 0.5})
+    stable = FeedbackPod(v1)
+    try:
+        serve(emu, "cn-ret", v1, metrics_urls=[stable.url])
+        assert "--reranker-version" not in deployment(emu, NS, "cn-ret")["spec"]["template"]["spec"]["containers"][0]["command"]  # type: ignore[index]
+        rv = version_of(reranker)
+        job = wait_for(lambda: [j for j in objects(emu, "batch/v1", "jobs", NS, "cn-rr")
+                                if j["metadata"]["labels"].get(names.LABEL_COMPONENT) == "train"], "the reranker's training Job")[0]
+        start_job(emu, job, log="REJOINDER_METRICS {\"accuracy\": 0.7}\n")
+        finish_job(emu, job)
+        wait_for(lambda: status_of(emu, NS, "cn-rr").get("trainedVersion") == rv, "the reranker trained")
+        canary_dep = wait_for(lambda: emu.client.get("apps/v1", "deployments", NS, names.canary("cn-ret")),
+                              "a canary for the retrained reranker")
+        assert canary_dep["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--reranker-version", rv]
+        status = wait_for(lambda: (s := status_of(emu, NS, "cn-ret")).get("canary") and s, "status.canary")
+        assert (status["canary"]["version"], status["canary"]["stableVersion"]) == (f"{v1}+{rv}", v1)
+        assert deployed_version(deployment(emu, NS, "cn-ret")) == v1
+        assert "--reranker-version" not in deployment(emu, NS, "cn-ret")["spec"]["template"]["spec"]["containers"][0]["command"]  # type: ignore[index]
+    finally:
+        stable.server.shutdown()
