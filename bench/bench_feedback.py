@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import free_port  # noqa: E402
+from bench_serving import Server, free_port  # noqa: E402
 from benchdocs import DOCS, replace_section  # noqa: E402
 
 HEADING = "## Feedback"
@@ -53,8 +52,10 @@ def make_bundle(work: Path) -> Path:
     return create_random_bundle(parse_dialog_model(doc).spec, work / "bundle", texts=[f"hello there, how was your day number {i}?" for i in range(200)], seed=0)
 
 
-class FeedbackServer:
-    def __init__(self, bundle: Path, reactions: Path, batch: int, log: Path) -> None:
+class FeedbackServer(Server):
+    """bench_serving's server (health wait, SIGTERM stop), started for Feedback."""
+
+    def __init__(self, bundle: Path, reactions: Path, batch: int, log: Path) -> None:  # no super().__init__: other flags
         self.port = free_port()
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
@@ -63,29 +64,6 @@ class FeedbackServer:
              "--reactions-dir", str(reactions), "--reaction-batch", str(batch)],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
-
-    def wait_serving(self, timeout: float = 300) -> None:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}")
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.3)
-        raise TimeoutError("server not SERVING")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-        self.log.close()
 
 
 def measure(port: int, concurrency: int, seconds: float, tag: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Optional
+from typing import Callable
 
 from rejoinder.feedback.records import ReactionKind, ReactionRecord, ServedBy
 from rejoinder.feedback.segments import safe_instance
