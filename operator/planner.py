@@ -51,6 +51,7 @@ class Observed:
     index_log: Optional[str] = None  # tail of the latest index Job's log
     init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
     negatives_model_trained: Optional[bool] = None  # spec.data.negativesFrom trained yet (None: not set)
+    reactions_model_trained: Optional[bool] = None  # spec.data.reactionsFrom's model trained yet (None: not set)
     hpa: Optional[Obj] = None  # the HorizontalPodAutoscaler named after the server, if any
     scaled_object: Optional[Obj] = None  # the KEDA ScaledObject named after the server, if any
     keda_supported: bool = False  # the keda.sh/v1alpha1 ScaledObject API is served
@@ -230,6 +231,13 @@ class _Planner:
             self.conds.set(ConditionType.Trained, False, "WaitingForNegativesModel",
                            f"waiting for DialogModel {source} (retrieval) to finish training: its hard negatives "
                            "are this reranker's proxy reactions")
+            self.activity = Phase.Pending
+            return False
+        if self.obs.reactions_model_trained is False:
+            source = self.spec.data.reactions_from.dialog_model  # type: ignore[union-attr]
+            self.conds.set(ConditionType.Trained, False, "WaitingForReactionsModel",
+                           f"waiting for DialogModel {source} (retrieval) to be trained: users' reactions to its "
+                           "answers are this reranker's training data")
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1

@@ -369,6 +369,16 @@ def test_a_reranker_waits_for_the_retrieval_model_it_mines_negatives_from() -> N
     assert by_kind(p.create, "Job")
 
 
+def test_a_reranker_waits_for_the_retrieval_model_whose_reactions_it_trains_on() -> None:
+    s = spec(task="reranking", data={"reactionsFrom": {"dialogModel": "chat-retrieval", "until": "2026-12-01T00:00:00Z"}},
+             rollout={})
+    p = plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=False), SETTINGS, NOW)
+    assert p.status["phase"] == "Pending" and cond(p, "Trained")["reason"] == "WaitingForReactionsModel"
+    assert "chat-retrieval" in cond(p, "Trained")["message"] and not by_kind(p.create, "Job")
+    p = plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=True), SETTINGS, NOW)
+    assert by_kind(p.create, "Job")
+
+
 def test_old_versions_children_are_garbage_collected() -> None:
     m1, st, obs, = serving_model({"recall@5": 0.6})
     m2 = model(spec(training={"steps": 200}))
