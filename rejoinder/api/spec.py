@@ -7,10 +7,11 @@ docstrings become the CRD's descriptions, so they are written for the person rea
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import Enum, StrEnum
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import AwareDatetime, Field, WithJsonSchema
+from pydantic import AwareDatetime, Field, WithJsonSchema, field_validator
 
 from .base import ApiModel, CrossFieldRule
 
@@ -237,6 +238,12 @@ class ReactionsSource(ApiModel):
     starts (later reactions could still arrive); a new value is a new model version."""
     min_reactions: int = Field(50, ge=1)
     """Training is refused (a clear error) with fewer compacted reactions than this."""
+
+    @field_validator("until")
+    @classmethod
+    def _in_utc(cls, until: datetime) -> datetime:
+        """One instant, one wire form (and so one model version), whatever zone it was written in."""
+        return until.astimezone(timezone.utc)
 
 
 class DataSpec(ApiModel):
