@@ -26,13 +26,14 @@ class Cause:
     message: str
 
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 FORMATS = jsonschema.FormatChecker(formats=())  # only the formats the apiserver checks that our CRDs use
 
 
 @FORMATS.checks("date-time", raises=ValueError)
 def _date_time(value: object) -> bool:
-    """RFC 3339 with a zone, as the apiserver's `format: date-time` requires."""
+    """RFC 3339 with a zone and a T, as the apiserver's `format: date-time` (kube-openapi strfmt.IsDateTime)
+    requires; stricter only in refusing impossible dates such as February 30."""
     if not isinstance(value, str):
         return True  # the type check reports non-strings
     if not _RFC3339.match(value):
