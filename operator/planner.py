@@ -34,6 +34,11 @@ from .workloads import job_state, mpijob_state, pod_trouble, rollout_state
 
 Obj = Mapping[str, Any]
 
+# How long after data.reactionsFrom.until a reranker's training starts: servers' clocks stamp the
+# reactions, and a record acknowledged just before the cutoff may still be on its way to a
+# shared volume. (The trainer itself refuses only an until that its own clock has not reached.)
+REACTIONS_SETTLE = timedelta(seconds=60)
+
 
 @dataclass(frozen=True)
 class Observed:
@@ -238,6 +243,13 @@ class _Planner:
             self.conds.set(ConditionType.Trained, False, "WaitingForReactionsModel",
                            f"waiting for DialogModel {source} (retrieval) to be trained: users' reactions to its "
                            "answers are this reranker's training data")
+            self.activity = Phase.Pending
+            return False
+        cutoff = self.spec.data.reactions_from.until if self.spec.data.reactions_from is not None else None
+        if cutoff is not None and self.now < cutoff + REACTIONS_SETTLE:
+            self.conds.set(ConditionType.Trained, False, "WaitingForReactionsCutoff",
+                           f"data.reactionsFrom.until {rfc3339(cutoff)} has not passed by {int(REACTIONS_SETTLE.total_seconds())}s: "
+                           "reactions acknowledged before it may still be written; training starts then")
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1
