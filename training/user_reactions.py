@@ -75,6 +75,15 @@ def mix(user_train: Sequence[Reaction], user_held: Sequence[Reaction],
     return [*train, *user_train], [*held, *user_held], dropped
 
 
+def by_origin(held: Sequence[Any]) -> dict[str, list[Any]]:
+    """Held-out records of mixed data as {"users": [...], "proxy": [...]}, so each is scored on its
+    own as well (the users' part is what serving is judged by); {} unless both are there."""
+    users = [r for r in held if getattr(r, "source", None) == USERS_SOURCE]
+    if not users or len(users) == len(held):
+        return {}
+    return {"users": users, "proxy": [r for r in held if getattr(r, "source", None) != USERS_SOURCE]}
+
+
 def labels(source: Any, compacted: Compacted, user_counts: tuple[int, int], proxy_counts: Optional[tuple[int, int]],
            proxy_labels: Optional[dict[str, Any]], dropped: int) -> dict[str, Any]:
     """What data.json and metrics.json say about the data: how many user reactions and proxy

@@ -121,3 +121,5 @@ def test_a_tiny_reranker_trains_from_a_reaction_log(storage):
     labels = metrics_of(storage, "rr")["labels"]
     assert labels["userReactions"]["total"] == 160 and labels["userReactions"]["upvoteRatio"] == 0.5
     assert labels["proxyExamples"]["train"] > 0 and labels["reactionsFrom"] == "chat"
+    by_origin = report["metricsByOrigin"]  # the users' held-out reactions scored on their own as well
+    assert set(by_origin) == {"users", "proxy"} and 0.0 <= by_origin["users"]["accuracy"] <= 1.0
