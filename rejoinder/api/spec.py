@@ -473,10 +473,33 @@ class QualityGate(ApiModel):
     included. Needs model.init (retrieval)."""
 
 
+class CanaryMetric(StrEnum):
+    upvote_ratio = "upvoteRatio"
+
+
+class CanarySpec(ApiModel):
+    """Serve a new version beside the stable one and promote it on what users say (docs/feedback.md)."""
+
+    traffic_percent: int = Field(10, ge=1, le=50)
+    """Share of requests the new version answers while it is judged. gRPC connections are
+    long-lived, so the share is made by replicas behind the Service (see docs/feedback.md)."""
+    metric: CanaryMetric = CanaryMetric.upvote_ratio
+    min_reactions: int = Field(200, ge=10, le=10_000_000)
+    """Reactions each version needs before the canary is judged."""
+    max_regression: float = Field(0.0, ge=0.0, le=1.0)
+    """Tolerated drop (absolute) of the new version's ratio below the stable one's."""
+    confidence: float = Field(0.95, ge=0.5, le=0.999)
+    """One-sided confidence of the decision (rejoinder.feedback.canary)."""
+    max_duration_seconds: int = Field(86400, ge=60, le=30 * 86400)
+    """Judged by then or the stable version stays, with the reason."""
+
+
 class RolloutSpec(ApiModel):
     progress_deadline_seconds: int = Field(600, ge=30, le=86400)
     """A new version not Available by then is rolled back and the DialogModel is Degraded."""
     quality_gate: Optional[QualityGate] = None
+    canary: Optional[CanarySpec] = None
+    """Unset: a new version replaces the stable one as soon as it is Available (a rolling update)."""
 
 
 class StorageSpec(ApiModel):
@@ -578,6 +601,13 @@ class DialogModelSpec(ApiModel):
             message="rollout.qualityGate.metric is not reported by this task",
             field=".rollout.qualityGate.metric",
             holds=_gate_fits_task,
+        ),
+        CrossFieldRule(
+            cel="!has(self.rollout.canary) || (self.task == 'retrieval' && self.serving.enabled)",
+            message="rollout.canary judges a served retrieval model on its users' reactions: it needs task "
+            "retrieval and serving.enabled",
+            field=".rollout.canary",
+            holds=lambda s: s.rollout.canary is None or (s.task == Task.retrieval and s.serving.enabled),
         ),
         CrossFieldRule(
             cel="!has(self.rollout.qualityGate) || !has(self.rollout.qualityGate.minGainOverStart)"
