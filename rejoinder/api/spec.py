@@ -7,6 +7,7 @@ docstrings become the CRD's descriptions, so they are written for the person rea
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from enum import Enum, StrEnum
 from typing import Annotated, Literal, Optional, Union
@@ -226,6 +227,9 @@ class TokenizerSpec(ApiModel):
 # --- Data -------------------------------------------------------------------------------------
 
 
+_RFC3339_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
 class ReactionsSource(ApiModel):
     """Users' reactions to a served retrieval DialogModel, compacted into reranking data
     (docs/feedback.md). The cutoff makes the data, and so the model version, fixed: raise
@@ -238,6 +242,17 @@ class ReactionsSource(ApiModel):
     starts (later reactions could still arrive); a new value is a new model version."""
     min_reactions: int = Field(50, ge=1)
     """Training is refused (a clear error) with fewer compacted reactions than this."""
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _rfc3339(cls, until: object) -> object:
+        """What the CRD's `format: date-time` accepts (a T and a zone), not every form pydantic
+        parses (a space, a Unix timestamp); YAML may have made it a datetime already."""
+        if isinstance(until, datetime):
+            return until
+        if not isinstance(until, str) or not _RFC3339_TIME.match(until):
+            raise ValueError("must be an RFC 3339 time with a zone, e.g. 2026-12-02T04:00:00Z")
+        return until
 
     @field_validator("until")
     @classmethod

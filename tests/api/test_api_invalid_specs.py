@@ -90,6 +90,12 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("reactions-until-without-a-zone", {"spec.task": "reranking",
                                         "spec.data.reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00"}},
      "spec.data.reactionsFrom.until"),
+    ("reactions-until-with-a-space", {"spec.task": "reranking",
+                                      "spec.data.reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01 00:00:00Z"}},
+     "spec.data.reactionsFrom.until"),
+    ("reactions-until-a-number", {"spec.task": "reranking",
+                                  "spec.data.reactionsFrom": {"dialogModel": "chat", "until": 1796083200}},
+     "spec.data.reactionsFrom.until"),
     ("reactions-minimum-zero", {"spec.task": "reranking", "spec.data.reactionsFrom": {
         "dialogModel": "chat", "until": "2026-12-01T00:00:00Z", "minReactions": 0}}, "spec.data.reactionsFrom.minReactions"),
 ]
