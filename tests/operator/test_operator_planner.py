@@ -14,7 +14,15 @@ from rejoinder.api.status import DialogModelStatus
 from rejoinder.api.versioning import index_version, model_version
 from rejoinder.operator import names
 from rejoinder.operator.children import ParsedDialogModel, content_hash
-from rejoinder.operator.planner import Observed, Plan, is_subset, plan, start_gain_refusal, status_patch
+from rejoinder.operator.planner import (
+    REACTIONS_SETTLE,
+    Observed,
+    Plan,
+    is_subset,
+    plan,
+    start_gain_refusal,
+    status_patch,
+)
 from rejoinder.operator.security import pod_spec_problems
 from rejoinder.operator.settings import OperatorSettings
 
@@ -367,6 +375,29 @@ def test_a_reranker_waits_for_the_retrieval_model_it_mines_negatives_from() -> N
     assert "chat-retrieval" in cond(p, "Trained")["message"] and not by_kind(p.create, "Job")
     p = plan(model(s), DialogModelStatus(), Observed(negatives_model_trained=True), SETTINGS, NOW)
     assert by_kind(p.create, "Job")
+
+
+def test_a_reranker_waits_for_the_retrieval_model_whose_reactions_it_trains_on() -> None:
+    s = spec(task="reranking", data={"reactionsFrom": {"dialogModel": "chat-retrieval", "until": "2025-12-01T00:00:00Z"}},
+             rollout={})
+    p = plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=False), SETTINGS, NOW)
+    assert p.status["phase"] == "Pending" and cond(p, "Trained")["reason"] == "WaitingForReactionsModel"
+    assert "chat-retrieval" in cond(p, "Trained")["message"] and not by_kind(p.create, "Job")
+    p = plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=True), SETTINGS, NOW)
+    assert by_kind(p.create, "Job")
+
+
+def test_a_reranker_on_users_reactions_waits_until_its_cutoff_has_passed() -> None:
+    def at(now: datetime) -> Plan:
+        s = spec(task="reranking", data={"reactionsFrom": {"dialogModel": "chat", "until": "2026-01-01T12:00:00Z"}},
+                 rollout={})
+        return plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=True), SETTINGS, now)
+
+    for now in (NOW - timedelta(hours=1), NOW + REACTIONS_SETTLE - timedelta(seconds=1)):
+        p = at(now)
+        assert cond(p, "Trained")["reason"] == "WaitingForReactionsCutoff" and not by_kind(p.create, "Job")
+        assert "2026-01-01T12:00:00Z" in cond(p, "Trained")["message"] and p.status["phase"] == "Pending"
+    assert by_kind(at(NOW + REACTIONS_SETTLE).create, "Job")
 
 
 def test_old_versions_children_are_garbage_collected() -> None:
