@@ -144,6 +144,8 @@ def dialog_model_crd() -> dict[str, Any]:
                          "description": "Model version being served"},
                         {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
                         {"name": "RPS", "type": "number", "jsonPath": ".status.rps"},
+                        {"name": "Canary", "type": "string", "jsonPath": ".status.canary.summary",
+                         "description": "Upvote ratios of the canary's new version and of the stable one"},
                         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],

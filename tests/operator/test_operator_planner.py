@@ -217,10 +217,12 @@ def test_train_index_deploy_serve() -> None:
     st, obs = run_pipeline(m, DialogModelStatus(), {}, {"recall@5": 0.6})
     p = obs["plan"]
     [dep] = by_kind(p.create, "Deployment")
-    [svc] = by_kind(p.create, "Service")
+    svc, headless = by_kind(p.create, "Service")
     [pdb] = by_kind(p.create, "PodDisruptionBudget")
     version = model_version(m.spec)
     assert st.phase.value == "RollingOut"
+    assert headless["metadata"]["name"] == "m-headless" and headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == svc["spec"]["selector"]
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["command"] == ["rejoinder", "serve", "-f", "/etc/rejoinder/dialogmodel.yaml", "--version", version,
                             "--host", "0.0.0.0", "--port", "8500", "--metrics-port", "9090"]
@@ -241,8 +243,8 @@ def test_train_index_deploy_serve() -> None:
     dep2 = rolled_out({**dep, "metadata": {**dep["metadata"], "annotations": p.patch[0]["metadata"]["annotations"]}}) \
         if p.patch else rolled_out(dep)
     st2 = state_after(p)
-    p2 = plan(m, st2, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=dep2, service=svc, pdb=pdb),
-              SETTINGS, NOW + timedelta(seconds=5))
+    p2 = plan(m, st2, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=dep2, service=svc, pdb=pdb,
+                               headless_service=headless), SETTINGS, NOW + timedelta(seconds=5))
     assert not p2.create and not p2.patch and not p2.delete
     assert status_patch(p.status, p2.status) == {}
     assert not p2.events
