@@ -16,7 +16,8 @@ from typing import Optional, Sequence
 
 from ..api import parse_dialog_model
 from ..api.status import Phase
-from ..constants import DEFAULT_NAMESPACE
+from ..atomic import write_json
+from ..constants import DEFAULT_NAMESPACE, RFC3339
 from ..feedback.records import served_version
 from ..feedback.segments import read_reactions, reactions_dir
 from ..feedback.simulation import LABEL, Half
@@ -28,6 +29,8 @@ from .flywheel_plan import Loop, judge, keep_judging, retrained, settled, status
 from .runner import LocalRun, StageFailed, free_port, wait_serving
 
 log = logging.getLogger(__name__)
+
+CANARY_FILE = "canary.json"  # the loop's last judgement: the counts, the time and what decide said
 
 
 @dataclass
@@ -151,8 +154,8 @@ def run_loop(loop: Loop, runs: Sequence[LocalRun], endpoint: Endpoint, horovodru
                                      "--start", str(settings.collect_sessions + sent), "--seed", str(settings.seed),
                                      "--concurrency", str(settings.concurrency)])
             sent += settings.judge_round
-            decision, s, n = judge(read_reactions(log_dir), stable.version, canary.version, since, loop.policy,
-                                   time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            decision, s, n = judge(read_reactions(log_dir), stable.version, canary.version, since, loop.policy, elapsed)
             print(f"{LABEL}: round of {settings.judge_round}: {_ratios(done)}; {decision.outcome.value}: "
                   f"{decision.message}", flush=True)
             reporter.status.message = status_message(decision, canary.version)
@@ -160,6 +163,11 @@ def run_loop(loop: Loop, runs: Sequence[LocalRun], endpoint: Endpoint, horovodru
             if not keep_judging(decision, sent, settings):
                 break
         decision = settled(decision, sent)
+        write_json(reporter.root / CANARY_FILE, {
+            "stable": {"version": stable.version, "upvotes": s.upvotes, "downvotes": s.downvotes},
+            "new": {"version": canary.version, "upvotes": n.upvotes, "downvotes": n.downvotes},
+            "since": since.strftime(RFC3339), "elapsedSeconds": elapsed, "judgeSessions": sent,
+            "outcome": decision.outcome.value, "reason": decision.reason.value, "message": decision.message})
         # finish
         keep = canary if winner(decision) == "canary" else stable
         loser = stable if keep is canary else canary
