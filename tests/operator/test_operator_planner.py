@@ -668,3 +668,17 @@ def test_new_version_without_gain_over_its_start_keeps_the_old_one_serving() -> 
     assert st2.serving_version == st.serving_version
     degraded = next(c for c in st2.conditions if c.type.value == "Degraded")
     assert degraded.reason == "QualityGateFailed" and f"keeping {st.serving_version}" in degraded.message
+
+
+def test_a_server_reads_the_artifacts_read_only_but_appends_to_its_own_reaction_log() -> None:
+    from rejoinder.feedback.segments import reactions_dir
+    from rejoinder.operator import children
+
+    m = model()
+    pod = children.server_deployment(m, model_version(m.spec), 1, SETTINGS, {}, "h")["spec"]["template"]["spec"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "artifacts", "mountPath": "/data", "readOnly": True} in mounts
+    log_dir = str(reactions_dir("/data", "ns", "m"))
+    assert {"name": "artifacts", "mountPath": log_dir, "readOnly": False, "subPath": "ns/m/reactions"} in mounts
+    [claim] = [v for v in pod["volumes"] if v["name"] == "artifacts"]
+    assert claim["persistentVolumeClaim"]["readOnly"] is False  # a read-only claim would make every mount read-only
