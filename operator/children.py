@@ -11,12 +11,14 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import yaml
 from pydantic import ValidationError
 
 from rejoinder.api.spec import API_VERSION, KIND, DialogModelSpec, HorovodController, ResourceRequirements
+from rejoinder.feedback.segments import reactions_dir
 from rejoinder.pipeline import commands
 
 from . import child_kinds, names
@@ -106,14 +108,22 @@ def _tolerations(items: list[Any]) -> list[dict[str, Any]]:
     return [t.to_wire() for t in items]
 
 
-def _volumes(model: ParsedDialogModel, version: str, artifacts_read_only: bool = False) -> tuple[list[dict], list[dict]]:
+def _volumes(model: ParsedDialogModel, version: str, artifacts_read_only: bool = False,
+             reactions_writable: bool = False) -> tuple[list[dict], list[dict]]:
+    """The spec ConfigMap and the artifacts PVC. A server mounts the artifacts read-only except
+    its model's reaction log (`reactions_writable`): that one directory of the same claim is
+    mounted writable over it (subPath), so Feedback can append and fsync."""
     volumes = [{"name": SPEC_VOLUME, "configMap": {"name": spec_config_map_name(model, version)}}]
     mounts = [{"name": SPEC_VOLUME, "mountPath": names.SPEC_MOUNT_DIR, "readOnly": True}]
     storage = model.spec.storage
     if storage.persistent_volume_claim:
         volumes.append({"name": ARTIFACTS_VOLUME, "persistentVolumeClaim": {
-            "claimName": storage.persistent_volume_claim, "readOnly": artifacts_read_only}})
+            "claimName": storage.persistent_volume_claim, "readOnly": artifacts_read_only and not reactions_writable}})
         mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": storage.path, "readOnly": artifacts_read_only})
+        if reactions_writable:
+            log_dir = reactions_dir(Path(storage.path), model.namespace, model.name)
+            mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": str(log_dir), "readOnly": False,
+                           "subPath": str(log_dir.relative_to(storage.path))})
     return volumes, mounts
 
 
@@ -342,7 +352,7 @@ def server_deployment(model: ParsedDialogModel, version: str, replicas: int, set
     selector is that same pair (immutable, so it stays as it always was) and overlaps the canary's
     pods; each ReplicaSet still owns only its own pods (pod-template-hash and ownerReferences)."""
     s = model.spec.serving
-    volumes, mounts = _volumes(model, version, artifacts_read_only=True)
+    volumes, mounts = _volumes(model, version, artifacts_read_only=True, reactions_writable=True)
     container: dict[str, Any] = {
         "name": "model-server", "image": s.image or settings.model_server_image,
         "command": serve_command(version, model.reranker_version),

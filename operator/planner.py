@@ -35,6 +35,11 @@ from .workloads import job_state, mpijob_state, pod_trouble, rollout_state
 
 Obj = Mapping[str, Any]
 
+# How long after data.reactionsFrom.until a reranker's training starts: servers' clocks stamp the
+# reactions, and a record acknowledged just before the cutoff may still be on its way to a
+# shared volume. (The trainer itself refuses only an until that its own clock has not reached.)
+REACTIONS_SETTLE = timedelta(seconds=60)
+
 
 @dataclass(frozen=True)
 class Observed:
@@ -52,6 +57,7 @@ class Observed:
     index_log: Optional[str] = None  # tail of the latest index Job's log
     init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
     negatives_model_trained: Optional[bool] = None  # spec.data.negativesFrom trained yet (None: not set)
+    reactions_model_trained: Optional[bool] = None  # spec.data.reactionsFrom's model trained yet (None: not set)
     hpa: Optional[Obj] = None  # the HorizontalPodAutoscaler named after the server, if any
     scaled_object: Optional[Obj] = None  # the KEDA ScaledObject named after the server, if any
     keda_supported: bool = False  # the keda.sh/v1alpha1 ScaledObject API is served
@@ -229,6 +235,20 @@ class _Planner:
             self.conds.set(ConditionType.Trained, False, "WaitingForNegativesModel",
                            f"waiting for DialogModel {source} (retrieval) to finish training: its hard negatives "
                            "are this reranker's proxy reactions")
+            self.activity = Phase.Pending
+            return False
+        if self.obs.reactions_model_trained is False:
+            source = self.spec.data.reactions_from.dialog_model  # type: ignore[union-attr]
+            self.conds.set(ConditionType.Trained, False, "WaitingForReactionsModel",
+                           f"waiting for DialogModel {source} (retrieval) to be trained: users' reactions to its "
+                           "answers are this reranker's training data")
+            self.activity = Phase.Pending
+            return False
+        cutoff = self.spec.data.reactions_from.until if self.spec.data.reactions_from is not None else None
+        if cutoff is not None and self.now < cutoff + REACTIONS_SETTLE:
+            self.conds.set(ConditionType.Trained, False, "WaitingForReactionsCutoff",
+                           f"data.reactionsFrom.until {rfc3339(cutoff)} has not passed by {int(REACTIONS_SETTLE.total_seconds())}s: "
+                           "reactions acknowledged before it may still be written; training starts then")
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1

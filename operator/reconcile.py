@@ -107,6 +107,7 @@ async def observe(rt: OperatorRuntime, model: ParsedDialogModel, status: DialogM
 
     init = model.spec.model.init
     init_trained = trained(init.dialog_model if init is not None else None)
+    reactions = model.spec.data.reactions_from
     return Observed(
         rejected=dict(rt.rejected.get(key, {})),
         config_maps=by_name(model_children(indexes, CONFIG_MAP, key)), jobs=jobs, mpijobs=mpijobs, mpijob_supported=supported,
@@ -115,6 +116,7 @@ async def observe(rt: OperatorRuntime, model: ParsedDialogModel, status: DialogM
         headless_service=named(SERVICE, names.headless(model.name)), feedback=feedback,
         pods=pods, training_log=training_log, index_log=index_log, init_model_trained=init_trained,
         negatives_model_trained=trained(model.spec.data.negatives_from),
+        reactions_model_trained=trained(reactions.dialog_model if reactions is not None else None),
         reranker_version=newest(model.spec.serving.reranker),
         hpa=hpa, scaled_object=scaled_object, keda_supported=keda,
     )

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from .base import ApiModel
+from .document import DialogModel
 from .spec import GROUP, KIND, PLURAL, SHORT_NAME, VERSION, DialogModelSpec
 from .status import DialogModelStatus
 
@@ -153,6 +154,7 @@ def dialog_model_crd() -> dict[str, Any]:
                             "type": "object",
                             "description": "A dialog model trained and served by rejoinder.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": [r.to_crd() for r in DialogModel.rules],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},

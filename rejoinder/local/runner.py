@@ -35,6 +35,7 @@ from ..progress_lines import parse_metrics, parse_progress
 from . import display, state, supervisor
 from .commands import Endpoint, horovodrun_path, stage_argv
 from .fallback import effective_model
+from .flywheel_plan import LoopError, loop_of
 from .order import OrderError, bring_up_order
 
 log = logging.getLogger(__name__)
@@ -285,6 +286,11 @@ def up(originals: Union[DialogModel, Sequence[DialogModel]], *, host: str = LOCA
     except OrderError as error:
         print(f"cannot bring these models up: {error}", file=sys.stderr)
         return 2
+    try:  # a loop asked for incompletely fails before an hour of training, not after
+        loop = loop_of(ordered, served)
+    except LoopError as error:
+        print(f"cannot run the feedback loop: {error}", file=sys.stderr)
+        return 2
     busy = supervisor.ports_in_use(host, (port, metrics_port)) if served is not None else []
     if busy:  # before anything starts: an hour of training must not end in a port conflict
         print(f"cannot serve {served.metadata.name}: port {', '.join(map(str, busy))} on {host} is in use "
@@ -313,6 +319,10 @@ def up(originals: Union[DialogModel, Sequence[DialogModel]], *, host: str = LOCA
         if served is None:
             return 0
         current = next(r for r in runs if r.model.metadata.name == served.metadata.name)
+        if loop is not None:  # serve → simulated users → retrain → canary → decision (flywheel_plan)
+            from .flywheel import run_loop
+
+            return run_loop(loop, runs, endpoint, horovodrun, ready_timeout)
         current.reporter.mark((STARTED[Stage.serve],), "starting the model server", PHASE_OF_STAGE[Stage.serve])
         instance = f"up-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # the server names itself so in ModelInfo
         argv = stage_argv(Stage.serve, current.spec_file, version=current.version, endpoint=endpoint,
