@@ -114,7 +114,10 @@ def tally(old: CanaryStatus, seen: Sequence[PodSeen], existing: set[str]) -> Tal
         before = previous.get(pod.name)
         if before is not None and before.track != pod.track:
             before = None  # a name reused by the other track: a different pod
-        fresh = pod.track == names.TRACK_CANARY or (pod.created is not None and started is not None and pod.created >= started)
+        # Strictly after: both times are whole seconds, and a stable pod created in the second the
+        # canary started is far likelier to predate it (counting its history would be wrong) than
+        # to have missed a reaction in that second.
+        fresh = pod.track == names.TRACK_CANARY or (pod.created is not None and started is not None and pod.created > started)
         add = _added(before, pod.reading, fresh)
         t = totals[pod.track]
         totals[pod.track] = VersionCounts(t.upvotes + add.upvotes, t.downvotes + add.downvotes)
