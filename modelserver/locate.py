@@ -91,11 +91,20 @@ def newest_export(layout: ModelLayout) -> Optional[Path]:
     return max(manifests, key=lambda p: (created(p), p.stat().st_mtime)).parent
 
 
-def reranker_bundle(model: DialogModel) -> Optional[Path]:
-    """spec.serving.reranker names a reranking DialogModel in the same namespace: its newest export."""
+def reranker_bundle(model: DialogModel, version: Optional[str] = None) -> Optional[Path]:
+    """spec.serving.reranker names a reranking DialogModel in the same namespace: the export of
+    `version` when given (a canary serves a new reranker beside the stable one, which keeps its
+    own), else its newest export."""
     name = model.spec.serving.reranker
     if name is None:
+        if version is not None:
+            raise NotFound(f"a reranker version ({version}) was given but spec.serving.reranker is not set")
         return None
+    if version is not None:
+        export = layout_of(model, name).version(version).export_dir
+        if not (export / "manifest.json").is_file():
+            raise NotFound(f"serving.reranker {name!r} version {version}: no finished export at {export}")
+        return export
     found = newest_export(layout_of(model, name))
     if found is None:
         raise NotFound(

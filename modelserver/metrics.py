@@ -69,6 +69,31 @@ class ServerMetrics:
         self.compiled_shapes = Gauge(
             "rejoinder_compiled_shapes", "(batch size, sequence length) shapes compiled at warm-up.", registry=r
         )
+        # The canary's input (issue 16): counted once each reaction is fsync'd, duplicates not counted.
+        self.feedback = Counter(
+            "rejoinder_feedback", "User reactions recorded durably, by served version (model+reranker) and reaction.",
+            ["version", "reaction"], registry=r,
+        )
+        self.feedback_duplicates = Counter(
+            "rejoinder_feedback_duplicates", "Reactions answered duplicate=true (already recorded; not logged again).",
+            ["reaction"], registry=r,
+        )
+        self.reaction_log_write = Histogram(
+            "rejoinder_reaction_log_write_seconds", "Write + flush + fsync of one group-commit batch.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.reaction_log_batch = Histogram(
+            "rejoinder_reaction_log_batch_records", "Reactions per group-commit batch.", buckets=BATCH_BUCKETS, registry=r,
+        )
+        self.reaction_log_bytes = Counter(
+            "rejoinder_reaction_log_bytes", "Bytes written (and fsync'd) to reaction segments.", registry=r
+        )
+        self.reaction_log_queue = Gauge(
+            "rejoinder_reaction_log_queue_depth", "Reactions waiting for the log writer.", registry=r
+        )
+        self.reaction_log_errors = Counter(
+            "rejoinder_reaction_log_errors", "Reactions refused by the log: queue_full or disk.", ["kind"], registry=r
+        )
 
     # --- BatchObserver ---------------------------------------------------------------------
 
@@ -90,6 +115,19 @@ class ServerMetrics:
 
     def batch_finished(self, batcher: str, seconds: float, ok: bool) -> None:
         self.batch_duration.labels(batcher, "ok" if ok else "error").observe(seconds)
+
+    # --- reaction_log.LogObserver (called from the writer thread; prometheus_client is thread-safe) ---
+
+    def log_queue_depth(self, depth: int) -> None:
+        self.reaction_log_queue.set(depth)
+
+    def log_batch_written(self, records: int, nbytes: int, seconds: float) -> None:
+        self.reaction_log_write.observe(seconds)
+        self.reaction_log_batch.observe(records)
+        self.reaction_log_bytes.inc(nbytes)
+
+    def log_error(self, kind: str) -> None:
+        self.reaction_log_errors.labels(kind).inc()
 
     # --- the rest ----------------------------------------------------------------------------
 

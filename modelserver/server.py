@@ -25,8 +25,11 @@ from grpc_reflection.v1alpha import reflection
 from rejoinder.constants import GRPC_PORT, LOCAL_HOST, METRICS_PORT
 
 from . import validation
+from .answers import DEFAULT_CAPACITY, DEFAULT_TTL_S, AnswerMemory
 from .config import BatchingConfig
+from .feedback import FeedbackDesk
 from .metrics import ServerMetrics
+from .reaction_log import ReactionLog, ReactionLogConfig
 from .runtime import ServingRuntime
 from .service import SERVICE_NAME, DialogService, ServedIdentity
 
@@ -47,7 +50,11 @@ class ServerSettings:
     limits: validation.Limits = field(default_factory=validation.Limits)
     drain_delay_s: float = 0.0
     grace_s: float = 30.0
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_message_bytes: int = 4 * 1024 * 1024  # what bounds a request (beyond: RESOURCE_EXHAUSTED)
+    # Feedback: the reaction log (None: Feedback UNIMPLEMENTED, no response ids) and the answers remembered.
+    reactions: Optional[ReactionLogConfig] = None
+    answer_capacity: int = DEFAULT_CAPACITY
+    answer_ttl_s: float = DEFAULT_TTL_S
     # Names this process in ModelInfo (`rejoinder up` checks that its own server is the one answering).
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}")
 
@@ -122,7 +129,7 @@ class ModelServer:
 
         runtime, identity, warm_s = await asyncio.to_thread(load_and_warm)
         self.service = DialogService(runtime, identity, self.settings.limits, self.settings.batching, self.metrics,
-                                     instance=self.settings.instance)
+                                     instance=self.settings.instance, feedback_desk=self._feedback_desk())
         self._delegate.target = self.service.handler()
         self.metrics.set_model_info(identity.__dict__)
         self.metrics.warmup_seconds.set(warm_s)
@@ -132,9 +139,19 @@ class ModelServer:
         await self._set_health(SERVING)
         log.info(
             "SERVING %s %s (%s) after %.1f s warm-up of %d shapes (batch sizes %s)",
-            identity.task, identity.model_version, ", ".join(runtime.methods), warm_s, runtime.compiled_shapes,
+            identity.task, identity.model_version, ", ".join(self.service.methods), warm_s, runtime.compiled_shapes,
             list(runtime.shapes),
         )
+
+    def _feedback_desk(self) -> Optional[FeedbackDesk]:
+        s = self.settings
+        if s.reactions is None:
+            return None
+        reaction_log = ReactionLog(s.reactions, s.instance, observer=self.metrics)
+        log.info("reactions go to %s (segments of %d bytes, batches of %d, queue %d); answers remembered %.0f s, "
+                 "the last %d", s.reactions.directory, s.reactions.segment_bytes, s.reactions.batch_size,
+                 s.reactions.queue_size, s.answer_ttl_s, s.answer_capacity)
+        return FeedbackDesk(AnswerMemory(s.answer_capacity, s.answer_ttl_s), reaction_log, self.metrics, s.instance)
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -17,15 +17,21 @@ from typing import Any, Awaitable, Callable, Optional
 import grpc
 from google.protobuf.message import DecodeError
 
+from rejoinder.feedback.records import ServedBy
+
 from . import validation
+from .answers import Answer, new_response_id
 from .batchifier import Batchifier, BatchFailed, Closed, DeadlineExceeded, QueueFull
 from .config import BatchingConfig
+from .feedback import FeedbackDesk, UnknownAnswer
 from .metrics import ServerMetrics
 from .protos import dialog_service_pb2 as pb
+from .reaction_log import LogFull, LogUnavailable
 from .runtime import MODEL_INFO, RERANK, RESPOND, RETRIEVE, SCORE_SESSION, Hit, ServingRuntime
 
 log = logging.getLogger(__name__)
 
+FEEDBACK = "Feedback"  # served by every server that has a reaction log, whatever its task
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DialogService"].full_name  # rejoinder.serving.v1.DialogService
 
 
@@ -39,7 +45,10 @@ class NotReady(Exception):
 
 _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (validation.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (UnknownAnswer, grpc.StatusCode.NOT_FOUND),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (LogFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (LogUnavailable, grpc.StatusCode.UNAVAILABLE),
     (Closed, grpc.StatusCode.UNAVAILABLE),
     (NotReady, grpc.StatusCode.UNAVAILABLE),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
@@ -62,6 +71,9 @@ class ServedIdentity:
     precision: str = "float32"
     xla: bool = False
 
+    def served_by(self, reranked: bool, instance: str) -> ServedBy:
+        return ServedBy(self.model_version, self.index_version, self.reranker_version if reranked else "", instance)
+
 
 class DialogService:
     def __init__(
@@ -72,9 +84,12 @@ class DialogService:
         batching: BatchingConfig,
         metrics: ServerMetrics,
         instance: str = "",
+        feedback_desk: Optional[FeedbackDesk] = None,
     ) -> None:
         self.runtime = runtime
         self.instance = instance
+        # Without one (a bare `serve --bundle`), answers carry no ids and Feedback is UNIMPLEMENTED.
+        self.feedback_desk = feedback_desk
         self.identity = identity
         self.limits = limits
         self.batching = batching
@@ -104,6 +119,7 @@ class DialogService:
             SCORE_SESSION: (pb.ScoreSessionRequest, self.score_session),
             RESPOND: (pb.RespondRequest, self.respond),
             MODEL_INFO: (pb.ModelInfoRequest, self.model_info),
+            FEEDBACK: (pb.FeedbackRequest, self.feedback),
         }
         return grpc.method_handlers_generic_handler(
             SERVICE_NAME,
@@ -152,11 +168,21 @@ class DialogService:
 
     # --- methods ----------------------------------------------------------------------------
 
+    @property
+    def _reranks_answers(self) -> bool:
+        """Respond's answers are reranked: a retrieval model served with a reranker."""
+        return self._rerank is not None and self._retrieve is not None
+
+    @property
+    def methods(self) -> list[str]:
+        """What ModelInfo lists: the model's methods, and Feedback where reactions are logged."""
+        return self.runtime.methods + ([FEEDBACK] if self.feedback_desk is not None else [])
+
     def _require(self, batcher: Optional[Batchifier], method: str, why: str) -> Batchifier:
         if batcher is None:
             raise NotServed(
                 f"{method} is not served here: this server runs a {self.identity.task} model "
-                f"{self.identity.model_version}; {why}. Served: {', '.join(self.runtime.methods)}"
+                f"{self.identity.model_version}; {why}. Served: {', '.join(self.methods)}"
             )
         return batcher
 
@@ -172,24 +198,33 @@ class DialogService:
             length=int(lengths.max(initial=0)), tokens=int(lengths.sum()),
         )
 
-    def _candidate(self, hit: Hit, rank: int, score: Optional[float] = None) -> pb.Candidate:
+    def _candidate(
+        self, hit: Hit, rank: int, turns: tuple[str, ...], served_by: ServedBy, score: Optional[float] = None,
+    ) -> pb.Candidate:
+        """One answer; with a reaction log it gets a response id and is remembered for Feedback."""
         index = self.runtime.index
         assert index is not None
+        candidate_id, text = index.ids[hit.row], index.texts[hit.row]
+        response_id = ""
+        if self.feedback_desk is not None:
+            response_id = new_response_id(self.instance)
+            self.feedback_desk.answers.remember(response_id, Answer(turns, text, candidate_id, served_by))
         return pb.Candidate(
-            id=index.ids[hit.row], text=index.texts[hit.row], score=hit.score if score is None else score,
-            retrieval_score=hit.score, rank=rank,
+            id=candidate_id, text=text, score=hit.score if score is None else score,
+            retrieval_score=hit.score, rank=rank, response_id=response_id,
         )
 
-    async def _retrieve_hits(self, request: Any, context: Any, method: str) -> list[Hit]:
+    async def _retrieve_hits(self, request: Any, context: Any, method: str) -> tuple[list[str], list[Hit]]:
         batcher = self._require(self._retrieve, method, "it needs a retrieval model and its index")
         turns = validation.context_turns(list(request.context), self.limits)
         k = validation.top_k(request.top_k, self.limits)
-        return await self._submit(batcher, RETRIEVE, (turns, k), context, [turns])
+        return turns, await self._submit(batcher, RETRIEVE, (turns, k), context, [turns])
 
     async def retrieve(self, request: pb.RetrieveRequest, context: Any) -> pb.RetrieveResponse:
-        hits = await self._retrieve_hits(request, context, RETRIEVE)
+        turns, hits = await self._retrieve_hits(request, context, RETRIEVE)
+        served_by, kept = self.identity.served_by(False, self.instance), tuple(turns)
         return pb.RetrieveResponse(
-            candidates=[self._candidate(h, i + 1) for i, h in enumerate(hits)],
+            candidates=[self._candidate(h, i + 1, kept, served_by) for i, h in enumerate(hits)],
             model_version=self.identity.model_version,
             index_version=self.identity.index_version,
         )
@@ -210,22 +245,39 @@ class DialogService:
 
     async def respond(self, request: pb.RespondRequest, context: Any) -> pb.RespondResponse:
         """The seed's whole pipeline: retrieve top-k, rerank them when a reranker is configured."""
-        hits = await self._retrieve_hits(request, context, RESPOND)
+        turns, hits = await self._retrieve_hits(request, context, RESPOND)
         if not hits:
             raise validation.InvalidRequest("the index returned no candidates")
         reranked = self._rerank is not None
+        served_by, kept = self.identity.served_by(reranked, self.instance), tuple(turns)
         if reranked:
-            turns = validation.context_turns(list(request.context), self.limits)
             texts = [self.runtime.index.texts[h.row] for h in hits]  # type: ignore[union-attr]
             scores = await self._submit(self._rerank, RERANK, (turns, texts), context, [turns] * len(texts), texts)
             order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
-            candidates = [self._candidate(hits[i], rank + 1, float(scores[i])) for rank, i in enumerate(order)]
+            candidates = [self._candidate(hits[i], rank + 1, kept, served_by, float(scores[i]))
+                          for rank, i in enumerate(order)]
         else:
-            candidates = [self._candidate(h, i + 1) for i, h in enumerate(hits)]
+            candidates = [self._candidate(h, i + 1, kept, served_by) for i, h in enumerate(hits)]
         return pb.RespondResponse(
             best=candidates[0], candidates=candidates, reranked=reranked,
             model_version=self.identity.model_version, index_version=self.identity.index_version,
             reranker_version=self.identity.reranker_version if reranked else "",
+            response_id=candidates[0].response_id,
+        )
+
+    async def feedback(self, request: pb.FeedbackRequest, context: Any) -> pb.FeedbackResponse:
+        desk = self.feedback_desk
+        if desk is None:
+            raise NotServed(
+                "Feedback is not served here: this server has no reaction log "
+                "(start it with -f DIALOGMODEL.yaml or --reactions-dir)"
+            )
+        current = self.identity.served_by(self._reranks_answers, self.instance)
+        outcome = await desk.record(desk.record_for(request, self.limits, current))
+        served = outcome.record.served_by
+        return pb.FeedbackResponse(
+            duplicate=outcome.duplicate, model_version=served.model_version,
+            index_version=served.index_version, reranker_version=served.reranker_version,
         )
 
     async def model_info(self, request: pb.ModelInfoRequest, context: Any) -> pb.ModelInfoResponse:
@@ -235,11 +287,12 @@ class DialogService:
             model_version=ident.model_version, index_version=ident.index_version,
             index_kind=index.params.kind if index else "", index_size=index.size if index else 0,
             index_recall_at_20=float(index.manifest.get("recallAt20") or 0.0) if index else 0.0,
-            reranker_version=ident.reranker_version, methods=self.runtime.methods,
+            reranker_version=ident.reranker_version, methods=self.methods,
             default_top_k=validation.top_k(0, self.limits), max_top_k=self.limits.max_top_k,
             max_context_turns=self.limits.max_context_turns, max_candidates=self.limits.max_candidates,
             max_batch_size=self.batching.max_batch_size, batch_shapes=list(self.runtime.shapes),
             precision=ident.precision, xla=ident.xla, instance=self.instance,
+            served_version=ident.served_by(self._reranks_answers, "").version,
         )
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -250,3 +303,5 @@ class DialogService:
         for batcher in (self._retrieve, self._rerank, self._sessions):
             if batcher is not None:
                 await batcher.close()
+        if self.feedback_desk is not None:  # after the gRPC server stopped: every accepted Feedback is in
+            await asyncio.to_thread(self.feedback_desk.log.close)

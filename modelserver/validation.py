@@ -6,7 +6,9 @@ Over-long text is never rejected; it is cut by one documented rule (docs/serving
 1. characters: a turn keeps at most `MAX_TURN_CHARS` characters — the *last* ones for context
    and session turns (the end of what was said is what a reply answers), the *first* ones for
    responses;
-2. turns: a context keeps its last `maxContextTurns` turns (spec.data.maxContextTurns);
+2. turns: a context keeps its last `maxContextTurns` turns (spec.data.maxContextTurns); older
+   turns are dropped, never an error — chat clients send their whole history. What bounds a
+   request is its size in bytes (the server's max receive message length, RESOURCE_EXHAUSTED);
 3. tokens: the model truncates token ids to its fixed sequence lengths — contexts and
    sessions from the left (newest tokens kept), responses from the right; a cross-encoder
    keeps `contextLength` context tokens and `responseLength` response tokens
@@ -21,7 +23,6 @@ from typing import Sequence
 from .config import DEFAULT_MAX_CONTEXT_TURNS, SERVING_DEFAULTS
 
 MAX_TURN_CHARS = 4096
-MAX_REQUEST_TURNS = 64
 MAX_CANDIDATES = 1000
 MAX_TOP_K = 1000
 
@@ -33,35 +34,35 @@ class InvalidRequest(ValueError):
 @dataclass(frozen=True)
 class Limits:
     max_context_turns: int = DEFAULT_MAX_CONTEXT_TURNS  # turns the model sees; older ones are dropped, not an error
-    max_request_turns: int = MAX_REQUEST_TURNS  # turns a request may send at all
     max_candidates: int = MAX_CANDIDATES
     default_top_k: int = SERVING_DEFAULTS.top_k
     max_top_k: int = MAX_TOP_K
     max_turn_chars: int = MAX_TURN_CHARS
 
 
-def _check_turns(turns: Sequence[str], field: str, limits: Limits) -> None:
+def _check_turns(turns: Sequence[str], field: str, first: int = 0) -> None:
+    """`turns` are `field[first:]` of the request (indexes in messages are the client's)."""
     if len(turns) == 0:
         raise InvalidRequest(f"{field} is empty: send at least one turn")
-    if len(turns) > limits.max_request_turns:
-        raise InvalidRequest(
-            f"{field} has {len(turns)} turns; at most {limits.max_request_turns} are accepted "
-            f"(the model uses the last {limits.max_context_turns})"
-        )
-    for i, turn in enumerate(turns):
+    for i, turn in enumerate(turns, start=first):
         if not turn.strip():
             raise InvalidRequest(f"{field}[{i}] is empty: every turn needs some text")
 
 
 def context_turns(turns: Sequence[str], limits: Limits, field: str = "context") -> list[str]:
-    """A checked context, cut to the turns and characters the model uses (rules 1 and 2)."""
-    _check_turns(turns, field, limits)
-    kept = list(turns)[-limits.max_context_turns :]
+    """A checked context, cut to the turns and characters the model uses (rules 1 and 2).
+
+    Only the kept turns are checked: an empty turn the model never sees is not worth a refusal."""
+    if len(turns) == 0:
+        raise InvalidRequest(f"{field} is empty: send at least one turn")
+    first = max(0, len(turns) - limits.max_context_turns)
+    kept = list(turns)[first:]
+    _check_turns(kept, field, first)
     return [t[-limits.max_turn_chars :] for t in kept]
 
 
 def session_turns(turns: Sequence[str], limits: Limits) -> list[str]:
-    _check_turns(turns, "turns", limits)
+    _check_turns(turns, "turns")
     return [t[-limits.max_turn_chars :] for t in turns]
 
 

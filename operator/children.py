@@ -11,12 +11,14 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import yaml
 from pydantic import ValidationError
 
 from rejoinder.api.spec import API_VERSION, KIND, DialogModelSpec, HorovodController, ResourceRequirements
+from rejoinder.feedback.segments import reactions_dir
 from rejoinder.pipeline import commands
 
 from . import child_kinds, names
@@ -44,6 +46,10 @@ class ParsedDialogModel:
     uid: str
     spec: DialogModelSpec
     generation: int = 1
+    reranker_version: Optional[str] = None
+    """The trained version of spec.serving.reranker its servers are pinned to (the operator learns
+    it from that DialogModel's status): part of the revision, so a retrained reranker is a new
+    served version, rolled out (or judged as a canary) like a new model version."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> "ParsedDialogModel":
@@ -102,14 +108,22 @@ def _tolerations(items: list[Any]) -> list[dict[str, Any]]:
     return [t.to_wire() for t in items]
 
 
-def _volumes(model: ParsedDialogModel, version: str, artifacts_read_only: bool = False) -> tuple[list[dict], list[dict]]:
+def _volumes(model: ParsedDialogModel, version: str, artifacts_read_only: bool = False,
+             reactions_writable: bool = False) -> tuple[list[dict], list[dict]]:
+    """The spec ConfigMap and the artifacts PVC. A server mounts the artifacts read-only except
+    its model's reaction log (`reactions_writable`): that one directory of the same claim is
+    mounted writable over it (subPath), so Feedback can append and fsync."""
     volumes = [{"name": SPEC_VOLUME, "configMap": {"name": spec_config_map_name(model, version)}}]
     mounts = [{"name": SPEC_VOLUME, "mountPath": names.SPEC_MOUNT_DIR, "readOnly": True}]
     storage = model.spec.storage
     if storage.persistent_volume_claim:
         volumes.append({"name": ARTIFACTS_VOLUME, "persistentVolumeClaim": {
-            "claimName": storage.persistent_volume_claim, "readOnly": artifacts_read_only}})
+            "claimName": storage.persistent_volume_claim, "readOnly": artifacts_read_only and not reactions_writable}})
         mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": storage.path, "readOnly": artifacts_read_only})
+        if reactions_writable:
+            log_dir = reactions_dir(Path(storage.path), model.namespace, model.name)
+            mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": str(log_dir), "readOnly": False,
+                           "subPath": str(log_dir.relative_to(storage.path))})
     return volumes, mounts
 
 
@@ -140,8 +154,19 @@ def _document(name: str, namespace: str, uid: str, spec_json: str) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
 
 
+RERANKER_VERSION_KEY = "reranker-version"
+
+
 def _spec_data(model: ParsedDialogModel) -> dict[str, str]:
-    return {"dialogmodel.yaml": dialog_model_document(model)}
+    data = {"dialogmodel.yaml": dialog_model_document(model)}
+    if model.reranker_version:
+        data[RERANKER_VERSION_KEY] = model.reranker_version
+    return data
+
+
+def reranker_of(config_map: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The reranker version a revision (spec ConfigMap) pins, if any."""
+    return ((config_map or {}).get("data") or {}).get(RERANKER_VERSION_KEY) or None
 
 
 def spec_config_map_name(model: ParsedDialogModel, version: str) -> str:
@@ -313,18 +338,24 @@ def index_job(model: ParsedDialogModel, version: str, index_version: str, settin
 # --- serving --------------------------------------------------------------------------------------
 
 
-def serve_command(version: str) -> list[str]:
-    return commands.serve_argv(commands.IMAGE_CLI, names.SPEC_FILE, version=version, host="0.0.0.0",
+def serve_command(version: str, reranker_version: Optional[str] = None) -> list[str]:
+    argv = commands.serve_argv(commands.IMAGE_CLI, names.SPEC_FILE, version=version, host="0.0.0.0",
                                port=names.GRPC_PORT, metrics_port=names.METRICS_PORT)
+    return argv + (["--reranker-version", reranker_version] if reranker_version else [])
 
 
 def server_deployment(model: ParsedDialogModel, version: str, replicas: int, settings: OperatorSettings,
-                      annotations: dict[str, str], spec_hash: str) -> dict[str, Any]:
+                      annotations: dict[str, str], spec_hash: str, track: str = names.TRACK_STABLE) -> dict[str, Any]:
+    """The stable Deployment (`<model>-server`) or, with track canary, the canary's (`<model>-canary`).
+
+    Both tracks' pods match the Service's selector (model + component). The stable Deployment's
+    selector is that same pair (immutable, so it stays as it always was) and overlaps the canary's
+    pods; each ReplicaSet still owns only its own pods (pod-template-hash and ownerReferences)."""
     s = model.spec.serving
-    volumes, mounts = _volumes(model, version, artifacts_read_only=True)
+    volumes, mounts = _volumes(model, version, artifacts_read_only=True, reactions_writable=True)
     container: dict[str, Any] = {
         "name": "model-server", "image": s.image or settings.model_server_image,
-        "command": serve_command(version),
+        "command": serve_command(version, model.reranker_version),
         "env": _env(model, version), "volumeMounts": mounts,
         "ports": [
             {"name": "grpc", "containerPort": names.GRPC_PORT, "protocol": "TCP"},
@@ -349,16 +380,23 @@ def server_deployment(model: ParsedDialogModel, version: str, replicas: int, set
         pod["nodeSelector"] = dict(s.node_selector)
     if s.tolerations:
         pod["tolerations"] = _tolerations(s.tolerations)
-    name = names.server(model.name)
-    template_labels = {**names.labels(model.name, names.COMPONENT_SERVER), names.LABEL_VERSION: version}
+    canary = track == names.TRACK_CANARY
+    name = names.canary(model.name) if canary else names.server(model.name)
+    template_labels = {**names.labels(model.name, names.COMPONENT_SERVER), names.LABEL_VERSION: version,
+                       names.LABEL_TRACK: track}
+    selector = names.selector(model.name, names.COMPONENT_SERVER)
+    if canary:
+        selector[names.LABEL_TRACK] = names.TRACK_CANARY
+    metadata = model.metadata(name, names.COMPONENT_SERVER, annotations=annotations)
+    metadata["labels"][names.LABEL_TRACK] = track
     return {
         **child_kinds.type_meta("Deployment"),
-        "metadata": model.metadata(name, names.COMPONENT_SERVER, annotations=annotations),
+        "metadata": metadata,
         "spec": {
             "replicas": replicas,
             "progressDeadlineSeconds": model.spec.rollout.progress_deadline_seconds,
             "revisionHistoryLimit": 3,
-            "selector": {"matchLabels": names.selector(model.name, names.COMPONENT_SERVER)},
+            "selector": {"matchLabels": selector},
             # The old version keeps serving until new pods are ready: never go below the replica count.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
@@ -384,6 +422,21 @@ def server_service(model: ParsedDialogModel) -> dict[str, Any]:
                 {"name": "grpc", "port": names.GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"},
                 {"name": "metrics", "port": names.METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
             ],
+        },
+    }
+
+
+def headless_service(model: ParsedDialogModel) -> dict[str, Any]:
+    """`<model>-headless`: DNS answers every ready pod of both tracks, so a gRPC client with
+    `dns:///<model>-headless.<ns>.svc:8500` and round_robin spreads requests over pods (a ClusterIP
+    balances long-lived connections, not requests). The canary's share is then its share of pods."""
+    return {
+        **child_kinds.type_meta("Service"),
+        "metadata": model.metadata(names.headless(model.name), names.COMPONENT_SERVER),
+        "spec": {
+            "clusterIP": "None",
+            "selector": names.selector(model.name, names.COMPONENT_SERVER),
+            "ports": [{"name": "grpc", "port": names.GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}],
         },
     }
 

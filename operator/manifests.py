@@ -41,7 +41,8 @@ def for_phase(model: ParsedDialogModel, phase: str, settings: OperatorSettings, 
         deployment = children.server_deployment(model, version, replicas, settings, annotations,
                                                  children.content_hash(config_map["data"]))
         scaling = scaling_objects.desired(model, settings)  # the HPA or ScaledObject of engine hpa / keda
-        return [deployment, children.server_service(model), children.server_pdb(model)] + ([scaling] if scaling else [])
+        return [deployment, children.server_service(model), children.headless_service(model),
+                children.server_pdb(model)] + ([scaling] if scaling else [])
     raise ValueError(f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
 
 

@@ -19,6 +19,11 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_MODEL = f"{GROUP}/model"
 LABEL_VERSION = f"{GROUP}/version"
+# On model-server pods: `stable` (the Deployment behind the Service) or `canary` (a new version judged
+# beside it, rollout.canary). Older stable pods may lack it: no label means stable.
+LABEL_TRACK = f"{GROUP}/track"
+TRACK_STABLE = "stable"
+TRACK_CANARY = "canary"
 
 ANN_VERSION = f"{GROUP}/version"
 ANN_VERSION_METRICS = f"{GROUP}/version-metrics"
@@ -92,6 +97,16 @@ def index_job(model: str, index_version: str) -> str:
 def server(model: str) -> str:
     """The Deployment, Service and PodDisruptionBudget (stable across versions: one endpoint)."""
     return _bounded(model, "server", letter_first=True)  # Service names are DNS-1035 labels
+
+
+def canary(model: str) -> str:
+    """The Deployment of a new version judged beside the stable one (rollout.canary)."""
+    return _bounded(model, "canary", letter_first=True)
+
+
+def headless(model: str) -> str:
+    """The headless Service: one DNS record per ready pod, for client-side gRPC round_robin."""
+    return _bounded(model, "headless", letter_first=True)
 
 
 def cleanup_job(model: str, uid: str) -> str:

@@ -20,12 +20,13 @@ from typing import Any, Mapping, Optional, Sequence
 from rejoinder.api.spec import AutoscalingEngine
 from rejoinder.api.status import ConditionType, DialogModelStatus, Phase, TrainingAttempt, TrainingProgress
 from rejoinder.api.versioning import index_version, model_version, training_operations
-from rejoinder.pipeline.conditions import Conditions, Transition, rfc3339
+from rejoinder.feedback.records import served_version
+from rejoinder.pipeline.conditions import Conditions, Transition, parse_rfc3339, rfc3339
 from rejoinder.pipeline.stages import Stage, builds_index, serves
 from rejoinder.pipeline.transitions import AVAILABLE, FAILED, FINISHED, HEALTHY, ROLLED_OUT, STARTED, WAITING, set_marks
 from rejoinder.progress_lines import START_PREFIX
 
-from . import child_kinds, children, names, rejections, scaling_objects
+from . import canary, child_kinds, children, names, rejections, scaling_objects
 from .children import ParsedDialogModel
 from .quantities import same_quantity
 from .progress import final_metrics, finite, last_lines, last_progress, split_finite, termination_messages
@@ -33,6 +34,11 @@ from .settings import OperatorSettings
 from .workloads import job_state, mpijob_state, pod_trouble, rollout_state
 
 Obj = Mapping[str, Any]
+
+# How long after data.reactionsFrom.until a reranker's training starts: servers' clocks stamp the
+# reactions, and a record acknowledged just before the cutoff may still be on its way to a
+# shared volume. (The trainer itself refuses only an until that its own clock has not reached.)
+REACTIONS_SETTLE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,16 @@ class Observed:
     index_log: Optional[str] = None  # tail of the latest index Job's log
     init_model_trained: Optional[bool] = None  # spec.model.init.dialogModel trained yet (None: no such init)
     negatives_model_trained: Optional[bool] = None  # spec.data.negativesFrom trained yet (None: not set)
+    reactions_model_trained: Optional[bool] = None  # spec.data.reactionsFrom's model trained yet (None: not set)
     hpa: Optional[Obj] = None  # the HorizontalPodAutoscaler named after the server, if any
     scaled_object: Optional[Obj] = None  # the KEDA ScaledObject named after the server, if any
     keda_supported: bool = False  # the keda.sh/v1alpha1 ScaledObject API is served
     retry: Optional[str] = None  # the DialogModel's rejoinder.dev/retry annotation
     rejected: Mapping[rejections.Key, rejections.Rejection] = field(default_factory=dict)  # refused creates
+    canary_deployment: Optional[Obj] = None  # `<model>-canary` (rollout.canary)
+    headless_service: Optional[Obj] = None  # `<model>-headless`
+    feedback: Sequence[canary.PodSeen] = ()  # ready server pods' feedback counters, while a canary is observed
+    reranker_version: Optional[str] = None  # the newest trained version of spec.serving.reranker
 
 
 @dataclass(frozen=True)
@@ -130,13 +141,7 @@ def start_gain_refusal(metric: str, min_gain: Optional[float], metrics: dict[str
     return None
 
 
-def _parse_time(text: Optional[str]) -> Optional[datetime]:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+_parse_time = parse_rfc3339
 
 
 def _pods(observed: Observed, component: str, version: Optional[str] = None) -> list[Obj]:
@@ -230,6 +235,20 @@ class _Planner:
             self.conds.set(ConditionType.Trained, False, "WaitingForNegativesModel",
                            f"waiting for DialogModel {source} (retrieval) to finish training: its hard negatives "
                            "are this reranker's proxy reactions")
+            self.activity = Phase.Pending
+            return False
+        if self.obs.reactions_model_trained is False:
+            source = self.spec.data.reactions_from.dialog_model  # type: ignore[union-attr]
+            self.conds.set(ConditionType.Trained, False, "WaitingForReactionsModel",
+                           f"waiting for DialogModel {source} (retrieval) to be trained: users' reactions to its "
+                           "answers are this reranker's training data")
+            self.activity = Phase.Pending
+            return False
+        cutoff = self.spec.data.reactions_from.until if self.spec.data.reactions_from is not None else None
+        if cutoff is not None and self.now < cutoff + REACTIONS_SETTLE:
+            self.conds.set(ConditionType.Trained, False, "WaitingForReactionsCutoff",
+                           f"data.reactionsFrom.until {rfc3339(cutoff)} has not passed by {int(REACTIONS_SETTLE.total_seconds())}s: "
+                           "reactions acknowledged before it may still be written; training starts then")
             self.activity = Phase.Pending
             return False
         multi = self.spec.training.workers > 1
@@ -362,7 +381,8 @@ class _Planner:
     def serving(self, ready: bool) -> None:
         dep = self.obs.deployment
         if not self.servable:
-            for kind, obj in (("Deployment", dep), ("Service", self.obs.service), ("PodDisruptionBudget", self.obs.pdb)):
+            for kind, obj in (("Deployment", dep), ("Service", self.obs.service), ("PodDisruptionBudget", self.obs.pdb),
+                              ("Deployment", self.obs.canary_deployment), ("Service", self.obs.headless_service)):
                 if obj is not None:
                     self.deletes.append(_ref(kind, obj["metadata"]["name"]))
             self.autoscaling(want=False)
@@ -389,7 +409,7 @@ class _Planner:
         gated = candidate is not None and self.latest != deployed and not self.gate_passes(dep)
         if gated:
             candidate = None
-        target_rev = candidate or deployed_rev
+        target_rev = self.canary(candidate, deployed_rev, deployed, serving_rev) or deployed_rev
         target_model = self.model_of(target_rev)
         if target_rev is None or target_model is None:
             if dep is None:
@@ -397,7 +417,8 @@ class _Planner:
                           "no version passed the quality gate yet" if gated else "no version is trained yet")
                 return
             # what runs was deployed from a ConfigMap that is gone: leave the Deployment as it is
-            self.desired += [children.server_service(self.model), children.server_pdb(self.model)]
+            self.desired += [children.server_service(self.model), children.headless_service(self.model),
+                             children.server_pdb(self.model)]
             self.autoscaling(want=True)
             self.availability(dep)
             return
@@ -449,9 +470,44 @@ class _Planner:
             set_marks(self.conds, [STARTED[Stage.serve]],
                       f"rolling out version {target} ({target_rev})" + (f"; {serving} serves meanwhile" if serving else ""))
             self.activity = Phase.RollingOut
-        self.desired += [deployment, children.server_service(self.model), children.server_pdb(self.model)]
+        self.desired += [deployment, children.server_service(self.model), children.headless_service(self.model),
+                         children.server_pdb(self.model)]
         self.autoscaling(want=True)
         self.availability(dep)
+
+    def canary(self, candidate: Optional[str], deployed_rev: Optional[str], deployed: Optional[str],
+               serving_rev: Optional[str]) -> Optional[str]:
+        """rollout.canary (operator/canary.py): the revision the stable Deployment is to run; the
+        canary Deployment, status.canary and the CanaryJudged condition as a side effect."""
+        spec = self.spec.rollout.canary
+        dep, canary_dep = self.obs.deployment, self.obs.canary_deployment
+        available = int(((canary_dep or {}).get("status") or {}).get("availableReplicas") or 0) > 0
+        servers = {p["metadata"]["name"] for p in _pods(self.obs, names.COMPONENT_SERVER)}
+        stable_model = self.model_of(deployed_rev)
+        stable_version = (served_version(deployed, stable_model.reranker_version or "") if deployed and stable_model
+                          else deployed)
+        situation = canary.Situation(
+            spec=spec, candidate=candidate, candidate_version=served_version(self.latest, self.model.reranker_version or ""),
+            stable_revision=deployed_rev, stable_version=stable_version, settled=deployed_rev is not None and deployed_rev == serving_rev,
+            old=self.old.canary, canary_available=available, seen=self.obs.feedback, existing_pods=frozenset(servers),
+            progress_deadline_seconds=float(self.spec.rollout.progress_deadline_seconds))
+        step = canary.step(situation, self.now)
+        self.new.canary = step.status
+        if step.condition is not None:
+            self.conds.set(ConditionType.CanaryJudged, *step.condition)
+        if step.run_canary and spec is not None and step.status is not None:
+            stable_replicas = int(((dep or {}).get("spec") or {}).get("replicas") or 1)
+            annotations = {names.ANN_VERSION: self.latest, names.ANN_ROLLOUT_STARTED: step.status.started_at}
+            spec_hash = children.content_hash(children.spec_config_map(self.model, self.latest)["data"])
+            self.desired.append(children.server_deployment(
+                self.model, self.latest, canary.canary_replicas(stable_replicas, spec.traffic_percent), self.settings,
+                annotations, spec_hash, track=names.TRACK_CANARY))
+        elif canary_dep is not None and not (canary_dep.get("metadata") or {}).get("deletionTimestamp"):
+            self.deletes.append(_ref("Deployment", canary_dep["metadata"]["name"]))
+        if step.failed and step.status is not None:
+            self.new.failed_version, self.new.failed_revision = self.latest, step.status.revision
+            self.degraded = ("RolledBack", f"canary {step.status.version} rolled back: {step.status.message}")
+        return step.stable_revision
 
     def model_of(self, revision: Optional[str]) -> Optional[ParsedDialogModel]:
         """The model as a revision (spec ConfigMap) describes it: the current spec or one recorded before."""
@@ -459,8 +515,10 @@ class _Planner:
             return None
         if revision == self.revision:
             return self.model
-        recorded = children.spec_of(self.obs.config_maps.get(revision))
-        return dataclasses.replace(self.model, spec=recorded) if recorded is not None else None
+        config_map = self.obs.config_maps.get(revision)
+        recorded = children.spec_of(config_map)
+        return (dataclasses.replace(self.model, spec=recorded, reranker_version=children.reranker_of(config_map))
+                if recorded is not None else None)
 
     def autoscaling(self, want: bool) -> None:
         """The HPA or ScaledObject of the spec's engine; the other (an engine switched away from) goes."""
@@ -638,7 +696,7 @@ class _Planner:
         create, patch = self._changes()
         status = new.to_wire()
         for key in ("trainedVersion", "servingVersion", "lastGoodVersion", "failedVersion", "endpoint", "training",
-                    "trainingAttempt", "servingRevision", "lastGoodRevision", "failedRevision"):
+                    "trainingAttempt", "servingRevision", "lastGoodRevision", "failedRevision", "canary"):
             status.setdefault(key, None)  # explicit nulls: a merge patch must clear them
         return Plan(create=create, patch=patch, delete=self.deletes, status=status, events=events)
 
@@ -666,6 +724,8 @@ class _Planner:
             text = c.message if c and c.message else (self.problem or "")
         elif new.phase == Phase.Serving:
             text = f"serving {new.serving_version} at {new.endpoint}"
+            if new.canary is not None and new.canary.outcome == canary.Outcome.observing.value:
+                text += f"; canary {new.canary.version}: {new.canary.summary}"
         else:
             text = f"version {new.trained_version} trained; not served"
         text = text.splitlines()[0] if text else ""
@@ -675,8 +735,8 @@ class _Planner:
 
     def _existing_objects(self) -> list[Obj]:
         objs = list(self.obs.config_maps.values()) + list(self.obs.jobs.values()) + list(self.obs.mpijobs.values())
-        objs += [o for o in (self.obs.deployment, self.obs.service, self.obs.pdb, self.obs.hpa, self.obs.scaled_object)
-                 if o is not None]
+        objs += [o for o in (self.obs.deployment, self.obs.service, self.obs.pdb, self.obs.hpa, self.obs.scaled_object,
+                             self.obs.canary_deployment, self.obs.headless_service) if o is not None]
         return [o for o in objs if o.get("kind")]
 
     def _changes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -689,7 +749,8 @@ class _Planner:
             existing[("MPIJob", name)] = obj
         for kind, obj in (("Deployment", self.obs.deployment), ("Service", self.obs.service),
                           ("PodDisruptionBudget", self.obs.pdb), ("HorizontalPodAutoscaler", self.obs.hpa),
-                          ("ScaledObject", self.obs.scaled_object)):
+                          ("ScaledObject", self.obs.scaled_object), ("Deployment", self.obs.canary_deployment),
+                          ("Service", self.obs.headless_service)):
             if obj is not None:
                 existing[(kind, obj["metadata"]["name"])] = obj
         create, patch = [], []
@@ -711,6 +772,8 @@ class _Planner:
 def plan(model: ParsedDialogModel, status: DialogModelStatus, observed: Observed, settings: OperatorSettings,
          now: datetime) -> Plan:
     """Decide everything for one DialogModel (see the module docstring)."""
+    if model.spec.serving.reranker and observed.reranker_version:
+        model = dataclasses.replace(model, reranker_version=observed.reranker_version)
     return _Planner(model, status, observed, settings, now).run()
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from rejoinder.api.status import DialogModelStatus
 
-from . import child_kinds, children, names, planner, rejections
+from . import canary_reading, child_kinds, children, names, planner, rejections
 from . import metrics as op_metrics
 from .children import ParsedDialogModel
 from .indexes import by_name
@@ -23,6 +23,7 @@ from .invalid_spec import invalid_spec_status, problems
 from .kube import KubeError, path_for
 from .planner import Observed, Plan
 from .runtime import OperatorRuntime
+from .workloads import pod_ready
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +89,35 @@ async def observe(rt: OperatorRuntime, model: ParsedDialogModel, status: DialogM
         key = (model.namespace, name)
         return None if name is None else key in models_index and any(v for v in models_index[key])
 
+    def named(kind: child_kinds.ChildKind, name: str) -> Optional[dict[str, Any]]:
+        return next((d for d in model_children(indexes, kind, key) if d["metadata"]["name"] == name), None)
+
     def named_server(kind: child_kinds.ChildKind) -> Optional[dict[str, Any]]:
-        return next((d for d in model_children(indexes, kind, key) if d["metadata"]["name"] == server), None)
+        return named(kind, server)
+
+    feedback: list[Any] = []
+    if status.canary is not None and status.canary.outcome == "Observing" and rt.http is not None:
+        ready = [p for p in pods if (p["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_SERVER
+                 and pod_ready(p)]
+        feedback = await canary_reading.read_pods(rt.http, ready, s.metrics_url, s.scrape_timeout_seconds)
+
+    def newest(name: Optional[str]) -> Optional[str]:
+        """The trained version of DialogModel `name` (kopf's index of DialogModels' status)."""
+        return None if name is None else next((v for v in models_index.get((model.namespace, name), ()) if v), None)
 
     init = model.spec.model.init
     init_trained = trained(init.dialog_model if init is not None else None)
+    reactions = model.spec.data.reactions_from
     return Observed(
         rejected=dict(rt.rejected.get(key, {})),
         config_maps=by_name(model_children(indexes, CONFIG_MAP, key)), jobs=jobs, mpijobs=mpijobs, mpijob_supported=supported,
         deployment=named_server(DEPLOYMENT), service=named_server(SERVICE), pdb=named_server(PDB),
+        canary_deployment=named(DEPLOYMENT, names.canary(model.name)),
+        headless_service=named(SERVICE, names.headless(model.name)), feedback=feedback,
         pods=pods, training_log=training_log, index_log=index_log, init_model_trained=init_trained,
         negatives_model_trained=trained(model.spec.data.negatives_from),
+        reactions_model_trained=trained(reactions.dialog_model if reactions is not None else None),
+        reranker_version=newest(model.spec.serving.reranker),
         hpa=hpa, scaled_object=scaled_object, keda_supported=keda,
     )
 
@@ -164,7 +183,7 @@ async def reconcile(rt: OperatorRuntime, body: Mapping[str, Any], indexes: Mappi
             observed = await observe(rt, model, status, indexes, models_index)
             retry = (body["metadata"].get("annotations") or {}).get(names.ANN_RETRY)
             observed = dataclasses.replace(observed, retry=retry)
-            now = datetime.now(timezone.utc)
+            now = rt.settings.clock()
             plan = planner.plan(model, status, observed, rt.settings, now)
             if not await create_children(rt, model, plan, now):  # plan again: the refusal becomes a condition
                 observed = dataclasses.replace(observed, rejected=dict(rt.rejected.get((model.namespace, model.name), {})))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional
 
 from rejoinder import __version__
@@ -51,6 +52,8 @@ class OperatorSettings:
     scrape_timeout_seconds: float = 2.0
     # Tests (and unusual networks) replace how a pod's metrics URL is found.
     metrics_url_resolver: Optional[MetricsUrlResolver] = field(default=None, compare=False)
+    # The reconciler's wall clock (deadlines, canary durations): tests move it instead of sleeping.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc), compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "OperatorSettings":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -29,7 +30,7 @@ from rejoinder.text.formats import (
     write_records,
 )
 
-from . import hard_negatives, proxy_presets
+from . import hard_negatives, proxy_presets, user_reactions
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,30 @@ def reactions_preset(spec: Any, resolve_dialog_model: Optional[Callable[[str], P
                       labels=proxy_presets.labels_note(proxy_presets.RANDOM_NEGATIVES))
 
 
+def with_user_reactions(spec: Any, directory: Path, proxy: Optional[PresetData], now: datetime) -> PresetData:
+    """Reranking from data.reactionsFrom: the users' reactions, mixed with the preset's proxy
+    reactions when there is one (training/user_reactions.py states the rules)."""
+    data = spec.data
+    source = data.reactions_from
+    compacted = user_reactions.load(source, directory, now)
+    salt = f"{spec.training.seed}"
+    user_train, user_held = user_reactions.split(compacted.reactions, data.eval_fraction, salt)
+    if proxy is None:
+        train, held, dropped, proxy_counts = user_train, user_held, 0, None
+    else:
+        proxy_train, proxy_held = (proxy.records, proxy.held) if proxy.held is not None else \
+            user_reactions.split(proxy.records, data.eval_fraction, salt)  # type: ignore[arg-type]
+        train, held, dropped = user_reactions.mix(user_train, user_held, proxy_train, proxy_held)  # type: ignore[arg-type]
+        proxy_counts = (len(train) - len(user_train), len(held) - len(user_held))
+    labels = user_reactions.labels(source, compacted, (len(user_train), len(user_held)), proxy_counts,
+                                   proxy.labels if proxy is not None else None, dropped)
+    log.info("users' reactions from %s: %d train, %d held out (upvote ratio %.3f)%s", directory, len(user_train),
+             len(user_held), compacted.summary.overall.upvote_ratio,
+             f"; mixed with {proxy_counts[0]} + {proxy_counts[1]} proxy reactions ({dropped} dropped for the split)"
+             if proxy_counts else "")
+    return PresetData(RecordKind.reactions, list(train), list(held), labels=labels)
+
+
 def sessions_preset(spec: Any) -> PresetData:
     """Session scoring: proxy good/bad sessions (whole conversations vs. shuffled ones)."""
     seed, data = spec.training.seed, spec.data
@@ -154,10 +179,13 @@ def sessions_preset(spec: Any) -> PresetData:
 
 
 def prepare_data(spec: Any, directory: Path,
-                 resolve_dialog_model: Optional[Callable[[str], Path]] = None) -> PreparedData:
+                 resolve_dialog_model: Optional[Callable[[str], Path]] = None,
+                 reactions_of: Optional[Callable[[str], Path]] = None,
+                 now: Optional[datetime] = None) -> PreparedData:
     """Write train/eval(/candidates) JSONL and data.json under `directory`; reuse them if done.
 
-    `resolve_dialog_model(name)` gives another DialogModel's newest export (data.negativesFrom)."""
+    `resolve_dialog_model(name)` gives another DialogModel's newest export (data.negativesFrom);
+    `reactions_of(name)` its reactions directory (data.reactionsFrom, checked against `now`)."""
     done = load_prepared(directory)
     if done is not None:
         log.info("data already prepared in %s: %s", directory, done.counts)
@@ -167,10 +195,17 @@ def prepare_data(spec: Any, directory: Path,
     candidates: list[Candidate] = []
     held: list[Record] | None = None
     labels: Optional[dict[str, Any]] = None
-    if data.preset is not None:
-        preset = definition.preset(spec, resolve_dialog_model)
+    if data.preset is not None or data.reactions_from is not None:
+        preset = definition.preset(spec, resolve_dialog_model) if data.preset is not None else None
+        source = f"preset {data.preset.value}" if data.preset is not None else ""
+        if data.reactions_from is not None:
+            if reactions_of is None:
+                raise ValueError("data.reactionsFrom needs the reaction logs of other DialogModels")
+            preset = with_user_reactions(spec, reactions_of(data.reactions_from.dialog_model), preset,
+                                         now or datetime.now(timezone.utc))
+            source = " + ".join(filter(None, [f"reactions of {data.reactions_from.dialog_model}", source]))
+        assert preset is not None
         kind, records, held, candidates, labels = preset.kind, preset.records, preset.held, preset.candidates, preset.labels
-        source = f"preset {data.preset.value}"
     else:
         train_path = Path(data.train)
         if not train_path.is_file():

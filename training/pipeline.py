@@ -25,6 +25,7 @@ import yaml
 from rejoinder import atomic
 from rejoinder.artifacts import ModelLayout, VersionLayout
 from rejoinder.api.versioning import model_version
+from rejoinder.feedback.segments import reactions_dir
 
 from .data_prep import PreparedData, load_prepared, prepare_data
 from .distributed import Distributed, init_distributed
@@ -81,7 +82,8 @@ def prepare(model: Any, layout: VersionLayout, options: TrainOptions, world_size
         wire.pop("status", None)
         atomic.write_text(layout.spec_file, yaml.safe_dump(wire, sort_keys=False))
     prepared = prepare_data(spec, layout.data_dir,
-                            lambda name: exported_dialog_model(options.artifacts, options.namespace, name))
+                            lambda name: exported_dialog_model(options.artifacts, options.namespace, name),
+                            lambda name: reactions_dir(options.artifacts, options.namespace, name))
 
     init = spec.model.init
     if (layout.tokenizer_dir / CONFIG_FILE).is_file():

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from .base import ApiModel
+from .document import DialogModel
 from .spec import GROUP, KIND, PLURAL, SHORT_NAME, VERSION, DialogModelSpec
 from .status import DialogModelStatus
 
@@ -143,6 +144,8 @@ def dialog_model_crd() -> dict[str, Any]:
                          "description": "Model version being served"},
                         {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
                         {"name": "RPS", "type": "number", "jsonPath": ".status.rps"},
+                        {"name": "Canary", "type": "string", "jsonPath": ".status.canary.summary",
+                         "description": "Upvote ratios of the canary's new version and of the stable one"},
                         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
@@ -151,6 +154,7 @@ def dialog_model_crd() -> dict[str, Any]:
                             "type": "object",
                             "description": "A dialog model trained and served by rejoinder.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": [r.to_crd() for r in DialogModel.rules],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Optional
 import yaml
 from pydantic import Field, ValidationError
 
-from .base import ApiModel
+from .base import ApiModel, CrossFieldRule
 from .spec import API_VERSION, KIND, DialogModelSpec
 from .status import DialogModelStatus
 
@@ -27,6 +27,16 @@ class ObjectMeta(ApiModel):
 
 
 class DialogModel(ApiModel):
+    # Rules over the name and the spec: the apiserver lets a root-level rule read metadata.name.
+    rules = (
+        CrossFieldRule(
+            cel="!has(self.spec.data.reactionsFrom) || self.spec.data.reactionsFrom.dialogModel != self.metadata.name",
+            message="data.reactionsFrom names the retrieval model whose answers users reacted to, not this model",
+            field=".spec.data.reactionsFrom.dialogModel",
+            holds=lambda m: m.spec.data.reactions_from is None or m.spec.data.reactions_from.dialog_model != m.metadata.name,
+        ),
+    )
+
     api_version: str = Field(API_VERSION, pattern=f"^{API_VERSION}$")
     kind: str = Field(KIND, pattern=f"^{KIND}$")
     metadata: ObjectMeta

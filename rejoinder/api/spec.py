@@ -7,10 +7,12 @@ docstrings become the CRD's descriptions, so they are written for the person rea
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from enum import Enum, StrEnum
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, WithJsonSchema
+from pydantic import AwareDatetime, Field, WithJsonSchema, field_validator
 
 from .base import ApiModel, CrossFieldRule
 
@@ -225,15 +227,55 @@ class TokenizerSpec(ApiModel):
 # --- Data -------------------------------------------------------------------------------------
 
 
+_RFC3339_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+class ReactionsSource(ApiModel):
+    """Users' reactions to a served retrieval DialogModel, compacted into reranking data
+    (docs/feedback.md). The cutoff makes the data, and so the model version, fixed: raise
+    `until` to retrain on what users said since."""
+
+    dialog_model: str = Field(min_length=1)
+    """Name of the retrieval DialogModel (same namespace) whose reaction log is the training data."""
+    until: AwareDatetime
+    """RFC 3339 time: reactions acknowledged before it are used. It must have passed when training
+    starts (later reactions could still arrive); a new value is a new model version."""
+    min_reactions: int = Field(50, ge=1)
+    """Training is refused (a clear error) with fewer compacted reactions than this."""
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _rfc3339(cls, until: object) -> object:
+        """What the CRD's `format: date-time` accepts (a T and a zone), not every form pydantic
+        parses (a space, a Unix timestamp); YAML may have made it a datetime already."""
+        if isinstance(until, datetime):
+            return until
+        if not isinstance(until, str) or not _RFC3339_TIME.match(until):
+            raise ValueError("must be an RFC 3339 time with a zone, e.g. 2026-12-02T04:00:00Z")
+        return until
+
+    @field_validator("until")
+    @classmethod
+    def _in_utc(cls, until: datetime) -> datetime:
+        """One instant, one wire form (and so one model version), whatever zone it was written in."""
+        return until.astimezone(timezone.utc)
+
+
 class DataSpec(ApiModel):
     """Dialog data as JSONL (see docs/data.md). Paths are on the artifacts volume."""
 
     rules = (
         CrossFieldRule(
-            cel="has(self.preset) || has(self.train)",
-            message="either preset or train must be set",
+            cel="has(self.preset) || has(self.train) || has(self.reactionsFrom)",
+            message="one of preset, train or reactionsFrom must be set",
             field=".train",
-            holds=lambda s: s.preset is not None or s.train is not None,
+            holds=lambda s: s.preset is not None or s.train is not None or s.reactions_from is not None,
+        ),
+        CrossFieldRule(
+            cel="!has(self.reactionsFrom) || !has(self.train)",
+            message="reactionsFrom mixes users' reactions with a preset's proxy reactions, not with train files",
+            field=".reactionsFrom",
+            holds=lambda s: s.reactions_from is None or s.train is None,
         ),
         CrossFieldRule(
             cel="!has(self.negativesFrom) || has(self.preset)",
@@ -254,6 +296,10 @@ class DataSpec(ApiModel):
     """Downvotes per upvote with negativesFrom. Held-out: a context's highest-ranked wrong
     candidates among the retrieval model's serving.topK. Training: the reply paired with the
     contexts it is wrongly ranked highest for, so a reply's text alone does not predict its label."""
+    reactions_from: Optional[ReactionsSource] = None
+    """Reranking: train on users' reactions to a retrieval DialogModel's answers. With preset as
+    well, both are used: all of the users' reactions and all of the proxy reactions, each marked
+    by its source."""
     train: Optional[str] = Field(None, min_length=1)
     """Training data (JSONL): pairs, reactions or sessions depending on the task."""
     eval: Optional[str] = Field(None, min_length=1)
@@ -558,6 +604,12 @@ class DialogModelSpec(ApiModel):
             message="data.negativesFrom builds reranking data: it needs task reranking",
             field=".data.negativesFrom",
             holds=lambda s: s.data.negatives_from is None or s.task == Task.reranking,
+        ),
+        CrossFieldRule(
+            cel="!has(self.data.reactionsFrom) || self.task == 'reranking'",
+            message="data.reactionsFrom is users' reactions to answers: it trains task reranking",
+            field=".data.reactionsFrom",
+            holds=lambda s: s.data.reactions_from is None or s.task == Task.reranking,
         ),
         CrossFieldRule(
             cel=_gate_cel(),

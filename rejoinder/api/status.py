@@ -29,6 +29,7 @@ class ConditionType(str, Enum):
     Progressing = "Progressing"
     Degraded = "Degraded"
     ScalingActive = "ScalingActive"  # the request rate is read and replicas follow it (as the HPA's)
+    CanaryJudged = "CanaryJudged"  # rollout.canary: False while a new version is observed, True once decided
 
 
 class Condition(ApiModel):
@@ -61,6 +62,48 @@ class TrainingAttempt(ApiModel):
     number: int = Field(1, ge=1)
     basis: str = ""
     """What the attempt ran with: a digest of the operational training fields and the retry annotation."""
+
+
+class FeedbackCounts(ApiModel):
+    """Reactions one version received while a canary was judged (docs/feedback.md)."""
+
+    upvotes: int = Field(0, ge=0)
+    downvotes: int = Field(0, ge=0)
+    ratio: Optional[float] = Field(None, ge=0.0, le=1.0)
+    """upvotes / (upvotes + downvotes); absent with no reactions."""
+
+
+class PodFeedback(ApiModel):
+    """A model-server pod's rejoinder_feedback_total as last read: the next reading counts what it
+    added since (or all of it after the pod restarted: its counters started again from zero)."""
+
+    pod: str
+    track: Literal["stable", "canary"]
+    upvotes: int = Field(0, ge=0)
+    downvotes: int = Field(0, ge=0)
+    restarts: int = Field(0, ge=0)
+
+
+class CanaryStatus(ApiModel):
+    """The last canary (rollout.canary): a new revision served beside the stable one and judged on
+    its users' upvote ratio (rejoinder.feedback.canary)."""
+
+    revision: str
+    """Spec ConfigMap of the new version."""
+    version: str
+    stable_revision: str
+    stable_version: str
+    started_at: str
+    """When the canary Deployment was created; reactions count from then, maxDurationSeconds too."""
+    finished_at: Optional[str] = None
+    outcome: Literal["Observing", "Promoted", "RolledBack", "KeptStable"] = "Observing"
+    reason: str = ""
+    message: str = Field("", max_length=4000)
+    stable: FeedbackCounts = Field(default_factory=FeedbackCounts)
+    canary: FeedbackCounts = Field(default_factory=FeedbackCounts)
+    summary: str = ""
+    """One line for `kubectl get`: "new 0.55 of 240 / stable 0.40 of 2100"."""
+    pods: list[PodFeedback] = Field(default_factory=list, max_length=1000)
 
 
 class DialogModelStatus(ApiModel):
@@ -97,3 +140,5 @@ class DialogModelStatus(ApiModel):
     """Requests per second over all ready model-server replicas."""
     endpoint: Optional[str] = None
     """gRPC endpoint of the model service (host:port)."""
+    canary: Optional[CanaryStatus] = None
+    """The canary under way, or the last one judged (rollout.canary)."""

@@ -5,6 +5,9 @@
     rejoinder data synthetic -o DIR --responses N synthetic (labelled "source": "synthetic") data
                                                   for scale tests: candidates, pairs, reactions, sessions
     rejoinder data check FILE --kind KIND         strict read; exit 1 with file:line: reason
+    rejoinder data reactions (-f SPEC | --from DIR) --out FILE [--until T] [--version V] [--json]
+                                                  compact a served model's reaction log into
+                                                  reranker reactions (docs/feedback.md)
     rejoinder data pretokenize -f SPEC --input FILE --tokenizer DIR -o SHARDS
                                                   featurize over all cores into training shards
 """
@@ -12,8 +15,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=Path)
     p.add_argument("--kind", choices=KINDS, required=True)
     p.set_defaults(run=run_check)
+
+    p = verbs.add_parser("reactions", help="compact a served model's reaction log into reranker reactions JSONL")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("-f", "--filename", type=Path,
+                        help="a DialogModel: its own reaction log, or for a reranker with data.reactionsFrom that "
+                             "model's log up to its until (what its training uses)")
+    source.add_argument("--from", dest="reactions_dir", type=Path, help="a reactions directory of segment files")
+    p.add_argument("--out", type=Path, required=True, help="reactions JSONL to write (atomically)")
+    p.add_argument("--until", type=_rfc3339, help="only reactions acknowledged before this RFC 3339 time")
+    p.add_argument("--version", dest="versions", action="append",
+                   help="only answers of this served version (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    p.set_defaults(run=run_reactions)
 
     p = verbs.add_parser("pretokenize", help="featurize a JSONL file for a spec into training shards")
     p.add_argument("-f", "--filename", type=Path, required=True, help="DialogModel YAML")
@@ -96,6 +114,48 @@ def run_check(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     print(f"{args.file}: {count} valid {args.kind} records")
+    return 0
+
+
+def _rfc3339(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time (e.g. 2026-12-02T04:00:00Z)") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (end it with Z for UTC)")
+    return when
+
+
+def run_reactions(args: argparse.Namespace) -> int:
+    from ..feedback.compaction import NoReactions, compact_dir, format_summary, write_reactions
+    from ..feedback.records import RecordError
+    from ..feedback.segments import reactions_dir
+    from ..constants import DEFAULT_NAMESPACE
+    from ._load import dialog_model_or_exit
+
+    directory, until = args.reactions_dir, args.until
+    if args.filename is not None:
+        model = dialog_model_or_exit(args.filename)
+        source, name = model.spec.data.reactions_from, model.metadata.name
+        if source is not None:  # a reranker: the log it trains on, up to its cutoff unless told otherwise
+            name, until = source.dialog_model, until or source.until
+        directory = reactions_dir(model.spec.storage.path, model.metadata.namespace or DEFAULT_NAMESPACE, name)
+    try:
+        compacted = compact_dir(directory, until, set(args.versions) if args.versions else None)
+    except (NoReactions, RecordError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    if not compacted.reactions:
+        print(f"{directory}: no reactions left to write after the cutoff and version filter "
+              f"({compacted.summary.records_read} records read)", file=sys.stderr)
+        return 1
+    write_reactions(args.out, compacted)
+    if args.json:
+        print(json.dumps({"reactionsDir": str(directory), "out": str(args.out), **compacted.summary.to_json()}, indent=2))
+    else:
+        print(format_summary(compacted.summary))
+        print(f"wrote {len(compacted.reactions)} reactions from {directory} to {args.out}")
     return 0
 
 

@@ -94,10 +94,17 @@ def run(args: argparse.Namespace) -> int:
         for turn in args.turns:
             print(f"  > {turn}")
     if method == "respond":
-        print(f"\nbest: {reply.best.text}\n")
+        print(f"\nbest: {reply.best.text}")
+        if reply.response_id:
+            print(f"response id: {reply.response_id}  (rejoinder feedback --id {reply.response_id} --up|--down)")
+        print()
         _print_candidates(reply.candidates, reply.reranked)
     elif method == "retrieve":
         _print_candidates(reply.candidates, False)
+        if reply.candidates and reply.candidates[0].response_id:
+            print("response ids (rejoinder feedback --id ID --up|--down):")
+            for c in reply.candidates:
+                print(f"{c.rank:>3}  {c.response_id}")
     elif method == "rerank":
         for score, text in sorted(zip(reply.scores, args.response), key=lambda p: -p[0]):
             print(f"{score:>8.4f}  {text}")

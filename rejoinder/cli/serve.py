@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bundle", type=Path, help="exported bundle directory")
     parser.add_argument("--index", type=Path, help="index directory (retrieval)")
     parser.add_argument("--reranker-bundle", type=Path, help="a reranking bundle Respond reranks with")
+    parser.add_argument("--reranker-version",
+                        help="with -f: serve this version of spec.serving.reranker (default: its newest export); "
+                             "a canary pins the new one, the stable server keeps its own")
     parser.add_argument("--host", default=LOCAL_HOST, help="listen address (0.0.0.0 in a pod)")
     parser.add_argument("--port", type=int, default=GRPC_PORT, help=f"gRPC port (default {GRPC_PORT}; 0 = any free port)")
     parser.add_argument("--metrics-port", type=int, default=METRICS_PORT,
@@ -52,6 +55,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--drain-delay", type=float, default=2.0,
                         help="seconds to keep answering after SIGTERM while health is NOT_SERVING (default 2)")
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to finish accepted requests on shutdown")
+    parser.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024,
+                        help="largest request accepted, in bytes (default 4 MiB; larger: RESOURCE_EXHAUSTED)")
+    feedback = parser.add_argument_group("feedback (docs/feedback.md)")
+    feedback.add_argument("--reactions-dir", type=Path,
+                          help="where this server's reaction segments go (default with -f: "
+                               "<storage.path>/<namespace>/<name>/reactions; without -f and this flag: Feedback is off)")
+    feedback.add_argument("--reaction-segment-bytes", type=int, help="rotate a segment at this size (default 64 MiB)")
+    feedback.add_argument("--reaction-queue", type=int,
+                          help="reactions waiting for the disk before RESOURCE_EXHAUSTED (default 4096)")
+    feedback.add_argument("--reaction-batch", type=int,
+                          help="reactions per write + fsync (group commit; default 256; 1 = fsync each)")
+    feedback.add_argument("--answer-memory", type=int,
+                          help="answers remembered for Feedback by response id (default 200000)")
+    feedback.add_argument("--answer-ttl", type=float, help="seconds an answer is remembered (default 3600)")
     parser.set_defaults(run=run)
 
 
@@ -73,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     from rejoinder.modelserver import validation
     from rejoinder.modelserver.config import ServingFlags, resolve_serving
     from rejoinder.modelserver.loading import LoadRequest, load_runtime
+    from rejoinder.feedback.segments import reactions_dir
     from rejoinder.modelserver.locate import NotFound, locate, reranker_bundle
+    from rejoinder.modelserver.reaction_log import ReactionLogConfig
     from rejoinder.modelserver.server import ModelServer, ServerSettings
     from rejoinder.tasks import task_module
 
@@ -95,11 +114,14 @@ def run(args: argparse.Namespace) -> int:
         if task_module(spec.task).builds_index:
             req.index_dir = args.index or where.index_dir
         try:
-            req.reranker_dir = args.reranker_bundle or reranker_bundle(model)
+            req.reranker_dir = args.reranker_bundle or reranker_bundle(model, args.reranker_version)
         except NotFound as error:
             print(error, file=sys.stderr)
             return 2
         req.name, req.namespace = where.name, where.namespace
+    elif args.reranker_version is not None:
+        print("--reranker-version needs -f (it names a version of spec.serving.reranker)", file=sys.stderr)
+        return 2
     config = resolve_serving(model.spec if model is not None else None, ServingFlags(
         max_batch_size=args.max_batch_size, max_delay_ms=args.max_delay_ms, queue_capacity=args.queue_capacity,
         sequence_buckets=args.sequence_buckets, max_batch_tokens=args.max_batch_tokens,
@@ -112,10 +134,28 @@ def run(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, metrics_port=None if args.metrics_port < 0 else args.metrics_port,
         batching=config.batching,
         limits=validation.Limits(max_context_turns=config.max_context_turns, default_top_k=config.top_k),
-        drain_delay_s=args.drain_delay, grace_s=args.grace,
+        drain_delay_s=args.drain_delay, grace_s=args.grace, max_message_bytes=args.max_message_bytes,
     )
     if args.instance:
         settings.instance = args.instance
+    directory = args.reactions_dir or (
+        reactions_dir(model.spec.storage.path, req.namespace, req.name) if model is not None else None
+    )
+    if directory is not None:
+        given = {"segment_bytes": args.reaction_segment_bytes, "queue_size": args.reaction_queue,
+                 "batch_size": args.reaction_batch}
+        try:
+            settings.reactions = ReactionLogConfig(directory, **{k: v for k, v in given.items() if v is not None})
+        except ValueError as error:
+            print(error, file=sys.stderr)
+            return 2
+    if args.answer_memory is not None:
+        settings.answer_capacity = args.answer_memory
+    if args.answer_ttl is not None:
+        settings.answer_ttl_s = args.answer_ttl
+    if settings.answer_capacity < 1 or settings.answer_ttl_s <= 0:
+        print("--answer-memory must be >= 1 and --answer-ttl > 0", file=sys.stderr)
+        return 2
 
     def load():
         runtime, identity = load_runtime(req)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 from ..artifacts import ModelLayout
 from .records import ReactionRecord, RecordError
@@ -69,8 +69,11 @@ def segments(directory: Path) -> list[Path]:
     return [p for _, p in ordered]
 
 
-def read_segment(path: Path) -> Iterator[ReactionRecord]:
-    """The records of one segment; a torn last line is skipped with a warning."""
+OnTorn = Callable[[Path, int], None]  # (segment, bytes skipped): for readers that count them
+
+
+def read_segment(path: Path, on_torn: Optional[OnTorn] = None) -> Iterator[ReactionRecord]:
+    """The records of one segment; a torn last line is skipped with a warning (and told to on_torn)."""
     data = path.read_bytes()
     lines = data.split(b"\n")
     torn = lines.pop()  # b"" when the file ends with a newline, as every complete write does
@@ -84,9 +87,11 @@ def read_segment(path: Path) -> Iterator[ReactionRecord]:
     if torn.strip():
         log.warning("%s: skipped a torn last line (%d bytes, no newline): the writer stopped mid-write, "
                     "after its last acknowledged flush", path, len(torn))
+        if on_torn is not None:
+            on_torn(path, len(torn))
 
 
-def read_reactions(directory: Path) -> Iterator[ReactionRecord]:
+def read_reactions(directory: Path, on_torn: Optional[OnTorn] = None) -> Iterator[ReactionRecord]:
     """Every record under a reactions directory, segment by segment."""
     for path in segments(directory):
-        yield from read_segment(path)
+        yield from read_segment(path, on_torn)

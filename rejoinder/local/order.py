@@ -1,8 +1,8 @@
 """In which order `rejoinder up` brings up the DialogModels of one multi-document file.
 
 Pure: a model is trained after every model of the file its training reads — its
-init.dialogModel and its data.negativesFrom (a reranker mines that retrieval model's hard
-negatives). Serving comes after all training, so serving.reranker only has to name a model that
+init.dialogModel, its data.negativesFrom (a reranker mines that retrieval model's hard
+negatives) and its data.reactionsFrom (a reranker trains on users' reactions to that model). Serving comes after all training, so serving.reranker only has to name a model that
 is trained by then. Names not in the file must already be trained in the same storage; their
 stages say so if not. Local mode serves one model in the foreground: at most one document may
 have serving enabled.
@@ -27,6 +27,8 @@ def needs(model: DialogModel) -> list[str]:
         out.append(spec.model.init.dialog_model)
     if spec.data.negatives_from:
         out.append(spec.data.negatives_from)
+    if spec.data.reactions_from is not None and spec.data.reactions_from.dialog_model not in out:
+        out.append(spec.data.reactions_from.dialog_model)
     return out
 
 

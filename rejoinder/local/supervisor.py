@@ -40,8 +40,12 @@ def _raise(signum: int, _frame: Any) -> None:
 
 
 def install_signal_handlers() -> None:
-    """SIGHUP (the terminal closed) and SIGTERM stop `up` the way Ctrl-C does, children first."""
-    for sig in (signal.SIGHUP, signal.SIGTERM):
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed) stop `up`, children first.
+
+    SIGINT gets its handler explicitly: a process started in the background by a shell without
+    job control (CI runners, `cmd &` in a script, nohup) inherits SIGINT *ignored*, and Python
+    then installs no KeyboardInterrupt handler, so `kill -INT` left such an `up` serving forever."""
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _raise)
 
 

@@ -18,6 +18,7 @@ WARNING_REASONS = {
     "MetricsMissing", "ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "Unschedulable",
     "WaitingForGPUNodes", "ProbeFailing", "NoReplicasAvailable", "TrainingFailed", "InvalidSpec",
     "ChildRejected", "TrainingDiverged", "CleanupSkipped",
+    "CanaryWorse", "TooFewReactions", "Inconclusive", "FeedbackUnknown",  # rollout.canary (operator/canary.py)
 }
 
 MAX_MESSAGE = 4000
@@ -25,6 +26,16 @@ MAX_MESSAGE = 4000
 
 def rfc3339(now: datetime) -> str:
     return now.strftime(RFC3339)
+
+
+def parse_rfc3339(text: Optional[str]) -> Optional[datetime]:
+    """A time written by rfc3339() (or the apiserver); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def utcnow() -> datetime:

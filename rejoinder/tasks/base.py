@@ -110,8 +110,15 @@ class BinaryTaskDefinition(TaskDefinition):
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:
         from ..training import evaluation
 
-        features = self.features(inputs.featurizer, inputs.architecture, inputs.held)
-        report = evaluation.evaluate_binary(inputs.training_task.model, features)
+        from ..training.user_reactions import by_origin
+
+        model = inputs.training_task.model
+        report = evaluation.evaluate_binary(model, self.features(inputs.featurizer, inputs.architecture, inputs.held))
         if inputs.prepared.labels is not None:  # proxy labels: the metrics say so wherever they go
             report["labels"] = inputs.prepared.labels
+        groups = by_origin(inputs.held)  # users' reactions mixed with proxy ones: each scored alone too
+        if groups:
+            report["metricsByOrigin"] = {
+                origin: evaluation.evaluate_binary(model, self.features(inputs.featurizer, inputs.architecture, records))["metrics"]
+                for origin, records in groups.items()}
         return report

@@ -76,6 +76,28 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("bad-toleration-operator", {"spec.training.tolerations": [{"key": "gpu", "operator": "Maybe"}]},
      "spec.training.tolerations[0].operator"),
     ("task-missing", {"spec.task": _DELETE}, "spec.task"),
+    ("reactions-from-on-retrieval", {"spec.data.reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00Z"}},
+     "spec.data.reactionsFrom"),
+    ("reactions-from-itself", {"spec.task": "reranking",
+                               "spec.data.reactionsFrom": {"dialogModel": "base", "until": "2026-12-01T00:00:00Z"}},
+     "spec.data.reactionsFrom.dialogModel"),
+    ("reactions-from-with-train", {"spec.task": "reranking", "spec.data": {
+        "train": "r.jsonl", "reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00Z"}}},
+     "spec.data.reactionsFrom"),
+    ("reactions-until-not-a-time", {"spec.task": "reranking",
+                                    "spec.data.reactionsFrom": {"dialogModel": "chat", "until": "yesterday"}},
+     "spec.data.reactionsFrom.until"),
+    ("reactions-until-without-a-zone", {"spec.task": "reranking",
+                                        "spec.data.reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00"}},
+     "spec.data.reactionsFrom.until"),
+    ("reactions-until-with-a-space", {"spec.task": "reranking",
+                                      "spec.data.reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01 00:00:00Z"}},
+     "spec.data.reactionsFrom.until"),
+    ("reactions-until-a-number", {"spec.task": "reranking",
+                                  "spec.data.reactionsFrom": {"dialogModel": "chat", "until": 1796083200}},
+     "spec.data.reactionsFrom.until"),
+    ("reactions-minimum-zero", {"spec.task": "reranking", "spec.data.reactionsFrom": {
+        "dialogModel": "chat", "until": "2026-12-01T00:00:00Z", "minReactions": 0}}, "spec.data.reactionsFrom.minReactions"),
 ]
 
 
@@ -89,6 +111,16 @@ def _doc(changes: dict[str, Any]) -> dict[str, Any]:
 def test_base_is_valid() -> None:
     parse_dialog_model(BASE)
     assert crd_problems(SCHEMA, BASE) == []
+
+
+@pytest.mark.parametrize("data", [
+    {"reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00Z"}},
+    {"preset": "chatterbot", "negativesFrom": "chat", "reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00+01:00"}},
+])
+def test_a_reranker_may_train_on_a_retrieval_models_reactions(data: dict[str, Any]) -> None:
+    doc = _doc({"spec.task": "reranking", "spec.data": data})
+    parse_dialog_model(doc)
+    assert crd_problems(SCHEMA, doc) == []
 
 
 def test_there_are_at_least_15_distinct_cases() -> None:

@@ -37,6 +37,19 @@ def test_defaults_written_or_not_give_the_same_version() -> None:
     assert model_version(_spec()) == model_version(_spec(training={"xla": True, "workers": 1}))
 
 
+def test_a_reranker_on_users_reactions_is_a_new_version_only_when_its_cutoff_moves() -> None:
+    def reranker(until: str, **source) -> str:
+        data = {"reactionsFrom": {"dialogModel": "chat", "until": until, **source}}
+        return model_version(_spec(task="reranking", data=data))
+
+    base = reranker("2026-12-02T04:00:00Z")
+    assert reranker("2026-12-02T04:00:00Z") == base  # the same spec: the same version, anywhere
+    assert reranker("2026-12-02T05:00:00+01:00") == base  # the same instant written in another zone
+    assert reranker("2026-12-02T04:00:00Z", minReactions=50) == base  # the default written out
+    assert reranker("2026-12-02T05:00:00Z") != base  # bumped until: retrain on what users said since
+    assert reranker("2026-12-02T04:00:00Z", minReactions=10) != base
+
+
 def test_index_version_follows_index_settings_and_model() -> None:
     base = index_version(_spec())
     assert index_version(_spec(index={"kind": "hnsw"})) != base

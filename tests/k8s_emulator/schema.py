@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jsonschema
@@ -22,6 +24,22 @@ log = logging.getLogger(__name__)
 class Cause:
     field: str  # "spec.training.workers"
     message: str
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+FORMATS = jsonschema.FormatChecker(formats=())  # only the formats the apiserver checks that our CRDs use
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    """RFC 3339 with a zone and a T, as the apiserver's `format: date-time` (kube-openapi strfmt.IsDateTime)
+    requires; stricter only in refusing impossible dates such as February 30."""
+    if not isinstance(value, str):
+        return True  # the type check reports non-strings
+    if not _RFC3339.match(value):
+        return False
+    datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))  # month 13 etc. raise
+    return True
 
 
 def _to_json_schema(node: Any) -> Any:
@@ -141,7 +159,7 @@ class CustomResourceSchema:
 
     def __init__(self, openapi: dict[str, Any], cel: CelRules):
         self.openapi = openapi
-        self._validator = jsonschema.Draft4Validator(_to_json_schema(openapi))
+        self._validator = jsonschema.Draft4Validator(_to_json_schema(openapi), format_checker=FORMATS)
         self._cel = cel
         self._cel_verdicts: dict[str, list[Cause]] = {}  # by spec JSON: CEL in Python is slow
 
@@ -167,4 +185,17 @@ class CustomResourceSchema:
                     self._cel_verdicts.clear()
                 self._cel_verdicts[key] = verdict
             causes.extend(verdict)
+            if not verdict:
+                causes.extend(self._root_rules(obj))
+        return causes
+
+    def _root_rules(self, obj: dict[str, Any]) -> list[Cause]:
+        """Root-level rules see the object, but of its metadata only name and generateName (as
+        the apiserver binds them); their fieldPath is from the root."""
+        rules = {k: v for k, v in self.openapi.items() if k == "x-kubernetes-validations"}
+        if not rules:
+            return []
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k in ("name", "generateName")}
+        causes: list[Cause] = []
+        self._cel.check(rules, {**{k: v for k, v in obj.items() if k != "metadata"}, "metadata": meta}, "", causes)
         return causes

@@ -38,6 +38,16 @@ def test_training_dependencies_come_first_and_unknown_names_are_left_to_the_stag
     assert _names(ordered) == ["pre", "retr", "rr", "other"] and served is retr
 
 
+def test_a_reranker_trained_on_users_reactions_comes_after_the_model_they_reacted_to() -> None:
+    reactions = {"dialogModel": "retr", "until": "2026-12-01T00:00:00Z"}
+    rr = _model("rr", "reranking", data={"reactionsFrom": reactions}, serving={"enabled": False})
+    both = _model("both", "reranking", data={"negativesFrom": "retr", "reactionsFrom": reactions},
+                  serving={"enabled": False})
+    retr = _model("retr", serving={"reranker": "rr"})
+    ordered, served = bring_up_order([both, rr, retr])
+    assert _names(ordered) == ["retr", "both", "rr"] and served is retr
+
+
 def test_files_local_mode_cannot_bring_up_are_refused_with_the_reason() -> None:
     off = {"enabled": False}
     with pytest.raises(OrderError, match="serves one model, but a, b have serving enabled"):

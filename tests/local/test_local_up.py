@@ -51,6 +51,8 @@ def _start(config: Path, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "rejoinder", "up", "-f", str(config), "--port", "0", "--metrics-port", "0", "--no-horovod"],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # started as a CI runner or `cmd &` starts it: with SIGINT ignored (Ctrl-C must still work)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
 
 
@@ -60,7 +62,12 @@ def _wait_serving(proc: subprocess.Popen, status_file: Path, timeout: float) -> 
 
 def _stop(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    out, _ = proc.communicate(timeout=90)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # its stages die with it (parent-death signal); none outlives the test
+        out, _ = proc.communicate()
+        raise AssertionError(f"`rejoinder up` did not stop within 90 s of SIGINT:\n{out[-4000:]}") from None
     assert proc.returncode == 0, out[-4000:]
     return out
 

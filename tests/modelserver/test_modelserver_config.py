@@ -35,3 +35,30 @@ def test_the_spec_then_the_flags():
                                                  top_k=3, max_batch_tokens=64))
     assert flagged.batching == BatchingConfig(4, 0.0, 1024, (8, 16), 64)
     assert (flagged.precision, flagged.xla, flagged.top_k, flagged.gpu) == ("none", True, 3, True)
+
+
+def test_a_pinned_reranker_version_is_served_instead_of_the_newest(tmp_path):
+    import os
+
+    import pytest
+
+    from rejoinder.api import parse_dialog_model
+    from rejoinder.modelserver.locate import NotFound, layout_of, reranker_bundle
+
+    doc = {"apiVersion": "rejoinder.dev/v1alpha1", "kind": "DialogModel", "metadata": {"name": "chat", "namespace": "t"},
+           "spec": {"task": "retrieval", "data": {"preset": "chatterbot"}, "storage": {"path": str(tmp_path)},
+                    "serving": {"reranker": "rerank"}}}
+    model = parse_dialog_model(doc)
+    layout = layout_of(model, "rerank")
+    for n, version in enumerate(("v-old", "v-new")):
+        manifest = layout.version(version).export_dir / "manifest.json"
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text('{"created": "2026-12-0%dT00:00:00Z"}' % (n + 1))
+        os.utime(manifest, (n, n))
+    assert reranker_bundle(model) == layout.version("v-new").export_dir
+    assert reranker_bundle(model, "v-old") == layout.version("v-old").export_dir  # the stable keeps its own
+    with pytest.raises(NotFound, match="version v-none: no finished export"):
+        reranker_bundle(model, "v-none")
+    doc["spec"]["serving"] = {}
+    with pytest.raises(NotFound, match="spec.serving.reranker is not set"):
+        reranker_bundle(parse_dialog_model(doc), "v-old")

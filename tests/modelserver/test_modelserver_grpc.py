@@ -84,7 +84,7 @@ def test_respond_reranks_the_retrieved_candidates(stub):
 def test_model_info_describes_what_is_served(stub, artifacts):
     info = stub.ModelInfo(pb.ModelInfoRequest(), timeout=10)
     assert info.task == "retrieval" and info.name == "chat" and info.namespace == "tests"
-    assert set(info.methods) == {"Retrieve", "Respond", "Rerank", "ModelInfo"}
+    assert set(info.methods) == {"Retrieve", "Respond", "Rerank", "ModelInfo", "Feedback"}
     assert info.index_size == len(artifacts.candidate_ids) and info.index_kind == "flat"
     assert list(info.batch_shapes) == [1, 2, 4, 8] and info.max_top_k == len(artifacts.candidate_ids)
 
@@ -111,7 +111,6 @@ def test_overload_is_refused_at_once_without_hanging(stub):
 BAD = [
     ("Retrieve", pb.RetrieveRequest(context=[]), "context is empty"),
     ("Retrieve", pb.RetrieveRequest(context=["hi", "   "]), r"context\[1\] is empty"),
-    ("Retrieve", pb.RetrieveRequest(context=["t"] * 65), "65 turns; at most 64"),
     ("Retrieve", pb.RetrieveRequest(context=["hi"], top_k=401), "top_k 401 is out of range"),
     ("Respond", pb.RespondRequest(context=["hi"], top_k=5000), "top_k 5000 is out of range"),
     ("Rerank", pb.RerankRequest(context=["hi"], responses=[]), "responses is empty"),

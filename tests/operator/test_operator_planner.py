@@ -14,7 +14,15 @@ from rejoinder.api.status import DialogModelStatus
 from rejoinder.api.versioning import index_version, model_version
 from rejoinder.operator import names
 from rejoinder.operator.children import ParsedDialogModel, content_hash
-from rejoinder.operator.planner import Observed, Plan, is_subset, plan, start_gain_refusal, status_patch
+from rejoinder.operator.planner import (
+    REACTIONS_SETTLE,
+    Observed,
+    Plan,
+    is_subset,
+    plan,
+    start_gain_refusal,
+    status_patch,
+)
 from rejoinder.operator.security import pod_spec_problems
 from rejoinder.operator.settings import OperatorSettings
 
@@ -209,10 +217,12 @@ def test_train_index_deploy_serve() -> None:
     st, obs = run_pipeline(m, DialogModelStatus(), {}, {"recall@5": 0.6})
     p = obs["plan"]
     [dep] = by_kind(p.create, "Deployment")
-    [svc] = by_kind(p.create, "Service")
+    svc, headless = by_kind(p.create, "Service")
     [pdb] = by_kind(p.create, "PodDisruptionBudget")
     version = model_version(m.spec)
     assert st.phase.value == "RollingOut"
+    assert headless["metadata"]["name"] == "m-headless" and headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == svc["spec"]["selector"]
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["command"] == ["rejoinder", "serve", "-f", "/etc/rejoinder/dialogmodel.yaml", "--version", version,
                             "--host", "0.0.0.0", "--port", "8500", "--metrics-port", "9090"]
@@ -233,8 +243,8 @@ def test_train_index_deploy_serve() -> None:
     dep2 = rolled_out({**dep, "metadata": {**dep["metadata"], "annotations": p.patch[0]["metadata"]["annotations"]}}) \
         if p.patch else rolled_out(dep)
     st2 = state_after(p)
-    p2 = plan(m, st2, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=dep2, service=svc, pdb=pdb),
-              SETTINGS, NOW + timedelta(seconds=5))
+    p2 = plan(m, st2, Observed(jobs=obs["jobs"], config_maps=obs["config_maps"], deployment=dep2, service=svc, pdb=pdb,
+                               headless_service=headless), SETTINGS, NOW + timedelta(seconds=5))
     assert not p2.create and not p2.patch and not p2.delete
     assert status_patch(p.status, p2.status) == {}
     assert not p2.events
@@ -367,6 +377,29 @@ def test_a_reranker_waits_for_the_retrieval_model_it_mines_negatives_from() -> N
     assert "chat-retrieval" in cond(p, "Trained")["message"] and not by_kind(p.create, "Job")
     p = plan(model(s), DialogModelStatus(), Observed(negatives_model_trained=True), SETTINGS, NOW)
     assert by_kind(p.create, "Job")
+
+
+def test_a_reranker_waits_for_the_retrieval_model_whose_reactions_it_trains_on() -> None:
+    s = spec(task="reranking", data={"reactionsFrom": {"dialogModel": "chat-retrieval", "until": "2025-12-01T00:00:00Z"}},
+             rollout={})
+    p = plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=False), SETTINGS, NOW)
+    assert p.status["phase"] == "Pending" and cond(p, "Trained")["reason"] == "WaitingForReactionsModel"
+    assert "chat-retrieval" in cond(p, "Trained")["message"] and not by_kind(p.create, "Job")
+    p = plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=True), SETTINGS, NOW)
+    assert by_kind(p.create, "Job")
+
+
+def test_a_reranker_on_users_reactions_waits_until_its_cutoff_has_passed() -> None:
+    def at(now: datetime) -> Plan:
+        s = spec(task="reranking", data={"reactionsFrom": {"dialogModel": "chat", "until": "2026-01-01T12:00:00Z"}},
+                 rollout={})
+        return plan(model(s), DialogModelStatus(), Observed(reactions_model_trained=True), SETTINGS, now)
+
+    for now in (NOW - timedelta(hours=1), NOW + REACTIONS_SETTLE - timedelta(seconds=1)):
+        p = at(now)
+        assert cond(p, "Trained")["reason"] == "WaitingForReactionsCutoff" and not by_kind(p.create, "Job")
+        assert "2026-01-01T12:00:00Z" in cond(p, "Trained")["message"] and p.status["phase"] == "Pending"
+    assert by_kind(at(NOW + REACTIONS_SETTLE).create, "Job")
 
 
 def test_old_versions_children_are_garbage_collected() -> None:
@@ -635,3 +668,17 @@ def test_new_version_without_gain_over_its_start_keeps_the_old_one_serving() -> 
     assert st2.serving_version == st.serving_version
     degraded = next(c for c in st2.conditions if c.type.value == "Degraded")
     assert degraded.reason == "QualityGateFailed" and f"keeping {st.serving_version}" in degraded.message
+
+
+def test_a_server_reads_the_artifacts_read_only_but_appends_to_its_own_reaction_log() -> None:
+    from rejoinder.feedback.segments import reactions_dir
+    from rejoinder.operator import children
+
+    m = model()
+    pod = children.server_deployment(m, model_version(m.spec), 1, SETTINGS, {}, "h")["spec"]["template"]["spec"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "artifacts", "mountPath": "/data", "readOnly": True} in mounts
+    log_dir = str(reactions_dir("/data", "ns", "m"))
+    assert {"name": "artifacts", "mountPath": log_dir, "readOnly": False, "subPath": "ns/m/reactions"} in mounts
+    [claim] = [v for v in pod["volumes"] if v["name"] == "artifacts"]
+    assert claim["persistentVolumeClaim"]["readOnly"] is False  # a read-only claim would make every mount read-only

@@ -75,9 +75,9 @@ def test_phases_select_the_objects_of_one_phase() -> None:
     retrieval = REPO / "examples" / "retrieval.yaml"
     assert [d["kind"] for d in render(retrieval, "--phase", "training")] == ["ConfigMap", "MPIJob"]
     assert [d["kind"] for d in render(retrieval, "--phase", "indexing")] == ["Job"]
-    assert [d["kind"] for d in render(retrieval, "--phase", "serving")] == ["Deployment", "Service", "PodDisruptionBudget"]
+    assert [d["kind"] for d in render(retrieval, "--phase", "serving")] == ["Deployment", "Service", "Service", "PodDisruptionBudget"]
     everything = render(retrieval)
-    assert len(everything) == 6 and all(d["metadata"]["namespace"] == "dialog" for d in everything)
+    assert len(everything) == 7 and all(d["metadata"]["namespace"] == "dialog" for d in everything)
 
 
 def test_render_uses_the_operators_builders() -> None:
@@ -133,7 +133,7 @@ def test_render_of_the_autoscaling_engines_is_accepted(engine: str, kind: str, n
     path = tmp_path / "dm.yaml"
     path.write_text(yaml.safe_dump(doc))
     docs = render(path, "--phase", "serving")
-    assert [d["kind"] for d in docs] == ["Deployment", "Service", "PodDisruptionBudget", kind]
+    assert [d["kind"] for d in docs] == ["Deployment", "Service", "Service", "PodDisruptionBudget", kind]
     scaling = docs[-1]
     if kind == "ScaledObject":
         keda_strict(scaling)
