@@ -26,7 +26,7 @@ from ..pipeline.stages import Stage
 from . import supervisor
 from .commands import Endpoint, stage_argv
 from .flywheel_plan import Loop, judge, keep_judging, retrained, settled, status_message, winner
-from .runner import LocalRun, StageFailed, free_port, wait_serving
+from .runner import LocalRun, StageFailed, free_port, spawn_logged, wait_serving
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,7 @@ def start_server(run: LocalRun, arm: str, endpoint: Endpoint, reranker_version: 
     instance = f"up-{os.getpid()}-{arm}-{uuid.uuid4().hex[:6]}"
     argv = stage_argv(Stage.serve, run.spec_file, version=run.version, endpoint=endpoint, horovodrun=None,
                       instance=instance) + ["--reranker-version", reranker_version]
-    log_file = run.vlayout.root / "logs" / f"serve-{arm}.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "a", encoding="utf-8") as out:
-        out.write(f"\n$ {' '.join(argv)}\n")
-        out.flush()
-        proc = supervisor.spawn(argv, stdout=out, stderr=subprocess.STDOUT)
+    proc = spawn_logged(argv, run.vlayout.root / "logs" / f"serve-{arm}.log")
     try:
         wait_serving(proc, endpoint, instance, ready_timeout)
         info = _model_info(endpoint.address)
@@ -84,15 +79,12 @@ def simulate(run: LocalRun, args: Sequence[str]) -> dict:
     summary = logs / f"simulate-users-{uuid.uuid4().hex[:6]}.json"
     argv = [*local_cli(), "simulate-users", "--artifacts", run.model.spec.storage.path, "--summary-json",
             str(summary), *args]
-    with open(logs / "simulate-users.log", "a", encoding="utf-8") as out:
-        out.write(f"\n$ {' '.join(argv)}\n")
-        out.flush()
-        proc = supervisor.spawn(argv, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            code = proc.wait()
-        except BaseException:
-            supervisor.stop(proc)
-            raise
+    proc = spawn_logged(argv, logs / "simulate-users.log")
+    try:
+        code = proc.wait()
+    except BaseException:
+        supervisor.stop(proc)
+        raise
     if code != 0 or not summary.is_file():
         raise StageFailed(f"{LABEL} exited with code {code}; see {logs / 'simulate-users.log'}")
     result = json.loads(summary.read_text())

@@ -183,40 +183,45 @@ def _mark_stopped(reporter: Reporter, message: str, failed: bool) -> None:
     state.save(reporter.root, status)
 
 
-def _serve(argv: list[str], instance: str, log_file: Path, endpoint: Endpoint, reporter: Reporter,
-           ready_timeout: float, others: Sequence[Reporter] = ()) -> int:
+def spawn_logged(argv: list[str], log_file: Path) -> subprocess.Popen:
+    """A supervised child whose output goes to `log_file`, after its command line."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "a", encoding="utf-8") as out:
+    with open(log_file, "a", encoding="utf-8") as out:  # the child keeps its own copy of the descriptor
         out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
-        proc = supervisor.spawn(argv, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_serving(proc, endpoint, instance, ready_timeout)
-            status = reporter.status
-            status.endpoint, status.serving_version = endpoint.address, status.latest_version
-            status.replicas = status.ready_replicas = 1
-            reporter.mark(FINISHED[Stage.serve], f"serving on {endpoint.address}; Ctrl-C stops", Phase.Serving)
+        return supervisor.spawn(argv, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _serve(argv: list[str], instance: str, log_file: Path, endpoint: Endpoint, reporter: Reporter,
+           ready_timeout: float, others: Sequence[Reporter] = ()) -> int:
+    proc = spawn_logged(argv, log_file)
+    try:
+        wait_serving(proc, endpoint, instance, ready_timeout)
+        status = reporter.status
+        status.endpoint, status.serving_version = endpoint.address, status.latest_version
+        status.replicas = status.ready_replicas = 1
+        reporter.mark(FINISHED[Stage.serve], f"serving on {endpoint.address}; Ctrl-C stops", Phase.Serving)
+        reporter.newline()
+        if others:  # every model this `up` brought up, as `rejoinder status` shows them
+            print("\n" + display.table([r.row() for r in [*others, reporter]]), flush=True)
+        target = "" if endpoint.address == LOCAL_TARGET else f" --target {endpoint.address}"
+        print(f"\nTry it:  rejoinder query{target} \"Let's go to an early movie\"", flush=True)
+        code = proc.wait()
+        message = f"the model server exited with code {code}; see {log_file}"
+        _mark_stopped(reporter, message, failed=True)
+        print(message, file=sys.stderr, flush=True)
+        return code or 1
+    except KeyboardInterrupt as stopping:
+        quick = _quick(stopping)
+        if not quick:  # on SIGHUP the terminal is gone: stop at once, print nothing
             reporter.newline()
-            if others:  # every model this `up` brought up, as `rejoinder status` shows them
-                print("\n" + display.table([r.row() for r in [*others, reporter]]), flush=True)
-            target = "" if endpoint.address == LOCAL_TARGET else f" --target {endpoint.address}"
-            print(f"\nTry it:  rejoinder query{target} \"Let's go to an early movie\"", flush=True)
-            code = proc.wait()
-            message = f"the model server exited with code {code}; see {log_file}"
-            _mark_stopped(reporter, message, failed=True)
-            print(message, file=sys.stderr, flush=True)
-            return code or 1
-        except KeyboardInterrupt as stopping:
-            quick = _quick(stopping)
-            if not quick:  # on SIGHUP the terminal is gone: stop at once, print nothing
-                reporter.newline()
-                print("stopping the model server (draining in-flight requests)…", flush=True)
-            code = supervisor.stop(proc, quick=quick)
-            _mark_stopped(reporter, "stopped; `rejoinder up` serves it again without retraining", failed=False)
-            return 0 if supervisor.stopped_by_sigterm(code) or quick else code
-        except BaseException as error:
-            supervisor.stop(proc, quick=_quick(error))
-            raise
+            print("stopping the model server (draining in-flight requests)…", flush=True)
+        code = supervisor.stop(proc, quick=quick)
+        _mark_stopped(reporter, "stopped; `rejoinder up` serves it again without retraining", failed=False)
+        return 0 if supervisor.stopped_by_sigterm(code) or quick else code
+    except BaseException as error:
+        supervisor.stop(proc, quick=_quick(error))
+        raise
 
 
 @dataclass
