@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from statistics import NormalDist
 
+from ..api.spec import CanarySpec
+
 
 @dataclass(frozen=True)
 class VersionCounts:
@@ -51,10 +53,9 @@ class CanaryPolicy:
     max_duration_seconds: float = 86400.0
 
     @classmethod
-    def from_spec(cls, spec: "object") -> "CanaryPolicy":
-        """From an API `CanarySpec` (rollout.canary)."""
-        return cls(spec.min_reactions, spec.max_regression, spec.confidence,  # type: ignore[attr-defined]
-                   float(spec.max_duration_seconds))  # type: ignore[attr-defined]
+    def from_spec(cls, spec: CanarySpec) -> "CanaryPolicy":
+        """From the API's rollout.canary."""
+        return cls(spec.min_reactions, spec.max_regression, spec.confidence, float(spec.max_duration_seconds))
 
 
 class Outcome(StrEnum):
