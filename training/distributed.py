@@ -8,6 +8,7 @@ which Horovod's TensorFlow ops need, so the collectives are handed the underlyin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from typing import Any, Callable, Sequence
@@ -46,7 +47,23 @@ class Distributed:
     def broadcast_variables(self, variables: Sequence[Any]) -> None:
         """Make every rank start from rank 0's values (initial weights, restored state)."""
         if self.multi_process and variables:
-            self._hvd.broadcast_variables(tf_variables(variables), root_rank=0)
+            tf_vars = tf_variables(variables)
+            self.check_same_variables(tf_vars)
+            self._hvd.broadcast_variables(tf_vars, root_rank=0)
+
+    def check_same_variables(self, tf_vars: Sequence[Any]) -> None:
+        """Refuse to go on when the ranks built different variables. Horovod keys every
+        collective by tensor name, so ranks whose names or shapes differ wait for each other
+        forever (a silent hang, not an error)."""
+        layout = [(v.name, tuple(v.shape), v.dtype.name) for v in tf_vars]
+        digest = hashlib.sha256(repr(layout).encode()).hexdigest()
+        digests = self.allgather_object((digest, len(layout), layout[:3]))
+        if len({d for d, _, _ in digests}) > 1:
+            described = "; ".join(f"rank {r}: {n} variables, first {first}" for r, (_, n, first) in enumerate(digests))
+            raise RuntimeError(
+                "the ranks built different model variables (names or shapes), so Horovod's collectives "
+                f"would never match: {described}"
+            )
 
     def gradient_tape(self, tape: Any) -> Any:
         """Wrap a GradientTape so `tape.gradient` returns gradients averaged over all ranks."""

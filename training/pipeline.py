@@ -156,6 +156,10 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     from .precision import wrap_optimizer
     from .schedule import WarmupLinearDecay, peak_learning_rate
 
+    # Keras names layers and variables from a process-wide counter, and Horovod matches
+    # collectives by those names: rank 0 may have built other models while preparing the data
+    # (data.negativesFrom, training.hardNegatives), so every rank starts counting afresh.
+    keras.backend.clear_session()
     spec = model.spec
     t = spec.training
     tokenizer = load_tokenizer(layout.tokenizer_dir)

@@ -111,7 +111,7 @@ def _run_stage(argv: list[str], log_file: Path, reporter: Reporter) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     log.debug("running %s", " ".join(argv))
-    with open(log_file, "a", encoding="utf-8") as out:
+    with open(log_file, "a", encoding="utf-8", buffering=1) as out:  # line-buffered: `tail -f` shows it live
         out.write(f"\n$ {' '.join(argv)}\n")
         proc = supervisor.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         try:
@@ -255,7 +255,7 @@ class LocalRun:
     def todo(self) -> list[Stage]:
         spec = self.model.spec
         todo = pending(spec, Done(trained=self.finished(Stage.train), indexed=self.finished(Stage.build_index)))
-        for skipped in (s for s in (Stage.train, Stage.build_index) if s not in todo):
+        for skipped in (s for s in stages(spec) if s in (Stage.train, Stage.build_index) and s not in todo):
             log.info("%s: reusing finished stage %s of version %s", self.model.metadata.name, skipped.value, self.version)
         return todo
 
