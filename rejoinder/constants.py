@@ -16,3 +16,4 @@ LOCAL_TARGET = f"{LOCAL_HOST}:{GRPC_PORT}"
 DEFAULT_NAMESPACE = "default"  # a DialogModel without metadata.namespace (local mode, render, train)
 
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # Kubernetes' timestamps (metav1.Time), UTC to the second
+CANARY_FILE = "canary.json"  # local mode's last canary judgement, in the served model's directory

@@ -8,11 +8,13 @@ upvotes ratio dynamics". The title says when the reactions came from simulated u
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
-from ..constants import DEFAULT_NAMESPACE
+from ..constants import CANARY_FILE, DEFAULT_NAMESPACE, RFC3339
 
 REPORT_PNG = "upvote-ratio.png"
 
@@ -29,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="the served DialogModel whose reactions to read")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE)
     parser.add_argument("--png", type=Path, help=f"where to write the plot (default: <model>/{REPORT_PNG})")
+    parser.add_argument("--since", type=_utc_time, metavar="TIME",
+                        help="also count from this RFC 3339 time on, e.g. a canary's start: versions served side "
+                             "by side compare only over the same period (default: the start of the local loop's "
+                             f"last canary, from <model>/{CANARY_FILE}, if there is one)")
     parser.set_defaults(run=run)
 
 
@@ -46,6 +52,24 @@ def _served_model(args: argparse.Namespace) -> tuple[Path, str]:
     return Path(chosen[0].spec.storage.path), chosen[0].metadata.name
 
 
+def _utc_time(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z for UTC")
+    return parsed.astimezone(timezone.utc)
+
+
+def _canary_start(model_root: Path) -> Optional[datetime]:
+    """When the local loop's last canary started (its judgement's counting start), if it ran."""
+    try:
+        return _utc_time(json.loads((model_root / CANARY_FILE).read_text(encoding="utf-8"))["since"])
+    except (OSError, ValueError, KeyError, TypeError, argparse.ArgumentTypeError):
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..artifacts import ModelLayout
     from ..feedback import report
@@ -58,16 +82,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"no reactions in {directory}", file=sys.stderr)
         return 1
     rows = report.by_version(records)
-    png = args.png or ModelLayout.for_model(storage, args.namespace, model).root / REPORT_PNG
-    write_plot(records, report.title(records, model), png)
+    root = ModelLayout.for_model(storage, args.namespace, model).root
+    since = args.since or _canary_start(root)
+    png = args.png or root / REPORT_PNG
+    write_plot(records, report.title(records, model), png, since)
     print(report.title(records, model))
     print(report.format_table(rows))
+    later = report.from_time(records, since) if since is not None else []
+    if later:
+        print(f"\nfrom {since.strftime(RFC3339)} on (the same period for every version served in it):")
+        print(report.format_table(report.by_version(later)))
     print(f"\nplot: {png}")
     return 0
 
 
-def write_plot(records: Sequence, title: str, png: Path) -> None:
-    """Each version's cumulative upvote ratio against minutes since the first reaction (atomic write)."""
+def write_plot(records: Sequence, title: str, png: Path, since: Optional[datetime] = None) -> None:
+    """Each version's cumulative upvote ratio against minutes since the first reaction (atomic
+    write). With `since`, a line marks it and each version's ratio counted from it on is drawn
+    dashed: a version served before and after it is compared with a newer one over the same period."""
     import io
 
     import matplotlib
@@ -76,15 +108,27 @@ def write_plot(records: Sequence, title: str, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     from ..atomic import write_bytes
-    from ..feedback.report import cumulative_ratios
+    from ..feedback.report import cumulative_ratios, from_time
 
     start = min(r.time for r in records)
+    minutes = lambda points: [(p.time - start).total_seconds() / 60 for p in points]  # noqa: E731
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    colours: dict[str, Any] = {}
     for version, points in cumulative_ratios(records).items():
-        minutes = [(p.time - start).total_seconds() / 60 for p in points]
-        ax.step(minutes, [p.ratio for p in points], where="post",
-                label=f"{version}: {points[-1].ratio:.3f} of {points[-1].reactions}")
-    ax.set_ylim(0, 1)
+        (line,) = ax.step(minutes(points), [p.ratio for p in points], where="post",
+                          label=f"{version}: {points[-1].ratio:.3f} of {points[-1].reactions}")
+        colours[version] = line.get_color()
+    later = from_time(records, since) if since is not None else []
+    if later:
+        cut = (since - start).total_seconds() / 60
+        ax.axvline(cut, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(f" from {since:%H:%M:%S}Z", (cut, 0.02), xycoords=("data", "axes fraction"), fontsize=8, color="grey")
+        for version, points in cumulative_ratios(later).items():
+            ax.step(minutes(points), [p.ratio for p in points], where="post", linestyle="--",
+                    color=colours.get(version), label=f"{version} from {since:%H:%M:%S}Z: "
+                                                      f"{points[-1].ratio:.3f} of {points[-1].reactions}")
+    highest = max(p.ratio for points in cumulative_ratios(records).values() for p in points)
+    ax.set_ylim(0, min(1.0, highest * 1.25 + 0.05))  # low ratios stay readable
     ax.set_xlabel("minutes since the first reaction")
     ax.set_ylabel("cumulative upvote ratio")
     ax.set_title(title, fontsize=10)

@@ -57,6 +57,12 @@ def unique(records: Iterable[ReactionRecord]) -> list[ReactionRecord]:
     return out
 
 
+def from_time(records: Iterable[ReactionRecord], since: datetime) -> list[ReactionRecord]:
+    """The reactions told at or after `since` (whole seconds; the canary counts from its start
+    this way)."""
+    return [r for r in records if r.time >= since]
+
+
 def by_version(records: Sequence[ReactionRecord]) -> list[VersionRow]:
     """One row per served version (model+reranker), in order of each version's first reaction."""
     rows: dict[str, list[ReactionRecord]] = {}

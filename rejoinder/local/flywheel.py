@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 from ..api import parse_dialog_model
 from ..api.status import Phase
 from ..atomic import write_json
-from ..constants import DEFAULT_NAMESPACE, RFC3339
+from ..constants import CANARY_FILE, DEFAULT_NAMESPACE, RFC3339
 from ..feedback.records import served_version
 from ..feedback.segments import read_reactions, reactions_dir
 from ..feedback.simulation import LABEL, Half
@@ -29,8 +29,6 @@ from .flywheel_plan import Loop, judge, keep_judging, retrained, settled, status
 from .runner import LocalRun, StageFailed, free_port, spawn_logged, wait_serving
 
 log = logging.getLogger(__name__)
-
-CANARY_FILE = "canary.json"  # the loop's last judgement: the counts, the time and what decide said
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 from ..api import DialogModel
 from ..feedback.canary import CanaryDecision, CanaryPolicy, Outcome, VersionCounts, decide
 from ..feedback.records import ReactionRecord
-from ..feedback.report import unique
+from ..feedback.report import from_time, unique
 
 ANNOTATION = "local.rejoinder.dev/simulated-users"
 STEPS = ("serve-stable", "collect", "retrain", "serve-canary", "judge", "finish", "report")
@@ -117,8 +117,8 @@ def canary_counts(records: Iterable[ReactionRecord], stable: str, new: str,
                   since: datetime) -> tuple[VersionCounts, VersionCounts]:
     """(stable, new) upvote counts of the served versions from `since` on, each reaction once."""
     counts = {stable: [0, 0], new: [0, 0]}
-    for r in unique(records):
-        if r.time >= since and r.served_by.version in counts:
+    for r in from_time(unique(records), since):
+        if r.served_by.version in counts:
             counts[r.served_by.version][0 if r.upvote else 1] += 1
     return VersionCounts(*counts[stable]), VersionCounts(*counts[new])
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from rejoinder.feedback.records import ReactionKind, ReactionRecord, ServedBy
-from rejoinder.feedback.report import all_simulated, by_version, cumulative_ratios, format_table, title, unique
+from rejoinder.constants import CANARY_FILE
+from rejoinder.feedback.report import all_simulated, by_version, cumulative_ratios, format_table, from_time, title, unique
 from rejoinder.feedback.segments import reactions_dir, segment_name
 
 T0 = datetime(2026, 12, 2, 4, 0, 0, tzinfo=timezone.utc)
@@ -63,3 +65,42 @@ def test_the_cli_says_plainly_when_there_is_nothing_to_report(tmp_path: Path):
     done = subprocess.run([sys.executable, "-m", "rejoinder", "report", "--artifacts", str(tmp_path), "--model", "chat"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
     assert done.returncode == 1 and "no reactions" in done.stderr
+
+
+def test_from_time_keeps_the_reactions_told_at_or_after_it():
+    cut = T0 + timedelta(seconds=3)
+    assert [r.response_id for r in from_time(unique(LOG), cut)] == ["id-3", "id-4", "id-5", "id-6"]
+    rows = by_version(from_time(unique(LOG), cut))
+    assert [(r.version, r.reactions, r.upvotes) for r in rows] == [("m1+r2", 3, 2), ("m1+r1", 1, 1)]
+
+
+def _report(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    directory = reactions_dir(tmp_path, "default", "chat")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / segment_name("pod", T0, 0)).write_bytes(b"".join(r.to_line() for r in LOG))
+    return subprocess.run([sys.executable, "-m", "rejoinder", "report", "--artifacts", str(tmp_path), "--model", "chat",
+                           "--png", str(tmp_path / "ratio.png"), *extra],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
+
+
+def test_the_cli_also_counts_from_a_given_time_so_side_by_side_versions_compare_over_one_period(tmp_path: Path):
+    done = _report(tmp_path, "--since", "2026-12-02T04:00:03Z")
+    assert done.returncode == 0, done.stderr
+    later = done.stdout.split("from 2026-12-02T04:00:03Z on")[1]
+    assert later.splitlines()[2].split()[:4] == ["m1+r2", "3", "2", "0.667"]
+    assert later.splitlines()[3].split()[:4] == ["m1+r1", "1", "1", "1.000"]  # r1 counted from the cut only
+    assert (tmp_path / "ratio.png").stat().st_size > 5000
+
+
+def test_the_cli_counts_from_the_local_loops_canary_start_by_default(tmp_path: Path):
+    root = tmp_path / "default" / "chat"
+    root.mkdir(parents=True)
+    (root / CANARY_FILE).write_text(json.dumps({"since": "2026-12-02T04:00:03Z", "outcome": "Promoted"}))
+    done = _report(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "from 2026-12-02T04:00:03Z on" in done.stdout
+
+
+def test_the_cli_refuses_a_time_without_a_zone(tmp_path: Path):
+    done = _report(tmp_path, "--since", "2026-12-02T04:00:03")
+    assert done.returncode == 2 and "time zone" in done.stderr
