@@ -35,6 +35,20 @@ class DialogModel(ApiModel):
             field=".spec.data.reactionsFrom.dialogModel",
             holds=lambda m: m.spec.data.reactions_from is None or m.spec.data.reactions_from.dialog_model != m.metadata.name,
         ),
+        # A model that waits for itself would wait for ever (WaitingForNegativesModel, init).
+        CrossFieldRule(
+            cel="!has(self.spec.data.negativesFrom) || self.spec.data.negativesFrom != self.metadata.name",
+            message="data.negativesFrom names the retrieval model whose hard negatives are mined, not this model",
+            field=".spec.data.negativesFrom",
+            holds=lambda m: m.spec.data.negatives_from != m.metadata.name,
+        ),
+        CrossFieldRule(
+            cel="!has(self.spec.model.init) || !has(self.spec.model.init.dialogModel)"
+                " || self.spec.model.init.dialogModel != self.metadata.name",
+            message="model.init.dialogModel names the pretraining model whose encoder this one starts from, not this model",
+            field=".spec.model.init.dialogModel",
+            holds=lambda m: m.spec.model.init is None or m.spec.model.init.dialog_model != m.metadata.name,
+        ),
     )
 
     api_version: str = Field(API_VERSION, pattern=f"^{API_VERSION}$")

@@ -81,6 +81,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("reactions-from-itself", {"spec.task": "reranking",
                                "spec.data.reactionsFrom": {"dialogModel": "base", "until": "2026-12-01T00:00:00Z"}},
      "spec.data.reactionsFrom.dialogModel"),
+    ("negatives-from-itself", {"spec.task": "reranking", "spec.data.negativesFrom": "base"}, "spec.data.negativesFrom"),
+    ("init-from-itself", {"spec.model.init": {"dialogModel": "base"}}, "spec.model.init.dialogModel"),
     ("reactions-from-with-train", {"spec.task": "reranking", "spec.data": {
         "train": "r.jsonl", "reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00Z"}}},
      "spec.data.reactionsFrom"),
