@@ -115,6 +115,27 @@ def use_blas_for_batches() -> None:
     faiss.cvar.distance_compute_blas_threshold = BLAS_MIN_QUERIES
 
 
+def search_threads(allowed_cpus: int, configured: Optional[int] = None) -> int:
+    """FAISS's OpenMP threads for a server's searches: `configured`, else one fewer than the CPUs
+    the server may use, at least one. An exact search joins its OpenMP team at a barrier after
+    every block of the index, so a team thread that loses its core (to the server's own event
+    loop, a sidecar, a neighbour) stalls every barrier: measured (bench/bench_search_threads.py)
+    at 100k × 384 with one busy process beside it, 2 threads took 8–11× longer than 1 for a batch
+    of 13–32 queries; idle, 2 threads were 1.6–1.9× faster than 1. So the event loop keeps a core."""
+    if configured is not None:
+        if configured < 1:
+            raise ValueError(f"search threads must be at least 1, got {configured}")
+        return configured
+    return max(1, allowed_cpus - 1)
+
+
+def set_search_threads(threads: int) -> None:
+    """Process-wide: the OpenMP team FAISS searches with."""
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+
+
 def apply_search_params(index: Any, params: IndexParams) -> None:
     import faiss
 

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from rejoinder.cpus import allowed_cpus
 from rejoinder.models.precision import resolve_on_this_machine
 from rejoinder.models.shapes import DEFAULT_MAX_BATCH_SIZE
 from rejoinder.tasks import task_module
 
 from .config import SERVING_DEFAULTS
-from .index import LoadedIndex
+from .index import LoadedIndex, search_threads, set_search_threads
 from .runtime import ServingRuntime
 from .service import ServedIdentity
 
@@ -49,11 +50,31 @@ class LoadRequest:
     max_batch_size: int = SERVING_DEFAULTS.batching.max_batch_size
     sequence_buckets: Optional[tuple[int, ...]] = None  # None: derived from the model's lengths
     gpu: bool = False  # FAISS index on GPU when available
+    search_threads: Optional[int] = None  # FAISS threads; None: index.search_threads' rule
     name: str = ""
     namespace: str = ""
 
 
+def size_tensorflow_pools(cpus: int) -> None:
+    """TensorFlow's thread pools sized to the CPUs this process may use (a pod's CPU limit), not
+    the node's cores; a no-op where they are the same. Must run before TensorFlow's first op."""
+    import os
+
+    if cpus >= (os.cpu_count() or cpus):
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(cpus)
+        log.info("TensorFlow sized to %d CPU(s) (this process's CPU quota / affinity)", cpus)
+    except RuntimeError as error:  # TensorFlow already ran an op in this process
+        log.warning("could not size TensorFlow's thread pools to %d CPU(s): %s", cpus, error)
+
+
 def load_runtime(req: LoadRequest) -> tuple[ServingRuntime, ServedIdentity]:
+    cpus = allowed_cpus()
+    size_tensorflow_pools(cpus)
     precision = resolve_on_this_machine(req.precision).compute_dtype
     log.info("loading bundle %s (precision %s, XLA %s)", req.bundle_dir, precision, "on" if req.xla else "off")
     bundle = load_model_bundle(req.bundle_dir, precision, req.xla, sequence_buckets=req.sequence_buckets,
@@ -69,7 +90,10 @@ def load_runtime(req: LoadRequest) -> tuple[ServingRuntime, ServedIdentity]:
                 f"index {req.index_dir} holds {index.dim}-d vectors but the model embeds in {bundle.embedding_dim}-d: "
                 "rebuild the index for this model version"
             )
-        log.info("index %s: %d candidates, %s", req.index_dir, index.size, index.params.kind)
+        threads = search_threads(cpus, req.search_threads)
+        set_search_threads(threads)
+        log.info("index %s: %d candidates, %s, searched with %d thread(s) of %d CPU(s)",
+                 req.index_dir, index.size, index.params.kind, threads, cpus)
     reranker = None
     if req.reranker_dir is not None:
         reranker = load_model_bundle(req.reranker_dir, precision, req.xla, sequence_buckets=req.sequence_buckets,

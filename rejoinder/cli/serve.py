@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", choices=["auto", "none", "float16", "bfloat16"], help="default spec.serving.mixedPrecision")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default spec.serving.xla")
     parser.add_argument("--top-k", type=int, help="default top-k (spec.serving.topK)")
+    parser.add_argument("--search-threads", type=int,
+                        help="FAISS threads per search (default: the CPUs this process may use, minus one for "
+                             "the event loop, at least 1; docs/serving.md)")
     parser.add_argument("--drain-delay", type=float, default=2.0,
                         help="seconds to keep answering after SIGTERM while health is NOT_SERVING (default 2)")
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to finish accepted requests on shutdown")
@@ -129,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     ))
     req.precision, req.xla, req.gpu = config.precision, config.xla, config.gpu
     req.max_batch_size, req.sequence_buckets = config.batching.max_batch_size, config.batching.sequence_buckets
+    if args.search_threads is not None and args.search_threads < 1:
+        print(f"--search-threads must be at least 1, got {args.search_threads}", file=sys.stderr)
+        return 2
+    req.search_threads = args.search_threads
 
     settings = ServerSettings(
         host=args.host, port=args.port, metrics_port=None if args.metrics_port < 0 else args.metrics_port,

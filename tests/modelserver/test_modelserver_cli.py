@@ -41,6 +41,11 @@ def test_build_index_refuses_missing_input(tmp_path, capsys):
     assert "--candidates" in capsys.readouterr().err
 
 
+def test_serve_refuses_fewer_than_one_search_thread(tmp_path, capsys):
+    assert cli(["serve", "--bundle", str(tmp_path), "--search-threads", "0"]) == 2
+    assert "--search-threads must be at least 1" in capsys.readouterr().err
+
+
 def test_query_prints_the_best_response(server, capsys):
     assert cli(["query", "--target", server.target, "Let's go to an early movie", "-k", "3"]) == 0
     out = capsys.readouterr().out

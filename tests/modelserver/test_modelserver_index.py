@@ -97,3 +97,10 @@ def test_a_loaded_flat_index_searches_batches_through_blas_with_exact_results(tm
     scores, rows = loaded.search(queries, 20)
     exact_scores, _ = ix.exact_top_k(vectors, queries, 20)
     np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+
+
+def test_search_threads_leave_the_event_loop_a_core_unless_configured():
+    assert [ix.search_threads(cpus) for cpus in (1, 2, 4, 16)] == [1, 1, 3, 15]
+    assert ix.search_threads(2, configured=2) == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        ix.search_threads(2, configured=0)
