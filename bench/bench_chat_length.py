@@ -2,7 +2,7 @@
 
     python bench/bench_serving.py --chat-length [--duration 8] [--write-docs]
 
-The model is the quickstart's (examples/quickstart.yaml: a MiniLM-size BERT, 3 layers, hidden
+The model is the quickstart's (examples/quickstart.yaml: a MiniLM-size BERT, its layers, hidden
 384, maxSeqLength 48, its WordPiece vocabulary), random-initialised: speed does not depend on
 the weights. Requests are the held-out chatterbot contexts of the quickstart's eval split (its
 last maxContextTurns turns, as served). Each configuration is a real `rejoinder serve`
@@ -175,7 +175,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model = quickstart_model()
     full = model.spec.model.bert.max_seq_length
     contexts = held_out_contexts(model)
+    bert = model.spec.model.bert
     results: dict[str, Any] = {"contexts": len(contexts), "max_seq_length": full, "duration": args.duration,
+                               "layers": bert.layers, "hidden": bert.hidden,
                                "serving": [], "index": []}
 
     def save() -> None:
@@ -215,9 +217,12 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['contexts']} held-out chatterbot contexts (the quickstart's eval split), FAISS flat search over "
         f"{INDEX_SIZE:,} candidates, top 20, {results['duration']:.0f} s per level, clients in another process on "
         f"the same {os.cpu_count()} cores ({platform.machine()}, TensorFlow {tf.__version__}, CPU, XLA on, float32, "
-        f"max batch 32, 5 ms). Model: the quickstart's BERT (3 layers, hidden 384, maxSeqLength "
-        f"{results['max_seq_length']}), random-initialised. *raw* = the same bundle and buckets in the benchmark's "
-        "process on sorted batches of 32 of the same contexts (encode + search, no gRPC), measured just before and "
+        f"max batch 32, 5 ms). Model: the quickstart's BERT ({results.get('layers', '?')} layers, hidden "
+        f"{results.get('hidden', '?')}, maxSeqLength {results['max_seq_length']}), random-initialised. The server "
+        "searches with its default FAISS threads (one fewer than its CPUs, docs/serving.md \"Threads\"). *raw* = the "
+        "same bundle and buckets in the benchmark's "
+        "process on sorted batches of 32 of the same contexts (encode + search on all cores, no gRPC), measured just "
+        "before and "
         "just after each level; *vs raw* = RPS / that. *padded len* and *real len* = padded and real tokens per "
         "row, from the server's `rejoinder_batch_tokens_total`. *× fixed* = RPS / the fixed-length server's at "
         "the same concurrency. Warm-up: shapes compiled and seconds, from the server's metrics."
