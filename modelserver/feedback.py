@@ -127,10 +127,22 @@ class FeedbackDesk:
             pending = self._pending.get(key)
             if pending is None:
                 break
-            try:  # the same reaction is being written right now: its outcome decides ours
+            # The same reaction is being written right now: its outcome decides ours. Awaiting a
+            # future that is already done does not yield, and its done-callback (which moves the
+            # key to _recorded) runs only when the loop gets control, so settle it here rather
+            # than loop: looping spun the event loop for ever (seen as a hung CI run).
+            try:
                 await asyncio.shield(pending)
-            except Exception:
-                pass  # it failed: try again ourselves
+            except (Exception, asyncio.CancelledError):
+                if not pending.done():
+                    raise  # our own RPC was cancelled while it waited
+                if self._pending.get(key) is pending:
+                    del self._pending[key]  # it failed: try again ourselves
+                continue
+            self.metrics.feedback_duplicates.labels(record.reaction.value).inc()
+            log.info("duplicate %s of %s: recorded by a concurrent call, counted once", record.reaction.value,
+                     record.response_id or "a text-form answer")
+            return Outcome(record, duplicate=True)
         written = asyncio.wrap_future(self.log.append(record))  # LogFull / LogUnavailable raise here
         self._pending[key] = written
         written.add_done_callback(lambda done: self._written(key, record, done))

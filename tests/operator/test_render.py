@@ -34,7 +34,8 @@ def renamed(example: Path, name: str, tmp_path: Path) -> Path:
     doc = yaml.safe_load(example.read_text())
     doc["metadata"]["name"] = name
     if ((doc["spec"].get("model") or {}).get("init") or {}).get("dialogModel"):
-        doc["spec"]["model"]["init"]["dialogModel"] = name
+        # a model cannot start from itself: the pretraining model gets another name of the same length
+        doc["spec"]["model"]["init"]["dialogModel"] = name[:-1] + ("b" if name[-1] != "b" else "c")
     target = tmp_path / f"{name[:8]}-{example.name}"
     target.write_text(yaml.safe_dump(doc))
     return target
