@@ -18,8 +18,9 @@ import argparse
 import json
 import logging
 import sys
-from datetime import datetime
 from pathlib import Path
+
+from ._times import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "model's log up to its until (what its training uses)")
     source.add_argument("--from", dest="reactions_dir", type=Path, help="a reactions directory of segment files")
     p.add_argument("--out", type=Path, required=True, help="reactions JSONL to write (atomically)")
-    p.add_argument("--until", type=_rfc3339, help="only reactions acknowledged before this RFC 3339 time")
+    p.add_argument("--until", type=rfc3339, help="only reactions acknowledged before this RFC 3339 time")
     p.add_argument("--version", dest="versions", action="append",
                    help="only answers of this served version (repeatable)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
@@ -115,16 +116,6 @@ def run_check(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.file}: {count} valid {args.kind} records")
     return 0
-
-
-def _rfc3339(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time (e.g. 2026-12-02T04:00:00Z)") from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (end it with Z for UTC)")
-    return when
 
 
 def run_reactions(args: argparse.Namespace) -> int:

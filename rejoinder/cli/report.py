@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..constants import CANARY_FILE, DEFAULT_NAMESPACE, RFC3339
+from ._times import rfc3339
 
 REPORT_PNG = "upvote-ratio.png"
 
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="the served DialogModel whose reactions to read")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE)
     parser.add_argument("--png", type=Path, help=f"where to write the plot (default: <model>/{REPORT_PNG})")
-    parser.add_argument("--since", type=_utc_time, metavar="TIME",
+    parser.add_argument("--since", type=rfc3339, metavar="TIME",
                         help="also count from this RFC 3339 time on, e.g. a canary's start: versions served side "
                              "by side compare only over the same period (default: the start of the local loop's "
                              f"last canary, from <model>/{CANARY_FILE}, if there is one)")
@@ -52,21 +53,13 @@ def _served_model(args: argparse.Namespace) -> tuple[Path, str]:
     return Path(chosen[0].spec.storage.path), chosen[0].metadata.name
 
 
-def _utc_time(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from None
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z for UTC")
-    return parsed.astimezone(timezone.utc)
-
-
 def _canary_start(model_root: Path) -> Optional[datetime]:
     """When the local loop's last canary started (its judgement's counting start), if it ran."""
+    from ..pipeline.conditions import parse_rfc3339
+
     try:
-        return _utc_time(json.loads((model_root / CANARY_FILE).read_text(encoding="utf-8"))["since"])
-    except (OSError, ValueError, KeyError, TypeError, argparse.ArgumentTypeError):
+        return parse_rfc3339(json.loads((model_root / CANARY_FILE).read_text(encoding="utf-8")).get("since"))
+    except (OSError, ValueError, AttributeError):
         return None
 
 
