@@ -9,12 +9,15 @@ from keras import ops
 RETRIEVAL_SCALE = 20.0
 
 
-def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: float = RETRIEVAL_SCALE):
+def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: float = RETRIEVAL_SCALE,
+                          pool_emb=None, pool_ids=None):
     """Each context must pick its own response among the batch's responses, and each response
     its own context: softmax cross-entropy over scaled cosine similarities, both directions.
 
     Embeddings are L2-normalised [b, d]. When `response_ids` is given, other rows with the very
     same response are not counted as negatives (short replies like "Yes." repeat in dialog data).
+    `pool_emb` [N, d] (constants, with their token ids `pool_ids` [N, L]) are further negatives
+    for the context → response direction; a pool entry equal to the row's response is skipped.
     """
     c = ops.cast(context_emb, "float32")
     r = ops.cast(response_emb, "float32")
@@ -25,8 +28,14 @@ def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: f
         same = ops.all(ops.equal(response_ids[:, None, :], response_ids[None, :, :]), axis=-1)
         logits = ops.where(ops.logical_and(same, ops.logical_not(eye)), ops.full_like(logits, -1e9), logits)
     labels = ops.arange(n)
+    backward_logits = ops.transpose(logits)
+    if pool_emb is not None:
+        pool_logits = scale * ops.matmul(c, ops.transpose(ops.stop_gradient(ops.cast(pool_emb, "float32"))))
+        own = ops.all(ops.equal(response_ids[:, None, :], ops.cast(pool_ids, response_ids.dtype)[None, :, :]), axis=-1)
+        pool_logits = ops.where(own, ops.full_like(pool_logits, -1e9), pool_logits)
+        logits = ops.concatenate([logits, pool_logits], axis=1)
     forward = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    backward = ops.sparse_categorical_crossentropy(labels, ops.transpose(logits), from_logits=True)
+    backward = ops.sparse_categorical_crossentropy(labels, backward_logits, from_logits=True)
     return 0.5 * (ops.mean(forward) + ops.mean(backward))
 
 

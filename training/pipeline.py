@@ -152,6 +152,7 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     from . import shards
     from .batches import BatchPlan
     from .checkpoints import CheckpointStore
+    from .index_negatives import candidate_pool
     from .loop import LoopConfig, run_loop
     from .precision import wrap_optimizer
     from .schedule import WarmupLinearDecay, peak_learning_rate
@@ -177,7 +178,8 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
         spec, tokenizer, precision=precision.model_precision, base_dir=options.artifacts,
         resolve_dialog_model=lambda name: exported_dialog_model(options.artifacts, options.namespace, name),
     )
-    task = task_module(spec.task).training_task(task_model, t.seed, tokenizer, spec.model.bert.max_seq_length)
+    task = task_module(spec.task).training_task(task_model, t.seed, tokenizer, spec.model.bert.max_seq_length,
+                                                pool=candidate_pool(spec, layout.data_dir, tokenizer))
 
     peak = peak_learning_rate(t.learning_rate, dist.size, t.scale_learning_rate)
     schedule = WarmupLinearDecay(peak, min(t.warmup_steps, max(total_steps - 1, 0)), total_steps)

@@ -11,11 +11,14 @@ host-side per-batch work. `run_loop` drives any of these the same way; each task
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 
 from . import losses
+
+if TYPE_CHECKING:
+    from .index_negatives import CandidatePool
 
 
 class TrainingTask:
@@ -41,11 +44,51 @@ class TrainingTask:
 
 
 class RetrievalTask(TrainingTask):
+    """In-batch softmax; with a `pool` (training.indexNegatives) each context also ranks its
+    response above the candidate pool's, whose embeddings are re-encoded every
+    `pool.refresh_steps` steps with the weights being trained (a constant between refreshes)."""
+
     name = "retrieval"
+
+    def __init__(self, model: Any, seed: int, pool: Optional["CandidatePool"] = None):
+        super().__init__(model, seed)
+        self.pool = pool
+        self._bank: Any = None  # tf.Variable [sample, d]: the pool's embeddings
+        self._bank_ids: Any = None  # tf.Variable [sample, L]: their token ids (to skip the positive)
+        self._refreshed_at: Optional[int] = None
+
+    def build(self, batch):
+        super().build(batch)
+        if self.pool is not None:
+            import tensorflow as tf
+
+            ids = self.pool.draw(0)
+            dim = int(self.model.encode_response(batch["response_ids"][:1]).shape[-1])
+            self._bank = tf.Variable(tf.zeros((ids.shape[0], dim), tf.float32), trainable=False, name="pool_embeddings")
+            self._bank_ids = tf.Variable(ids, trainable=False, name="pool_ids")
+
+    def prepare_batch(self, batch, step, rank):
+        # Every rank refreshes at the same steps from the same (broadcast, then all-reduced)
+        # weights, so the banks agree without a collective.
+        if self._bank is not None and (self._refreshed_at is None or step - self._refreshed_at >= self.pool.refresh_steps):
+            self.refresh(step)
+        return batch
+
+    def refresh(self, step: int) -> None:
+        from .evaluation import predict
+
+        ids = self.pool.draw(step)
+        pad = int(self.model.model_config.special.pad)
+        self._bank.assign(predict(lambda f: self.model.encode_response(f["response_ids"]), {"response_ids": ids}, pad_id=pad))
+        self._bank_ids.assign(ids)
+        self._refreshed_at = step
 
     def loss(self, batch, training):
         context_emb, response_emb = self.model(batch, training=training)
-        return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"])
+        if self._bank is None:
+            return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"])
+        return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"],
+                                            pool_emb=self._bank, pool_ids=self._bank_ids)
 
 
 class BinaryTask(TrainingTask):

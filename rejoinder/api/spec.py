@@ -316,6 +316,16 @@ class DataSpec(ApiModel):
 # --- Training ---------------------------------------------------------------------------------
 
 
+class IndexNegativesSpec(ApiModel):
+    """Every candidate of the index, not only the batch's responses, is a negative for each
+    context (retrieval): the held-out task is ranking the whole pool, so training sees it too."""
+
+    refresh_steps: int = Field(16, ge=1)
+    """Steps between re-encodings of the pool with the weights being trained (stale in between)."""
+    sample: int = Field(4096, ge=1, le=1_000_000)
+    """Candidates drawn (seeded, anew at each refresh) when the pool is larger than this."""
+
+
 class TrainingSpec(ApiModel):
     rules = (
         CrossFieldRule(
@@ -348,6 +358,8 @@ class TrainingSpec(ApiModel):
     controller: HorovodController = HorovodController.mpi
     """Horovod's controller: mpi (OpenMPI) or gloo."""
     seed: int = 42
+    index_negatives: Optional[IndexNegativesSpec] = None
+    """Retrieval only: the candidate pool's responses as extra negatives (see IndexNegativesSpec)."""
     image: Optional[str] = None
     """Trainer image; defaults to the operator's configured trainer image."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
@@ -604,6 +616,12 @@ class DialogModelSpec(ApiModel):
             message="data.negativesFrom builds reranking data: it needs task reranking",
             field=".data.negativesFrom",
             holds=lambda s: s.data.negatives_from is None or s.task == Task.reranking,
+        ),
+        CrossFieldRule(
+            cel="!has(self.training.indexNegatives) || self.task == 'retrieval'",
+            message="training.indexNegatives ranks the candidate pool: it needs task retrieval",
+            field=".training.indexNegatives",
+            holds=lambda s: s.training.index_negatives is None or s.task == Task.retrieval,
         ),
         CrossFieldRule(
             cel="!has(self.data.reactionsFrom) || self.task == 'reranking'",

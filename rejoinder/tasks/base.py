@@ -89,8 +89,9 @@ class TaskDefinition:
 
     # --- training ------------------------------------------------------------------------------
 
-    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int) -> Any:
-        """The loss and per-batch work (a training.tasks.TrainingTask) the loop drives."""
+    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int, pool: Any = None) -> Any:
+        """The loss and per-batch work (a training.tasks.TrainingTask) the loop drives; `pool`
+        (retrieval's training.indexNegatives) is a training.index_negatives.CandidatePool."""
         raise NotImplementedError
 
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:
@@ -102,7 +103,7 @@ class BinaryTaskDefinition(TaskDefinition):
     """A 0/1 label per example (reranking's upvote, session scoring's good session): one logit,
     sigmoid cross-entropy, accuracy and ROC AUC."""
 
-    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int) -> Any:
+    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int, pool: Any = None) -> Any:
         from ..training.tasks import BinaryTask
 
         return BinaryTask(model, seed, self.task)

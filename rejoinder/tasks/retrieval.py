@@ -48,10 +48,10 @@ class Retrieval(TaskDefinition):
         assert config.bert is not None
         return config.projection_dim or config.bert.hidden
 
-    def training_task(self, model, seed, tokenizer, seq_length):
+    def training_task(self, model, seed, tokenizer, seq_length, pool=None):
         from ..training.tasks import RetrievalTask
 
-        return RetrievalTask(model, seed)
+        return RetrievalTask(model, seed, pool)
 
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:
         from ..training import evaluation
