@@ -152,7 +152,7 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     from . import shards
     from .batches import BatchPlan
     from .checkpoints import CheckpointStore
-    from .index_negatives import candidate_pool
+    from .pool_negatives import candidate_pool
     from .loop import LoopConfig, run_loop
     from .precision import wrap_optimizer
     from .schedule import WarmupLinearDecay, peak_learning_rate

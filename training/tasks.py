@@ -18,7 +18,7 @@ import numpy as np
 from . import losses
 
 if TYPE_CHECKING:
-    from .index_negatives import CandidatePool
+    from .pool_negatives import CandidatePool
 
 
 class TrainingTask:
@@ -44,8 +44,8 @@ class TrainingTask:
 
 
 class RetrievalTask(TrainingTask):
-    """In-batch softmax; with a `pool` (training.indexNegatives) each context also ranks its
-    response above the candidate pool's, whose embeddings are re-encoded every
+    """In-batch softmax; with a `pool` (training.poolNegatives) each context also ranks its
+    response above a bank of replies, whose embeddings are re-encoded every
     `pool.refresh_steps` steps with the weights being trained (a constant between refreshes)."""
 
     name = "retrieval"

@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 HEADING = "## Retrieval"
 DEFAULT_CACHE = ROOT / "bench" / "quality" / "retrieval-results.json"
 QUICKSTART_KEY = "quickstart (horovodrun -np 2)"
+# Changes to the quickstart itself, trained as `up` trains it (2 ranks, 16 pairs each) on the
+# lever seeds and compared with the quickstart seed by seed (the same split: paired).
+QUICKSTART_VARIANTS: tuple[sweep.Recipe, ...] = (
+    sweep.Recipe("+ training.poolNegatives, pool: training (the ~1,000 training replies)",
+                 {"training.poolNegatives": {"pool": "training", "refreshSteps": 16}}),
+    sweep.Recipe("+ training.poolNegatives, pool: candidates (all 1,163 candidates)",
+                 {"training.poolNegatives": {"pool": "candidates", "refreshSteps": 16}}),
+)
 QA_LSTM = {
     "model.architecture": "qa-lstm",
     "model.qaLstm": {"embeddingDim": 300, "hiddenUnits": 256},
@@ -82,15 +90,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- runs ------------------------------------------------------------------------------------
 
 
-def quickstart_as_up_trains_it(seed: int, root: Path) -> dict[str, Any]:
-    """`rejoinder train` of examples/quickstart.yaml under the same command line `rejoinder up`
-    uses (horovodrun -np 2 --gloo when Horovod is installed), with training.seed `seed`."""
+def quickstart_as_up_trains_it(seed: int, root: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`rejoinder train` of examples/quickstart.yaml (with `overrides`) under the same command
+    line `rejoinder up` uses (horovodrun -np 2 --gloo when Horovod is installed), with
+    training.seed `seed`."""
     from rejoinder.api import DialogModel
     from rejoinder.local.commands import Endpoint, horovodrun_path, stage_argv
     from rejoinder.pipeline.stages import Stage
     from rejoinder.training.pipeline import TrainOptions, version_layout
 
-    wire = with_overrides(quickstart_wire(), {"training.seed": seed, "storage.path": str(root)})
+    wire = with_overrides(quickstart_wire(), {**(overrides or {}), "training.seed": seed, "storage.path": str(root)})
     model = DialogModel.model_validate(wire)
     spec_file = root / "dialogmodel.yaml"
     spec_file.write_text(yaml.safe_dump(wire, sort_keys=False), encoding="utf-8")
@@ -139,7 +148,8 @@ def cached(results: dict[str, Any], cache: Path, key: str, make) -> Optional[dic
             return None
         log.info("running %s", key)
         results[key] = make()
-        sweep.save(cache, results)
+        # Re-read before writing: another bench process may have cached runs meanwhile.
+        sweep.save(cache, {**sweep.load(cache), key: results[key]})
     return results[key]
 
 
@@ -309,6 +319,47 @@ def seed_verdict(runs: Mapping[int, Mapping[str, Any]]) -> str:
             f"{runs[worst]['model']['recall@1'] - runs[worst]['init']['recall@1']:+.3f}.")
 
 
+def variant_runs(seeds: Sequence[int], cache: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    results = sweep.load(cache)
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for recipe in QUICKSTART_VARIANTS:
+        for seed in seeds:
+            def make(recipe: sweep.Recipe = recipe, seed: int = seed) -> dict[str, Any]:
+                root = Path(tempfile.mkdtemp(prefix="rejoinder-quality-"))
+                try:
+                    return quickstart_as_up_trains_it(seed, root, recipe.overrides)
+                finally:
+                    shutil.rmtree(root, ignore_errors=True)
+            found = cached(results, cache, f"quickstart {recipe.label} | seed {seed}", make)
+            if found is not None:
+                out.setdefault(recipe.label, {})[seed] = found
+    return out
+
+
+def variant_table(variants: Mapping[str, Mapping[int, Mapping[str, Any]]], runs: Mapping[int, Mapping[str, Any]]) -> str:
+    """Each quickstart variant against the quickstart on the seeds both ran: the same split and
+    candidates per seed, so the differences are paired."""
+    lines = ["| change to the quickstart (horovodrun -np 2) | seeds | R@1 | R@5 | Δ R@1 vs quickstart | Δ R@5 vs quickstart | "
+             "gain R@5 over start | train s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for recipe in QUICKSTART_VARIANTS:
+        got = {s: r for s, r in variants.get(recipe.label, {}).items() if s in runs}
+        if not got:
+            lines.append(f"| {recipe.label} | not run | | | | | | |")
+            continue
+
+        def mean(f) -> float:
+            return sweep.mean_spread([f(s, r) for s, r in got.items()])[0]
+
+        lines.append(
+            f"| {recipe.label} | {','.join(map(str, got))} | {_f(mean(lambda s, r: r['model']['recall@1']))} | "
+            f"{_f(mean(lambda s, r: r['model']['recall@5']))} | "
+            f"{mean(lambda s, r: r['model']['recall@1'] - runs[s]['model']['recall@1']):+.3f} | "
+            f"{mean(lambda s, r: r['model']['recall@5'] - runs[s]['model']['recall@5']):+.3f} | "
+            f"{mean(lambda s, r: r['model']['recall@5'] - r['init']['recall@5']):+.3f} | "
+            f"{mean(lambda s, r: r['trainSeconds']):.0f} |")
+    return "\n".join(lines)
+
+
 def seed_shaped_table(qa: Optional[Mapping[str, Any]], qa_costs: Optional[Mapping[str, float]],
                       bert: Mapping[str, Any], bert_costs: Optional[Mapping[str, float]]) -> str:
     lines = ["| model | mAP | R@5 | parameters | Retrieve RPS (this CPU, 1 context/request) | memory (weights + index) | train time |",
@@ -339,6 +390,7 @@ def run(args: argparse.Namespace) -> str:
         if not CACHED_ONLY:
             sweep.run([sweep.LEVERS[i] for i in picks], lever_seeds, cache)
         runs = seed_runs(seeds, cache, keep)
+        variants = variant_runs(lever_seeds, cache)
         qa = qa_lstm_run(seeds[0], cache, keep)
         if not runs:
             raise SystemExit(f"no quickstart run in {cache} for seeds {seeds}")
@@ -366,6 +418,8 @@ def run(args: argparse.Namespace) -> str:
         seed_table(runs),
         seed_verdict(runs) + ("" if len(runs) == len(seeds) else
                               f" Only {len(runs)} of the {len(seeds)} requested seeds ({args.seeds}) were measured."),
+        "### Changes to the quickstart (as `up` trains it, paired with it seed by seed)",
+        variant_table(variants, runs),
         serving_line,
         f"### Levers on the start (untrained, seed {seeds[0]}'s split)",
         start_table(starts),

@@ -316,14 +316,24 @@ class DataSpec(ApiModel):
 # --- Training ---------------------------------------------------------------------------------
 
 
-class IndexNegativesSpec(ApiModel):
-    """Every candidate of the index, not only the batch's responses, is a negative for each
-    context (retrieval): the held-out task is ranking the whole pool, so training sees it too."""
+class NegativePool(str, Enum):
+    training = "training"
+    """The training pairs' distinct replies: a bank of many more negatives than a batch holds."""
+    candidates = "candidates"
+    """The whole candidate pool the index holds. Replies that are never a training positive
+    (the held-out ones; in production most of the index) are then only ever negatives, and are
+    pushed away from every context: measured to lower held-out recall (docs/quality.md)."""
 
+
+class PoolNegativesSpec(ApiModel):
+    """Retrieval: each context also ranks its reply against a bank of replies, not only the
+    batch's, re-encoded with the weights being trained every refreshSteps steps."""
+
+    pool: NegativePool = NegativePool.training
     refresh_steps: int = Field(16, ge=1)
-    """Steps between re-encodings of the pool with the weights being trained (stale in between)."""
+    """Steps between re-encodings of the bank (its embeddings are constants in between)."""
     sample: int = Field(4096, ge=1, le=1_000_000)
-    """Candidates drawn (seeded, anew at each refresh) when the pool is larger than this."""
+    """Replies drawn (seeded, anew at each refresh) when the pool is larger than this."""
 
 
 class TrainingSpec(ApiModel):
@@ -358,8 +368,8 @@ class TrainingSpec(ApiModel):
     controller: HorovodController = HorovodController.mpi
     """Horovod's controller: mpi (OpenMPI) or gloo."""
     seed: int = 42
-    index_negatives: Optional[IndexNegativesSpec] = None
-    """Retrieval only: the candidate pool's responses as extra negatives (see IndexNegativesSpec)."""
+    pool_negatives: Optional[PoolNegativesSpec] = None
+    """Retrieval only: a bank of replies as extra negatives (see PoolNegativesSpec)."""
     image: Optional[str] = None
     """Trainer image; defaults to the operator's configured trainer image."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
@@ -618,10 +628,10 @@ class DialogModelSpec(ApiModel):
             holds=lambda s: s.data.negatives_from is None or s.task == Task.reranking,
         ),
         CrossFieldRule(
-            cel="!has(self.training.indexNegatives) || self.task == 'retrieval'",
-            message="training.indexNegatives ranks the candidate pool: it needs task retrieval",
-            field=".training.indexNegatives",
-            holds=lambda s: s.training.index_negatives is None or s.task == Task.retrieval,
+            cel="!has(self.training.poolNegatives) || self.task == 'retrieval'",
+            message="training.poolNegatives ranks replies for contexts: it needs task retrieval",
+            field=".training.poolNegatives",
+            holds=lambda s: s.training.pool_negatives is None or s.task == Task.retrieval,
         ),
         CrossFieldRule(
             cel="!has(self.data.reactionsFrom) || self.task == 'reranking'",

@@ -1,11 +1,8 @@
-"""training.indexNegatives: the candidate pool (what the index will hold) as extra negatives.
+"""training.poolNegatives: a bank of replies as extra negatives for retrieval.
 
-Held-out retrieval ranks a context's reply against every candidate, but in-batch softmax only
-ever shows the model the batch's own replies. Fine-tuning then pulls the training replies
-towards contexts in general, and replies that training never saw as positives (the held-out
-ones, and in production most of the index) fall behind. Scoring every context against the
-pool as well teaches the ranking that is evaluated and served. Only the replies' texts are
-used, never which context a held-out reply belongs to.
+In-batch softmax shows each context only the batch's replies (16 per rank here); a bank of all
+the training replies (or of the whole candidate pool) shows it many more, at the cost of one
+re-encoding of the bank every refreshSteps steps and no gradient through it.
 """
 
 from __future__ import annotations
@@ -36,18 +33,24 @@ class CandidatePool:
 
 
 def candidate_pool(spec: Any, data_dir: Path, tokenizer: Any) -> Optional[CandidatePool]:
-    """The pool for `spec.training.indexNegatives`, from the prepared data's candidates; None
-    when the spec does not ask for it."""
+    """The bank for `spec.training.poolNegatives` from the prepared data (the training pairs'
+    distinct replies, or every candidate); None when the spec does not ask for it."""
+    from rejoinder.api.spec import NegativePool
     from rejoinder.text.features import Featurizer, SequenceConfig
 
     from .pipeline import load_prepared
 
-    options = spec.training.index_negatives
+    options = spec.training.pool_negatives
     if options is None:
         return None
     prepared = load_prepared(data_dir)
-    candidates = prepared.candidates() if prepared is not None else []
-    if not candidates:
-        raise ValueError(f"training.indexNegatives: {data_dir} has no candidate pool (candidates.jsonl)")
-    ids = Featurizer(tokenizer, SequenceConfig.from_spec(spec)).responses([c.text for c in candidates])
+    if prepared is None:
+        raise ValueError(f"training.poolNegatives: no prepared data in {data_dir}")
+    if options.pool == NegativePool.candidates:
+        texts = [c.text for c in prepared.candidates()]
+    else:
+        texts = list(dict.fromkeys(p.response for p in prepared.train()))
+    if not texts:
+        raise ValueError(f"training.poolNegatives: {data_dir} has no {options.pool.value} replies")
+    ids = Featurizer(tokenizer, SequenceConfig.from_spec(spec)).responses(texts)
     return CandidatePool(np.asarray(ids), options.refresh_steps, options.sample, spec.training.seed)

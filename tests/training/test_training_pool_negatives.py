@@ -1,4 +1,4 @@
-"""training.indexNegatives: the candidate pool as extra negatives for retrieval.
+"""training.poolNegatives: a bank of replies as extra negatives for retrieval.
 
 The loss is checked against a hand-computed softmax; the pool gets no gradient and a row's own
 response in the pool is not its negative; a tiny model trains with it under XLA and without,
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rejoinder.api import parse_dialog_model
-from rejoinder.training.index_negatives import CandidatePool
+from rejoinder.training.pool_negatives import CandidatePool
 from rejoinder.training.losses import RETRIEVAL_SCALE, in_batch_softmax_loss
 from rejoinder.training.pipeline import TrainOptions, train
 
@@ -68,29 +68,33 @@ def test_a_large_pool_is_sampled_the_same_way_for_a_step_and_anew_per_refresh() 
     assert (small.draw(3) == small.ids).all()
 
 
-def test_index_negatives_need_task_retrieval() -> None:
+def test_pool_negatives_need_task_retrieval() -> None:
     from rejoinder.api.document import InvalidDialogModel
 
-    obj = tiny_model("rr", Path("/tmp"), task="reranking", training={"indexNegatives": {}})
-    with pytest.raises(InvalidDialogModel, match="indexNegatives"):
+    obj = tiny_model("rr", Path("/tmp"), task="reranking", training={"poolNegatives": {}})
+    with pytest.raises(InvalidDialogModel, match="poolNegatives"):
         parse_dialog_model(obj)
 
 
-@pytest.mark.parametrize("xla", [False, True])
-def test_a_tiny_model_trains_with_index_negatives_and_its_bank_follows_the_weights(tmp_path, monkeypatch, xla) -> None:
+@pytest.mark.parametrize("xla,pool", [(False, "training"), (True, "candidates")])
+def test_a_tiny_model_trains_with_pool_negatives_and_its_bank_follows_the_weights(tmp_path, monkeypatch, xla, pool) -> None:
     from rejoinder.training import tasks
+    from rejoinder.training.pipeline import load_prepared
 
-    refreshed: list[tuple[int, float]] = []
+    refreshed: list[tuple[int, float, int]] = []
     original = tasks.RetrievalTask.refresh
 
     def spy(self, step):
         original(self, step)
-        refreshed.append((step, float(np.abs(self._bank.numpy()).sum())))
+        refreshed.append((step, float(np.abs(self._bank.numpy()).sum()), int(self._bank.shape[0])))
 
     monkeypatch.setattr(tasks.RetrievalTask, "refresh", spy)
-    obj = tiny_model("pooled", tmp_path, training={"indexNegatives": {"refreshSteps": 3}, "xla": xla})
+    obj = tiny_model("pooled", tmp_path, training={"poolNegatives": {"refreshSteps": 3, "pool": pool}, "xla": xla})
     report = train(parse_dialog_model(obj), TrainOptions(artifacts=tmp_path, namespace="default", use_horovod=False))
     assert report is not None and 0.0 <= report["metrics"]["recall@5"] <= 1.0
-    assert [step for step, _ in refreshed] == [0, 3, 6]  # 8 steps, every 3rd re-encodes the pool
-    sums = [total for _, total in refreshed]
+    assert [step for step, _, _ in refreshed] == [0, 3, 6]  # 8 steps, every 3rd re-encodes the bank
+    sums = [total for _, total, _ in refreshed]
     assert sums[0] > 0 and len(set(sums)) == 3  # real embeddings, re-encoded with moving weights
+    data = load_prepared(next(tmp_path.glob("default/pooled/versions/*/data")))
+    expected = (len({p.response for p in data.train()}) if pool == "training" else len(data.candidates()))
+    assert {rows for _, _, rows in refreshed} == {expected}
