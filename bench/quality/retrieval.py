@@ -65,6 +65,17 @@ START_LEVERS: tuple[sweep.Recipe, ...] = (
     sweep.Recipe("6 layers, 4 context turns", {"model.bert.layers": 6, "data.maxContextTurns": 4}),
     sweep.Recipe("6 layers, maxSeqLength 32", {"model.bert.layers": 6, "model.bert.maxSeqLength": 32}),
 )
+# What the variant table found (issue 13, measured 2026-12-02); update with the table.
+VARIANT_NOTE = (
+    "A bank of replies as extra negatives (1,000+ per context instead of the batch's 16) made the "
+    "model worse than its untrained start on seed 42, whether the bank held only the training replies "
+    "or every candidate, so one seed was enough to drop it from the quickstart. The likely reason is "
+    "false negatives: the corpus answers many contexts with interchangeable replies (\"I'm also good.\" and "
+    "\"I am also good.\", \"I'm a computer. I can't.\" and \"I'm a computer, I can't eat or drink.\" are all "
+    "candidates), and a full-pool softmax pushes each context away from all of "
+    "them except its own, which teaches surface forms instead of meaning. In-batch softmax over 16 "
+    "seldom holds such a pair. Seed 42's quickstart training time (496 s) was measured while the QA-LSTM "
+    "baseline trained beside it; the other seeds ran alone.")
 # Why these numbers are lower than earlier versions of this page (not comparable with them).
 DATA_NOTE = (
     "The held-out data changed in issue 13c. The corpus repeats some exchanges verbatim (one reply "
@@ -420,6 +431,7 @@ def run(args: argparse.Namespace) -> str:
                               f" Only {len(runs)} of the {len(seeds)} requested seeds ({args.seeds}) were measured."),
         "### Changes to the quickstart (as `up` trains it, paired with it seed by seed)",
         variant_table(variants, runs),
+        VARIANT_NOTE,
         serving_line,
         f"### Levers on the start (untrained, seed {seeds[0]}'s split)",
         start_table(starts),
