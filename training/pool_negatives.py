@@ -15,8 +15,8 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class CandidatePool:
-    """The index's candidate responses, featurized ([N, L] token ids)."""
+class ReplyBank:
+    """The bank's replies, featurized ([N, L] token ids)."""
 
     ids: np.ndarray
     refresh_steps: int
@@ -32,7 +32,7 @@ class CandidatePool:
         return self.ids[np.sort(rng.choice(self.ids.shape[0], self.sample, replace=False))]
 
 
-def candidate_pool(spec: Any, data_dir: Path, tokenizer: Any) -> Optional[CandidatePool]:
+def reply_bank(spec: Any, data_dir: Path, tokenizer: Any) -> Optional[ReplyBank]:
     """The bank for `spec.training.poolNegatives` from the prepared data (the training pairs'
     distinct replies, or every candidate); None when the spec does not ask for it."""
     from rejoinder.api.spec import NegativePool
@@ -53,4 +53,4 @@ def candidate_pool(spec: Any, data_dir: Path, tokenizer: Any) -> Optional[Candid
     if not texts:
         raise ValueError(f"training.poolNegatives: {data_dir} has no {options.pool.value} replies")
     ids = Featurizer(tokenizer, SequenceConfig.from_spec(spec)).responses(texts)
-    return CandidatePool(np.asarray(ids), options.refresh_steps, options.sample, spec.training.seed)
+    return ReplyBank(np.asarray(ids), options.refresh_steps, options.sample, spec.training.seed)

@@ -18,7 +18,7 @@ import numpy as np
 from . import losses
 
 if TYPE_CHECKING:
-    from .pool_negatives import CandidatePool
+    from .pool_negatives import ReplyBank
 
 
 class TrainingTask:
@@ -50,7 +50,7 @@ class RetrievalTask(TrainingTask):
 
     name = "retrieval"
 
-    def __init__(self, model: Any, seed: int, pool: Optional["CandidatePool"] = None):
+    def __init__(self, model: Any, seed: int, pool: Optional["ReplyBank"] = None):
         super().__init__(model, seed)
         self.pool = pool
         self._bank: Any = None  # tf.Variable [sample, d]: the pool's embeddings
@@ -85,8 +85,6 @@ class RetrievalTask(TrainingTask):
 
     def loss(self, batch, training):
         context_emb, response_emb = self.model(batch, training=training)
-        if self._bank is None:
-            return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"])
         return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"],
                                             pool_emb=self._bank, pool_ids=self._bank_ids)
 

@@ -320,9 +320,8 @@ class NegativePool(str, Enum):
     training = "training"
     """The training pairs' distinct replies: a bank of many more negatives than a batch holds."""
     candidates = "candidates"
-    """The whole candidate pool the index holds. Replies that are never a training positive
-    (the held-out ones; in production most of the index) are then only ever negatives, and are
-    pushed away from every context: measured to lower held-out recall (docs/quality.md)."""
+    """The whole candidate pool the index holds, replies no training pair has included. On
+    chatterbot both banks lowered held-out recall (docs/quality.md)."""
 
 
 class PoolNegativesSpec(ApiModel):

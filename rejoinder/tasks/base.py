@@ -91,7 +91,7 @@ class TaskDefinition:
 
     def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int, pool: Any = None) -> Any:
         """The loss and per-batch work (a training.tasks.TrainingTask) the loop drives; `pool`
-        (retrieval's training.poolNegatives) is a training.pool_negatives.CandidatePool."""
+        (retrieval's training.poolNegatives) is a training.pool_negatives.ReplyBank."""
         raise NotImplementedError
 
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rejoinder.api import parse_dialog_model
-from rejoinder.training.pool_negatives import CandidatePool
+from rejoinder.training.pool_negatives import ReplyBank
 from rejoinder.training.losses import RETRIEVAL_SCALE, in_batch_softmax_loss
 from rejoinder.training.pipeline import TrainOptions, train
 
@@ -60,11 +60,11 @@ def test_the_pool_gets_no_gradient() -> None:
 
 
 def test_a_large_pool_is_sampled_the_same_way_for_a_step_and_anew_per_refresh() -> None:
-    pool = CandidatePool(np.arange(100).reshape(50, 2), refresh_steps=4, sample=10, seed=7)
+    pool = ReplyBank(np.arange(100).reshape(50, 2), refresh_steps=4, sample=10, seed=7)
     assert pool.draw(0).shape == (10, 2)
     assert (pool.draw(4) == pool.draw(4)).all()
     assert not (pool.draw(0) == pool.draw(4)).all()
-    small = CandidatePool(np.arange(8).reshape(4, 2), refresh_steps=4, sample=10, seed=7)
+    small = ReplyBank(np.arange(8).reshape(4, 2), refresh_steps=4, sample=10, seed=7)
     assert (small.draw(3) == small.ids).all()
 
 
