@@ -41,3 +41,15 @@ def test_validate_accepts_multi_document_files(tmp_path: Path, capsys) -> None:
     combined.write_text("\n---\n".join(p.read_text() for p in EXAMPLES))
     assert main(["validate", str(combined)]) == 0
     assert capsys.readouterr().out.count(": valid (") == DOCUMENTS
+
+
+def test_the_pipelines_retrieval_model_is_the_quickstart() -> None:
+    """examples/pipeline.yaml's chat-retrieval is the measured quickstart recipe, only served with
+    a reranker: one recipe, so docs/quality.md's reranking numbers are about the quickstart's model."""
+    examples = EXAMPLES[0].parent
+    quickstart = yaml.safe_load((examples / "quickstart.yaml").read_text())["spec"]
+    pipeline = {d["metadata"]["name"]: d["spec"] for d in yaml.safe_load_all((examples / "pipeline.yaml").read_text())}
+    retrieval = pipeline["chat-retrieval"]
+    serving_extras = {"topK", "reranker"}
+    assert {k: v for k, v in retrieval.items() if k != "serving"} == {k: v for k, v in quickstart.items() if k != "serving"}
+    assert {k: v for k, v in retrieval["serving"].items() if k not in serving_extras} == quickstart["serving"]
