@@ -44,6 +44,13 @@ QUICKSTART_VARIANTS: tuple[sweep.Recipe, ...] = (
                  {"training.poolNegatives": {"pool": "training", "refreshSteps": 16}}),
     sweep.Recipe("+ training.poolNegatives, pool: candidates (all 1,163 candidates)",
                  {"training.poolNegatives": {"pool": "candidates", "refreshSteps": 16}}),
+    # One process with 32 pairs per step gained twice the quickstart's R@5 on seed 42 (the lever
+    # table): 32 in-batch negatives per rank instead of 16, the same pairs seen.
+    sweep.Recipe("batchSizePerGpu 32, 32 steps (the same pairs, 32 in-batch negatives)",
+                 {"training.batchSizePerGpu": 32, "training.steps": 32, "training.warmupSteps": 3,
+                  "training.checkpointInterval": 16}),
+    sweep.Recipe("batchSizePerGpu 32, 64 steps (twice the pairs)",
+                 {"training.batchSizePerGpu": 32}),
 )
 QA_LSTM = {
     "model.architecture": "qa-lstm",
@@ -74,7 +81,10 @@ VARIANT_NOTE = (
     "\"I am also good.\", \"I'm a computer. I can't.\" and \"I'm a computer, I can't eat or drink.\" are all "
     "candidates), and a full-pool softmax pushes each context away from all of "
     "them except its own, which teaches surface forms instead of meaning. In-batch softmax over 16 "
-    "seldom holds such a pair. Seed 42's quickstart training time (496 s) was measured while the QA-LSTM "
+    "seldom holds such a pair. Nor did 32 pairs per rank instead of 16 help, with the same pairs seen "
+    "(32 steps) or twice as many (64 steps): both scored below the quickstart on seed 42, so the one-process "
+    "lever row's +0.044 (lr 1e-4, 64 × 32) is within one seed's noise, not an effect of batch size. "
+    "Seed 42's quickstart training time (496 s) was measured while the QA-LSTM "
     "baseline trained beside it; the other seeds ran alone.")
 # Why these numbers are lower than earlier versions of this page (not comparable with them).
 DATA_NOTE = (
