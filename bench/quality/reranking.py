@@ -282,7 +282,7 @@ def measure(work: Path, rps_seconds: float = 10.0, lock_wait_s: float = 180.0) -
         export = runs.export_dir(artifacts, RETRIEVAL_NAME)
         held = list(read_records(export.parent / "data" / "eval.jsonl", RecordKind.pairs))
         retrieval_report = json.loads((export.parent / "metrics.json").read_text(encoding="utf-8"))
-        results["retrieval"] = {"metrics": retrieval_report["metrics"], "init": retrieval_report.get("init"),
+        results["retrieval"] = {"metrics": retrieval_report["metrics"], "init": retrieval_report.get("baselines", {}).get("init"),
                                 "eval": retrieval_report["eval"], "trainSeconds": retrieval_report["training"]["seconds"]}
         results["rerankers"][BERT_LABEL] = _reranker_row(
             BERT_LABEL, docs[BERT_RERANKER_NAME]["spec"], runs.export_dir(artifacts, BERT_RERANKER_NAME), up.target,
