@@ -26,13 +26,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
 from . import runs
+from .up_process import UpProcess, die_with_parent, stop
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,6 @@ QA_LSTM_RERANKER: dict[str, Any] = {
 }
 
 
-def _die_with_parent() -> None:
-    """In the server child: SIGTERM when the bench dies, however it ends (Linux prctl)."""
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
 class Server:
     """`rejoinder serve -f <retrieval> --reranker-bundle <reranker>` as a child process."""
 
@@ -93,10 +85,10 @@ class Server:
                 "--top-k", str(TOP_K), "--instance", self.instance]
         env = {**os.environ, "PYTHONSAFEPATH": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
 
     def stop(self) -> None:
-        _stop(self.proc, signal.SIGTERM)
+        stop(self.proc, signal.SIGTERM)
         self.log.close()
 
     def __enter__(self) -> "Server":
@@ -113,20 +105,9 @@ class Server:
         self.stop()
 
 
-def _stop(proc: subprocess.Popen, sig: int) -> None:
-    """`sig` to the child's process group, then SIGKILL if it has not exited within 2 minutes."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 class Up:
-    """`rejoinder up -f <pipeline file>` as a child process, until chat-retrieval is Serving;
-    stopped with SIGINT, as Ctrl-C stops it."""
+    """`rejoinder up -f <pipeline file>` (up_process.UpProcess) until chat-retrieval is Serving;
+    stopped with SIGINT on leaving, as Ctrl-C stops it."""
 
     def __init__(self, spec_file: Path, artifacts: Path, log_file: Path, timeout: float = 7200.0):
         from rejoinder.local.commands import Endpoint
@@ -134,43 +115,27 @@ class Up:
 
         self.endpoint = Endpoint("127.0.0.1", free_port(), free_port())
         self.target = self.endpoint.address
-        self.model_root = artifacts / runs.NAMESPACE / RETRIEVAL_NAME
         self.timeout = timeout
         self.log = open(log_file, "w", encoding="utf-8")
-        argv = [str(Path(sys.executable).parent / "rejoinder"), "up", "-f", str(spec_file), "--port",
-                str(self.endpoint.port), "--metrics-port", str(self.endpoint.metrics_port), "--ready-timeout", "600"]
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "PYTHONSAFEPATH": "1"}, preexec_fn=_die_with_parent)
+        self.up = UpProcess(spec_file, artifacts / runs.NAMESPACE / RETRIEVAL_NAME, self.log, self.endpoint.port,
+                            self.endpoint.metrics_port)
         self.seconds_to_serving = float("nan")
+        self.exit_code: Optional[int] = None
 
     def __enter__(self) -> "Up":
-        from rejoinder.local import state
-
         try:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"rejoinder up exited {self.proc.returncode}; see {self.log.name}")
-                status = state.load(self.model_root)
-                phase = status.phase.value if status else None
-                if phase == "Serving":
-                    break
-                if phase == "Failed" or time.perf_counter() - self.started > self.timeout:
-                    raise RuntimeError(f"chat-retrieval is {phase}; see {self.log.name}")
-                time.sleep(2.0)
-            self.seconds_to_serving = time.perf_counter() - self.started
+            phase, seconds = self.up.wait_phase(("Serving", "Failed"), self.timeout)
+            if phase != "Serving":
+                raise RuntimeError(f"chat-retrieval is {phase} (up exit code {self.up.proc.poll()}); see {self.log.name}")
+            self.seconds_to_serving = seconds
         except BaseException:
-            self.stop()
+            self.__exit__()
             raise
         return self
 
-    def stop(self) -> int:
-        _stop(self.proc, signal.SIGINT)
-        self.log.close()
-        return self.proc.returncode
-
     def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self.exit_code = self.up.stop()
+        self.log.close()
 
 
 def rrf_order(candidates: Sequence[Any], k: int = RRF_K) -> list[Any]:
@@ -178,11 +143,10 @@ def rrf_order(candidates: Sequence[Any], k: int = RRF_K) -> list[Any]:
     (retrieval_score) and their reranked order (score)."""
     by_retrieval = sorted(range(len(candidates)), key=lambda i: -candidates[i].retrieval_score)
     by_rerank = sorted(range(len(candidates)), key=lambda i: -candidates[i].score)
-    fused = {i: 0.0 for i in range(len(candidates))}
-    for order in (by_retrieval, by_rerank):
-        for rank, i in enumerate(order, start=1):
-            fused[i] += 1.0 / (k + rank)
-    return [candidates[i] for i in sorted(fused, key=lambda i: (-fused[i], by_retrieval.index(i)))]
+    retrieval_rank = {i: rank for rank, i in enumerate(by_retrieval, start=1)}
+    rerank_rank = {i: rank for rank, i in enumerate(by_rerank, start=1)}
+    fused = {i: 1.0 / (k + retrieval_rank[i]) + 1.0 / (k + rerank_rank[i]) for i in retrieval_rank}
+    return [candidates[i] for i in sorted(fused, key=lambda i: (-fused[i], retrieval_rank[i]))]
 
 
 def served_recall_at_1(target: str, held: Sequence[Any]) -> dict[str, Any]:
@@ -287,7 +251,7 @@ def measure(work: Path, rps_seconds: float = 10.0, lock_wait_s: float = 180.0) -
         results["rerankers"][BERT_LABEL] = _reranker_row(
             BERT_LABEL, docs[BERT_RERANKER_NAME]["spec"], runs.export_dir(artifacts, BERT_RERANKER_NAME), up.target,
             held, rps_seconds, lock_wait_s)
-    results["upExitCode"] = up.proc.returncode
+    results["upExitCode"] = up.exit_code
     log.info("training the baseline reranker (%s) on the same proxy reactions", QA_LSTM_LABEL)
     runs.train(runs.dialog_model("rerank-qa-lstm", QA_LSTM_RERANKER, artifacts), artifacts)
     baseline = runs.export_dir(artifacts, "rerank-qa-lstm")

@@ -44,8 +44,8 @@ QUICKSTART_VARIANTS: tuple[sweep.Recipe, ...] = (
                  {"training.poolNegatives": {"pool": "training", "refreshSteps": 16}}),
     sweep.Recipe("+ training.poolNegatives, pool: candidates (all 1,163 candidates)",
                  {"training.poolNegatives": {"pool": "candidates", "refreshSteps": 16}}),
-    # One process with 32 pairs per step gained twice the quickstart's R@5 on seed 42 (the lever
-    # table): 32 in-batch negatives per rank instead of 16, the same pairs seen.
+    # Asked because one process with 32 pairs per step gained twice the quickstart's R@5 on seed 42
+    # (the lever table); refuted (VARIANT_NOTE).
     sweep.Recipe("batchSizePerGpu 32, 32 steps (the same pairs, 32 in-batch negatives)",
                  {"training.batchSizePerGpu": 32, "training.steps": 32, "training.warmupSteps": 3,
                   "training.checkpointInterval": 16}),

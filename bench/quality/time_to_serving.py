@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
 from .timing import bench_lock
+from .up_process import UpProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def time_to_serving(spec_file: Path, timeout: float = 3600.0) -> dict:
     from rejoinder.constants import DEFAULT_NAMESPACE
-    from rejoinder.local import state
 
     work = Path(tempfile.mkdtemp(prefix="rejoinder-up-"))
     wire = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
@@ -35,29 +32,13 @@ def time_to_serving(spec_file: Path, timeout: float = 3600.0) -> dict:
     copy = work / spec_file.name
     copy.write_text(yaml.safe_dump(wire, sort_keys=False), encoding="utf-8")
     model_root = work / "artifacts" / (wire["metadata"].get("namespace") or DEFAULT_NAMESPACE) / wire["metadata"]["name"]
-    argv = [str(Path(sys.executable).parent / "rejoinder"), "up", "-f", str(copy), "--port", "0", "--metrics-port", "0",
-            "--ready-timeout", str(timeout)]
     load_before = os.getloadavg()
     with bench_lock(), open(work / "up.log", "w", encoding="utf-8") as log:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        up = UpProcess(copy, model_root, log, ready_timeout=timeout)
         try:
-            phase = None
-            while time.perf_counter() - started < timeout and proc.poll() is None:
-                status = state.load(model_root)
-                phase = status.phase.value if status else None
-                if phase in ("Serving", "Failed"):
-                    break
-                time.sleep(2.0)
-            elapsed = time.perf_counter() - started
+            phase, elapsed = up.wait_phase(("Serving", "Failed"), timeout)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(120)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            up.stop()
     metrics = sorted(model_root.glob("versions/*/metrics.json"))
     return {"phase": phase, "seconds": round(elapsed, 1), "loadavgBefore": load_before, "loadavgAfter": os.getloadavg(),
             "work": str(work), "metrics": json.loads(metrics[0].read_text()) if metrics else None}
