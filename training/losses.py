@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from keras import ops
 
-# Cosine similarities live in [-1, 1]; a softmax over them needs a temperature. 20 is the
-# usual in-batch-negatives scale (sentence-transformers' MultipleNegativesRankingLoss).
+# Cosine similarities live in [-1, 1]; a softmax over them needs a temperature. 20 (temperature
+# 0.05) is the usual in-batch-negatives scale (sentence-transformers' MultipleNegativesRankingLoss);
+# training.contrastiveLoss.temperature sets it per DialogModel.
 RETRIEVAL_SCALE = 20.0
 
 
 def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: float = RETRIEVAL_SCALE,
-                          pool_emb=None, pool_ids=None):
-    """Each context must pick its own response among the batch's responses, and each response
-    its own context: softmax cross-entropy over scaled cosine similarities, both directions.
+                          pool_emb=None, pool_ids=None, symmetric: bool = True):
+    """Each context must pick its own response among the batch's responses, and (`symmetric`)
+    each response its own context: softmax cross-entropy over scaled cosine similarities, the
+    two directions averaged.
 
     Embeddings are L2-normalised [b, d]. When `response_ids` is given, other rows with the very
     same response are not counted as negatives (short replies like "Yes." repeat in dialog data).
@@ -34,9 +36,11 @@ def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: f
         own = ops.all(ops.equal(response_ids[:, None, :], ops.cast(pool_ids, response_ids.dtype)[None, :, :]), axis=-1)
         pool_logits = ops.where(own, ops.full_like(pool_logits, -1e9), pool_logits)
         logits = ops.concatenate([logits, pool_logits], axis=1)
-    forward = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    forward = ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+    if not symmetric:
+        return forward
     backward = ops.sparse_categorical_crossentropy(labels, backward_logits, from_logits=True)
-    return 0.5 * (ops.mean(forward) + ops.mean(backward))
+    return 0.5 * (forward + ops.mean(backward))
 
 
 def binary_loss(logits, labels):

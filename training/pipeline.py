@@ -179,7 +179,8 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
         resolve_dialog_model=lambda name: exported_dialog_model(options.artifacts, options.namespace, name),
     )
     task = task_module(spec.task).training_task(task_model, t.seed, tokenizer, spec.model.bert.max_seq_length,
-                                                pool=reply_bank(spec, layout.data_dir, tokenizer))
+                                                pool=reply_bank(spec, layout.data_dir, tokenizer),
+                                                loss=t.contrastive_loss)
 
     peak = peak_learning_rate(t.learning_rate, dist.size, t.scale_learning_rate)
     schedule = WarmupLinearDecay(peak, min(t.warmup_steps, max(total_steps - 1, 0)), total_steps)

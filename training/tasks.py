@@ -2,7 +2,7 @@
 host-side per-batch work. `run_loop` drives any of these the same way; each task's module
 (`rejoinder.tasks`, `TaskDefinition.training_task`) picks its adapter:
 
-    retrieval        DualEncoder (BERT or QA-LSTM)  in-batch softmax, both directions
+    retrieval        DualEncoder (BERT or QA-LSTM)  in-batch softmax (training.contrastiveLoss)
     reranking        CrossEncoder / QALstmReranker  sigmoid cross-entropy on upvote
     session-scoring  SequenceClassifier             sigmoid cross-entropy on good session
     pretraining      MaskedLM                       cross-entropy at 15 % masked positions (80/10/10)
@@ -14,6 +14,8 @@ import math
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
+
+from rejoinder.api.spec import ContrastiveLossSpec
 
 from . import losses
 
@@ -50,9 +52,11 @@ class RetrievalTask(TrainingTask):
 
     name = "retrieval"
 
-    def __init__(self, model: Any, seed: int, pool: Optional["ReplyBank"] = None):
+    def __init__(self, model: Any, seed: int, pool: Optional["ReplyBank"] = None,
+                 loss: Optional[ContrastiveLossSpec] = None):
         super().__init__(model, seed)
         self.pool = pool
+        self.loss_spec = loss if loss is not None else ContrastiveLossSpec()
         self._bank: Any = None  # tf.Variable [sample, d]: the pool's embeddings
         self._bank_ids: Any = None  # tf.Variable [sample, L]: their token ids (to skip the positive)
         self._refreshed_at: Optional[int] = None
@@ -86,7 +90,9 @@ class RetrievalTask(TrainingTask):
     def loss(self, batch, training):
         context_emb, response_emb = self.model(batch, training=training)
         return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"],
-                                            pool_emb=self._bank, pool_ids=self._bank_ids)
+                                            scale=1.0 / self.loss_spec.temperature,
+                                            pool_emb=self._bank, pool_ids=self._bank_ids,
+                                            symmetric=self.loss_spec.symmetric)
 
 
 class BinaryTask(TrainingTask):

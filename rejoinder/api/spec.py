@@ -335,6 +335,17 @@ class PoolNegativesSpec(ApiModel):
     """Replies drawn (seeded, anew at each refresh) when the pool is larger than this."""
 
 
+class ContrastiveLossSpec(ApiModel):
+    """Retrieval: the in-batch softmax of training/losses.py (each context picks its reply among
+    the batch's replies)."""
+
+    temperature: float = Field(0.05, ge=0.005, le=1.0)
+    """Softmax temperature over cosine similarities; 0.05 (scale 20) is sentence-transformers'
+    MultipleNegativesRankingLoss default."""
+    symmetric: bool = True
+    """Also each reply picks its context among the batch's contexts (the two directions averaged)."""
+
+
 class TrainingSpec(ApiModel):
     rules = (
         CrossFieldRule(
@@ -369,6 +380,8 @@ class TrainingSpec(ApiModel):
     seed: int = 42
     pool_negatives: Optional[PoolNegativesSpec] = None
     """Retrieval only: a bank of replies as extra negatives (see PoolNegativesSpec)."""
+    contrastive_loss: Optional[ContrastiveLossSpec] = None
+    """Retrieval only: temperature and direction of the in-batch softmax (unset: the defaults)."""
     image: Optional[str] = None
     """Trainer image; defaults to the operator's configured trainer image."""
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
@@ -631,6 +644,12 @@ class DialogModelSpec(ApiModel):
             message="training.poolNegatives ranks replies for contexts: it needs task retrieval",
             field=".training.poolNegatives",
             holds=lambda s: s.training.pool_negatives is None or s.task == Task.retrieval,
+        ),
+        CrossFieldRule(
+            cel="!has(self.training.contrastiveLoss) || self.task == 'retrieval'",
+            message="training.contrastiveLoss is the retrieval loss: it needs task retrieval",
+            field=".training.contrastiveLoss",
+            holds=lambda s: s.training.contrastive_loss is None or s.task == Task.retrieval,
         ),
         CrossFieldRule(
             cel="!has(self.data.reactionsFrom) || self.task == 'reranking'",

@@ -89,9 +89,11 @@ class TaskDefinition:
 
     # --- training ------------------------------------------------------------------------------
 
-    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int, pool: Any = None) -> Any:
+    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int, pool: Any = None,
+                      loss: Any = None) -> Any:
         """The loss and per-batch work (a training.tasks.TrainingTask) the loop drives; `pool`
-        (retrieval's training.poolNegatives) is a training.pool_negatives.ReplyBank."""
+        (retrieval's training.poolNegatives) is a training.pool_negatives.ReplyBank and `loss`
+        retrieval's training.contrastiveLoss (None: its defaults)."""
         raise NotImplementedError
 
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:
@@ -103,7 +105,8 @@ class BinaryTaskDefinition(TaskDefinition):
     """A 0/1 label per example (reranking's upvote, session scoring's good session): one logit,
     sigmoid cross-entropy, accuracy and ROC AUC."""
 
-    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int, pool: Any = None) -> Any:
+    def training_task(self, model: Any, seed: int, tokenizer: Any, seq_length: int, pool: Any = None,
+                      loss: Any = None) -> Any:
         from ..training.tasks import BinaryTask
 
         return BinaryTask(model, seed, self.task)

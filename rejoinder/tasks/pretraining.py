@@ -33,7 +33,7 @@ class Pretraining(TaskDefinition):
 
         return heads.MaskedLM(config)
 
-    def training_task(self, model, seed, tokenizer, seq_length, pool=None):
+    def training_task(self, model, seed, tokenizer, seq_length, pool=None, loss=None):
         from ..training.tasks import MaskedLMTask
 
         return MaskedLMTask(model, seed, tokenizer.special, tokenizer.vocab_size, seq_length)

@@ -48,10 +48,10 @@ class Retrieval(TaskDefinition):
         assert config.bert is not None
         return config.projection_dim or config.bert.hidden
 
-    def training_task(self, model, seed, tokenizer, seq_length, pool=None):
+    def training_task(self, model, seed, tokenizer, seq_length, pool=None, loss=None):
         from ..training.tasks import RetrievalTask
 
-        return RetrievalTask(model, seed, pool)
+        return RetrievalTask(model, seed, pool, loss)
 
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:
         from ..training import evaluation

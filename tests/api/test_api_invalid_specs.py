@@ -83,6 +83,9 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
      "spec.data.reactionsFrom.dialogModel"),
     ("negatives-from-itself", {"spec.task": "reranking", "spec.data.negativesFrom": "base"}, "spec.data.negativesFrom"),
     ("init-from-itself", {"spec.model.init": {"dialogModel": "base"}}, "spec.model.init.dialogModel"),
+    ("contrastive-loss-on-reranking", {"spec.task": "reranking", "spec.training.contrastiveLoss": {"symmetric": False}},
+     "spec.training.contrastiveLoss"),
+    ("temperature-zero", {"spec.training.contrastiveLoss": {"temperature": 0}}, "spec.training.contrastiveLoss.temperature"),
     ("reactions-from-with-train", {"spec.task": "reranking", "spec.data": {
         "train": "r.jsonl", "reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00Z"}}},
      "spec.data.reactionsFrom"),
