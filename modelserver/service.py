@@ -141,6 +141,15 @@ class DialogService:
             code = grpc.StatusCode.OK
             in_flight = self.metrics.in_flight.labels(method)
             in_flight.inc()
+            counted = False
+
+            def count() -> None:
+                nonlocal counted
+                counted = True
+                in_flight.dec()
+                self.metrics.requests.labels(method, code.name).inc()
+                self.metrics.latency.labels(method).observe(time.perf_counter() - started)
+
             try:
                 try:
                     request = request_type.FromString(raw)
@@ -158,11 +167,13 @@ class DialogService:
                 code = next((c for kind, c in _CODES if isinstance(error, kind)), grpc.StatusCode.INTERNAL)
                 if code is grpc.StatusCode.INTERNAL:
                     log.exception("%s failed", method)
+                # abort() sends the status before it raises: count first, so a client that has seen
+                # the error finds it on /metrics (an OK answer is sent only after `finally` ran)
+                count()
                 await context.abort(code, str(error) or type(error).__name__)
             finally:
-                in_flight.dec()
-                self.metrics.requests.labels(method, code.name).inc()
-                self.metrics.latency.labels(method).observe(time.perf_counter() - started)
+                if not counted:
+                    count()
 
         return handle
 
