@@ -51,6 +51,12 @@ QUICKSTART_VARIANTS: tuple[sweep.Recipe, ...] = (
                   "training.checkpointInterval": 16}),
     sweep.Recipe("batchSizePerGpu 32, 64 steps (twice the pairs)",
                  {"training.batchSizePerGpu": 32}),
+    # The loss levers (training.contrastiveLoss), and separate towers, which gained R@5 in
+    # the one-process lever table.
+    sweep.Recipe("temperature 0.1 (scale 10 instead of 20)", {"training.contrastiveLoss": {"temperature": 0.1}}),
+    sweep.Recipe("temperature 0.02 (scale 50)", {"training.contrastiveLoss": {"temperature": 0.02}}),
+    sweep.Recipe("one direction (context → reply only)", {"training.contrastiveLoss": {"symmetric": False}}),
+    sweep.Recipe("separate towers (model.bert.sharedEncoder false)", {"model.bert.sharedEncoder": False}),
 )
 QA_LSTM = {
     "model.architecture": "qa-lstm",
