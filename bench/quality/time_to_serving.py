@@ -1,6 +1,9 @@
 """Time from `rejoinder up -f FILE` to phase Serving, measured holding the benchmark lock.
 
-    python -m quality.time_to_serving examples/quickstart.yaml   (from bench/)
+    cd bench && python -m quality.time_to_serving ../examples/quickstart.yaml
+
+(from bench/, so `quality` imports and the repository's operator/ does not shadow the stdlib's; a
+run that does not reach Serving is printed and exits 1 without replacing the cached time)
 
 The DialogModel's storage.path is replaced by a fresh directory, so nothing earlier is reused
 (no finished stage, no tokenizer, no checkpoint); `up` is stopped with SIGINT (as Ctrl-C would)
@@ -56,6 +59,8 @@ if __name__ == "__main__":
     spec = Path(sys.argv[1]).resolve()
     result = time_to_serving(spec)
     print(json.dumps({k: v for k, v in result.items() if k != "metrics"}))
+    if result["phase"] != "Serving":
+        sys.exit(f"`rejoinder up` ended in phase {result['phase']}, not Serving: see {result['work']}/up.log")
     if result["metrics"]:
         out = Path(result["work"]) / "metrics.json"
         out.write_text(json.dumps(result["metrics"]))
