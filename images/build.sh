@@ -52,7 +52,7 @@ command -v "$BUILDER" >/dev/null || { echo "$BUILDER not found; install podman o
 export BUILDER
 
 WHEELS=$(images/wheelhouse.sh "$FLAVOUR" "${PYTHON:-.venv/bin/python}")
-if [ "$FLAVOUR" = cuda ] && [[ " ${COMPONENTS[*]} " == *" trainer "* ]] && [ ! -f "$WHEELS/requirements/horovod.txt" ]; then
+if [ "$FLAVOUR" = cuda ] && [[ " ${COMPONENTS[*]} " == *" trainer "* ]] && ! grep -q "^horovod==" "$WHEELS/requirements/trainer-local.txt"; then
   echo "the cuda trainer needs Horovod built with NCCL, which did not build on this host" \
        "(needs a CUDA 12 toolkit; see images/wheelhouse.sh); build the other images, or build on a CUDA host" >&2
   exit 1

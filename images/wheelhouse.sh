@@ -3,15 +3,18 @@
 #
 #   images/wheelhouse.sh cpu|cuda [PYTHON]     # PYTHON default .venv/bin/python (Python 3.11)
 #
-# Every Python package of the three images is a wheel made here on the host, so an image build
-# needs no package index (air-gapped builds, and these machines, whose build containers have no
-# route to one) and the slow source builds happen once: YouTokenToMe (an sdist whose setup imports
-# Cython undeclared) and the patched Horovod (training/install_horovod.sh, which keeps its own
-# cache). The result is cached under ${XDG_CACHE_HOME:-~/.cache}/rejoinder/wheelhouse/, keyed by
-# images/constraints.txt, the requirements pyproject.toml gives each image and this script, and
-# published atomically (a half-built wheelhouse is never used).
-#
-# Layout: *.whl, requirements/<component>.txt (from images/requirements.py), KEY.
+# Every Python package of the three images is a file fetched or built here on the host, so an
+# image build needs no package index (air-gapped builds, and these machines, whose build
+# containers have no route to one). Versions and hashes come from uv.lock, the same lock the
+# project virtualenv is synced from (.ci/lock.py), so `make test` tests what the images ship:
+# requirements/<component>.txt holds an image's whole closure as hashed pins (installed with
+# --no-deps --require-hashes), requirements/<component>-local.txt the locked packages whose
+# wheels are built here: YouTokenToMe (sdist only; its setup imports Cython undeclared) and
+# the patched Horovod (training/install_horovod.sh, which keeps its own cache); both sdists are
+# checked against the lock's hashes. requirements/metadata-overrides.txt names the packages
+# whose declared requirements the lock overrides (the image's `pip check` may report only them).
+# The result is cached under ${XDG_CACHE_HOME:-~/.cache}/rejoinder/wheelhouse/, keyed by uv.lock,
+# .ci/lock.py and this script, and published atomically (a half-built one is never used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONSAFEPATH=1
@@ -21,19 +24,10 @@ case "$FLAVOUR" in cpu|cuda) ;; *) echo "unknown flavour $FLAVOUR (cpu or cuda)"
 log() { echo "[wheelhouse] $*" >&2; }
 COMPONENTS=(operator model-server trainer)
 PIP=("$PYTHON" -m pip --disable-pip-version-check)
+LOCK=("$PYTHON" .ci/lock.py)
+export VENV=${VENV:-$(dirname "$(dirname "$PYTHON")")}
 
-REQS=$(for c in "${COMPONENTS[@]}"; do
-  echo "## $c"; "$PYTHON" images/requirements.py "$c" "$FLAVOUR"
-  echo "## $c --no-deps"; "$PYTHON" images/requirements.py "$c" "$FLAVOUR" --no-deps
-done)
-# Build tools for installing rejoinder itself inside the image (--no-build-isolation), pinned to
-# the project virtualenv's versions.
-TOOLS=$("$PYTHON" - <<'PY'
-from importlib.metadata import version
-print(f"setuptools=={version('setuptools')}\nwheel=={version('wheel')}")
-PY
-)
-KEY=$( { cat images/constraints.txt; echo "$REQS"; echo "$TOOLS"; cat "$0"; } | sha256sum | cut -c1-16)
+KEY=$( { cat uv.lock .ci/lock.py "$0"; } | sha256sum | cut -c1-16)
 ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/rejoinder/wheelhouse"
 DIR="$ROOT/$FLAVOUR-$KEY"
 if [ -f "$DIR/KEY" ]; then
@@ -47,35 +41,35 @@ TMP=$(mktemp -d "$ROOT/.$FLAVOUR-$KEY.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$TMP/requirements"
 for c in "${COMPONENTS[@]}"; do
-  "$PYTHON" images/requirements.py "$c" "$FLAVOUR" > "$TMP/requirements/$c.txt"
-  "$PYTHON" images/requirements.py "$c" "$FLAVOUR" --no-deps > "$TMP/requirements/$c-no-deps.txt"
+  "${LOCK[@]}" image "$c" "$FLAVOUR" > "$TMP/requirements/$c.txt"
+  "${LOCK[@]}" image-local "$c" > "$TMP/requirements/$c-local.txt"
 done
-echo "$TOOLS" > "$TMP/requirements/build-tools.txt"
+"${LOCK[@]}" metadata-overrides > "$TMP/requirements/metadata-overrides.txt"
 
-log "building youtokentome (sdist, needs Cython from $PYTHON)"
-"${PIP[@]}" wheel -q --no-build-isolation --no-deps -c images/constraints.txt -w "$TMP" youtokentome==1.0.6
-"${PIP[@]}" wheel -q --no-deps -c images/constraints.txt -w "$TMP" -r "$TMP/requirements/trainer-no-deps.txt"
-log "collecting wheels for $FLAVOUR (TensorFlow is large: minutes on first run)"
-"${PIP[@]}" wheel -q -c images/constraints.txt --find-links "$TMP" -w "$TMP" \
-  -r "$TMP/requirements/build-tools.txt" \
-  -r "$TMP/requirements/operator.txt" -r "$TMP/requirements/model-server.txt" -r "$TMP/requirements/trainer.txt"
+log "downloading the locked wheels for $FLAVOUR (TensorFlow is large: minutes on first run)"
+for c in "${COMPONENTS[@]}"; do
+  "${PIP[@]}" download -q --no-deps --only-binary :all: --require-hashes -d "$TMP" -r "$TMP/requirements/$c.txt"
+done
 
-# Horovod for the trainer (requirements/horovod.txt names the built wheel): CPU collectives
-# (Gloo, MPI) for cpu; NCCL for cuda, which needs a CUDA 12 toolkit (nvcc, cudart headers) on
-# this host. Without it the cuda wheelhouse still serves the model server; the cuda trainer
-# build then stops at its Horovod install, saying the requirements file is missing.
+if grep -q '^youtokentome==' "$TMP"/requirements/*-local.txt; then
+  log "building youtokentome (sdist, with the lock's Cython from $PYTHON)"
+  "${LOCK[@]}" pin youtokentome > "$TMP/youtokentome.txt"
+  "${PIP[@]}" wheel -q --no-build-isolation --no-deps --require-hashes -w "$TMP" -r "$TMP/youtokentome.txt"
+  rm "$TMP/youtokentome.txt"
+fi
+
+# Horovod for the trainer: CPU collectives (Gloo, MPI) for cpu; NCCL for cuda, which needs a
+# CUDA 12 toolkit (nvcc, cudart headers) on this host. Without it the cuda wheelhouse still
+# serves the model server; the cuda trainer build then stops, saying Horovod is missing.
 if [ "$FLAVOUR" = cuda ]; then
   HOROVOD_GPU_OPERATIONS=NCCL REJOINDER_HOROVOD_WHEEL_DIR="$TMP" bash training/install_horovod.sh "$PYTHON" \
     || log "Horovod with NCCL did not build here (see above): no Horovod in the cuda wheelhouse"
 else
   REJOINDER_HOROVOD_WHEEL_DIR="$TMP" bash training/install_horovod.sh "$PYTHON"
 fi
-for wheel in "$TMP"/horovod-*.whl; do
-  [ -e "$wheel" ] || continue
-  # Horovod's own small requirements (cloudpickle, psutil, ...), then its pin for the Dockerfile.
-  "${PIP[@]}" wheel -q -c images/constraints.txt --find-links "$TMP" -w "$TMP" "$wheel"
-  basename "$wheel" | sed -E 's/^horovod-([^-]+)-.*/horovod==\1/' > "$TMP/requirements/horovod.txt"
-done
+if ! ls "$TMP"/horovod-*.whl >/dev/null 2>&1; then
+  sed -i '/^horovod==/d' "$TMP/requirements/trainer-local.txt"
+fi
 echo "$FLAVOUR" > "$TMP/FLAVOUR"
 
 echo "$KEY" > "$TMP/KEY"

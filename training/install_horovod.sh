@@ -15,7 +15,6 @@
 # clone on the same machine pays the ~8 minute build once.
 #
 # Environment knobs:
-#   HOROVOD_VERSION            default 0.28.1
 #   HOROVOD_GPU_OPERATIONS     set to NCCL to force a GPU build (e.g. in an image build with no GPU
 #                              attached); by default NCCL is used only when nvcc, NCCL headers and
 #                              a GPU are all present -- a CUDA toolkit on a CPU-only machine would
@@ -26,7 +25,10 @@
 set -euo pipefail
 
 PYTHON=${1:-python3}
-HVD_VERSION=${HOROVOD_VERSION:-0.28.1}
+# The version and the sdist's hashes come from uv.lock ("horovod==V --hash=... ...").
+PIN=$(PYTHONSAFEPATH=1 "$PYTHON" "$(dirname "$0")/../.ci/lock.py" pin horovod)
+HVD_VERSION=${PIN%% *}
+HVD_VERSION=${HVD_VERSION#horovod==}
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/rejoinder/wheels"
 log() { echo "[install_horovod] $*" >&2; }
 # TensorFlow start-up chatter (oneDNN, CUDA probing) would bury this script's own messages.
@@ -105,8 +107,9 @@ WHEEL=$(ls "$KEY_DIR"/horovod-*.whl 2>/dev/null | head -n1 || true)
 if [ -z "$WHEEL" ] || [ "${REJOINDER_HOROVOD_FORCE:-0}" = 1 ]; then
   WORK=$(mktemp -d)
   trap 'rm -rf "$WORK"' EXIT
-  log "downloading horovod==$HVD_VERSION sdist"
-  "$PYTHON" -m pip download -q --no-deps --no-binary :all: -d "$WORK" "horovod==$HVD_VERSION"
+  log "downloading horovod==$HVD_VERSION sdist (checked against uv.lock's hashes)"
+  echo "$PIN" > "$WORK/horovod.txt"
+  "$PYTHON" -m pip download -q --no-deps --no-binary :all: --require-hashes -d "$WORK" -r "$WORK/horovod.txt"
   tar -xzf "$WORK"/horovod-"$HVD_VERSION".tar.gz -C "$WORK"
   SRC="$WORK/horovod-$HVD_VERSION"
   CML="$SRC/horovod/tensorflow/CMakeLists.txt"
@@ -140,9 +143,9 @@ if [ -n "${REJOINDER_HOROVOD_WHEEL_DIR:-}" ]; then
 fi
 
 # 4. Install and verify. --force-reinstall replaces a same-version build made for another TF;
-#    the second call pulls Horovod's small pure-Python requirements (cloudpickle, psutil, ...).
+#    --no-deps: Horovod's small pure-Python requirements (cloudpickle, psutil, ...) are in uv.lock
+#    and already installed by `.ci/lock.py sync`, at the locked versions.
 "$PYTHON" -m pip install -q --force-reinstall --no-deps "$WHEEL"
-"$PYTHON" -m pip install -q "$WHEEL"
 HVDRUN="$(dirname "$PYTHON")/horovodrun"
 [ -x "$HVDRUN" ] || HVDRUN=horovodrun
 "$HVDRUN" --check-build

