@@ -56,7 +56,7 @@ def quickstart_model() -> Any:
 
 
 def held_out_contexts(model: Any) -> list[list[str]]:
-    from rejoinder.text.chatterbot import load_corpus
+    from rejoinder.datasets.chatterbot import load_corpus
     from rejoinder.text.formats import split_records
 
     pairs, _ = load_corpus()
@@ -65,7 +65,7 @@ def held_out_contexts(model: Any) -> list[list[str]]:
 
 
 def candidate_texts(count: int) -> list[str]:
-    from rejoinder.text.chatterbot import load_corpus
+    from rejoinder.datasets.chatterbot import load_corpus
 
     _, candidates = load_corpus()
     texts = [c.text for c in candidates]

@@ -80,7 +80,7 @@ def make_artifacts(work: Path, seqs: tuple[int, ...]) -> tuple[dict[int, Path], 
 
 
 def contexts(n: int = 256) -> list[list[str]]:
-    from rejoinder.text import synthetic
+    from rejoinder.datasets import synthetic
 
     return [list(p.context) for p in synthetic.pairs(n, seed=5)]
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdocs import DOCS, replace_section  # noqa: E402
 sys.path.insert(0, str(ROOT))
 
-from rejoinder.text import chatterbot, synthetic  # noqa: E402
+from rejoinder.datasets import chatterbot, synthetic  # noqa: E402
 from rejoinder.text.bpe import BpeTokenizer, normalise  # noqa: E402
 from rejoinder.text.tokenizer import SpecialIds, Tokenizer  # noqa: E402
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from rejoinder.api.spec import Task
 from rejoinder.models.shapes import SequenceBuckets
+from rejoinder.text import echo
 from rejoinder.tasks import METHOD_ORDER, MODEL_INFO, RERANK, RESPOND, RETRIEVE, SCORE_SESSION, TaskDefinition, task_module
 
 from .index import LoadedIndex
@@ -49,6 +50,8 @@ class ServingRuntime:
         self.task = Task(self.task)
         if self.definition.builds_index and self.index is None:
             raise ValueError(f"a {self.task} model is served with its index: pass the index directory")
+        # The no-parroting rule (rejoinder.text.echo): which index rows repeat a given turn.
+        self._echo_keys = echo.keys_of(self.index.texts) if self.index is not None else {}
 
     @property
     def definition(self) -> TaskDefinition:
@@ -98,15 +101,19 @@ class ServingRuntime:
     # --- batch functions (called by the batchifiers in their worker threads) ------------------
 
     def retrieve_batch(self, payloads: list[tuple[list[str], int]]) -> list[list[Hit]]:
-        """[(context turns, k)] → the top-k hits of each, best first."""
+        """[(context turns, k)] → the top-k hits of each, best first, never one of the context's
+        own turns (the no-parroting rule): the search asks for as many more rows as the index
+        holds echoes of the request's turns, so k answers remain."""
         assert self.index is not None
         embeddings = self.bundle.encode_contexts([turns for turns, _ in payloads])
-        k = max(k for _, k in payloads)
+        excluded = [set(echo.echo_indices(turns, self._echo_keys)) for turns, _ in payloads]
+        k = min(max(k + len(ex) for (_, k), ex in zip(payloads, excluded)), self.index.size)
         scores, rows = self.index.search(embeddings, k)
-        return [
-            [Hit(int(r), float(s)) for r, s in zip(rows[i, :kk], scores[i, :kk]) if r >= 0]
-            for i, (_, kk) in enumerate(payloads)
-        ]
+        out = []
+        for i, (_, kk) in enumerate(payloads):
+            hits = [Hit(int(r), float(s)) for r, s in zip(rows[i], scores[i]) if r >= 0 and int(r) not in excluded[i]]
+            out.append(hits[:kk])
+        return out
 
     def rerank_batch(self, payloads: list[tuple[list[str], list[str]]]) -> list[np.ndarray]:
         """[(context turns, responses)] → one score array per request, in response order."""

@@ -23,6 +23,10 @@ METRICS_TAG = "REJOINDER_METRICS"
 # the untrained starting checkpoint and `gain_<m>` the model's <m> minus the start's.
 START_PREFIX = "init_"
 GAIN_PREFIX = "gain_"
+# A fixed test split's numbers (reported, never gated on) and 95 % bootstrap interval bounds.
+TEST_PREFIX = "test_"
+CI_LOW = ":lo"
+CI_HIGH = ":hi"
 
 _PROGRESS_RE = re.compile(
     PROGRESS_TAG + r" step=(?P<step>\d+) total=(?P<total>\d+)"

@@ -1,6 +1,8 @@
 """Stage 1 of `train`: turn the spec's data (a preset or JSONL files) into validated, normalised
-JSONL under versions/<v>/data/ -- train.jsonl, eval.jsonl and, for retrieval, candidates.jsonl --
-plus data.json, written last, which says what is there. A re-run (resume) finds data.json and
+JSONL under versions/<v>/data/ -- train.jsonl, eval.jsonl (dev: what choices are made on),
+test.jsonl when the corpus has a fixed test split (reported, never trained or chosen on) and,
+for retrieval, candidates.jsonl -- plus data.json, written last, which says what is there and
+where it came from (the corpus's provenance and what its import kept and skipped). A re-run (resume) finds data.json and
 reuses the files, so every restart trains on exactly the same split.
 
 Bad input fails here with the file, line and reason (rejoinder.text.formats), before any
@@ -17,20 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from rejoinder import atomic
+from rejoinder.datasets import chatterbot
+from rejoinder.datasets.presets import with_user_reactions
 from rejoinder.tasks import task_module
-from rejoinder.text import chatterbot
-from rejoinder.text.formats import (
-    Candidate,
-    Record,
-    RecordKind,
-    Session,
-    in_eval_split,
-    read_records,
-    split_records,
-    write_records,
-)
-
-from . import hard_negatives, proxy_presets, user_reactions
+from rejoinder.text.formats import Candidate, Record, RecordKind, read_records, split_records, write_records
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +33,7 @@ class PreparedData:
     directory: Path
     kind: RecordKind
     counts: dict[str, int]
-    labels: Optional[dict[str, Any]] = None  # set when the labels are proxies (proxy_presets)
+    labels: Optional[dict[str, Any]] = None  # set when the labels are proxies (datasets/proxy.py) or rated
 
     @property
     def train_file(self) -> Path:
@@ -50,6 +42,11 @@ class PreparedData:
     @property
     def eval_file(self) -> Path:
         return self.directory / "eval.jsonl"
+
+    @property
+    def test_file(self) -> Optional[Path]:
+        path = self.directory / "test.jsonl"
+        return path if path.is_file() else None
 
     @property
     def candidates_file(self) -> Optional[Path]:
@@ -61,6 +58,11 @@ class PreparedData:
 
     def eval(self) -> list[Record]:
         return list(read_records(self.eval_file, self.kind))
+
+    def test(self) -> Optional[list[Record]]:
+        """The corpus's fixed test split, or None: reported beside eval (dev), never chosen on."""
+        path = self.test_file
+        return list(read_records(path, self.kind)) if path else None
 
     def candidates(self) -> list[Candidate]:
         path = self.candidates_file
@@ -97,84 +99,6 @@ def detect_kind(path: Path) -> RecordKind:
     raise ValueError(f"{path} holds no records")
 
 
-# --- the chatterbot preset, shaped for each task ---------------------------------------------------
-
-
-@dataclass
-class PresetData:
-    kind: RecordKind
-    records: list[Record]
-    held: Optional[list[Record]] = None  # already split (None: hash-split later)
-    candidates: list[Candidate] = field(default_factory=list)
-    labels: Optional[dict[str, Any]] = None  # proxy_presets.labels_note, for data.json
-
-
-def _split_conversations(fraction: float, salt: str) -> tuple[list[list[str]], list[list[str]]]:
-    """Conversations split as wholes, so no held-out negative is a shuffle of a training dialog."""
-    convs = list(chatterbot.conversations())
-    flags = [in_eval_split(Session(tuple(c), True), fraction, salt) for c in convs]
-    return [c for c, f in zip(convs, flags) if not f], [c for c, f in zip(convs, flags) if f]
-
-
-# Each task module (rejoinder.tasks, `TaskDefinition.preset`) picks one of these.
-
-
-def chatterbot_pairs_preset() -> PresetData:
-    """Retrieval and pretraining: the corpus's (context, response) pairs and its candidates."""
-    pairs, candidates = chatterbot.load_corpus()
-    return PresetData(RecordKind.pairs, list(pairs), candidates=candidates)
-
-
-def reactions_preset(spec: Any, resolve_dialog_model: Optional[Callable[[str], Path]]) -> PresetData:
-    """Reranking: proxy upvotes -- hard negatives mined with data.negativesFrom, else random ones."""
-    seed, data = spec.training.seed, spec.data
-    if data.negatives_from:
-        if resolve_dialog_model is None:
-            raise ValueError("data.negativesFrom needs the artifacts of other DialogModels")
-        source = hard_negatives.RetrievalSource.from_export(resolve_dialog_model(data.negatives_from))
-        train, held = hard_negatives.mine(source, data.negatives_per_context, seed)
-        return PresetData(RecordKind.reactions, list(train), list(held),
-                          labels={**proxy_presets.labels_note(proxy_presets.HARD_NEGATIVES, data.negatives_from),
-                                  "retrievalVersion": source.version, "topK": source.top_k,
-                                  "negativesPerContext": data.negatives_per_context})
-    pairs, _ = chatterbot.load_corpus()
-    return PresetData(RecordKind.reactions, list(proxy_presets.random_negative_reactions(pairs, seed)),
-                      labels=proxy_presets.labels_note(proxy_presets.RANDOM_NEGATIVES))
-
-
-def with_user_reactions(spec: Any, directory: Path, proxy: Optional[PresetData], now: datetime) -> PresetData:
-    """Reranking from data.reactionsFrom: the users' reactions, mixed with the preset's proxy
-    reactions when there is one (training/user_reactions.py states the rules)."""
-    data = spec.data
-    source = data.reactions_from
-    compacted = user_reactions.load(source, directory, now)
-    salt = f"{spec.training.seed}"
-    user_train, user_held = user_reactions.split(compacted.reactions, data.eval_fraction, salt)
-    if proxy is None:
-        train, held, dropped, proxy_counts = user_train, user_held, 0, None
-    else:
-        proxy_train, proxy_held = (proxy.records, proxy.held) if proxy.held is not None else \
-            user_reactions.split(proxy.records, data.eval_fraction, salt)  # type: ignore[arg-type]
-        train, held, dropped = user_reactions.mix(user_train, user_held, proxy_train, proxy_held)  # type: ignore[arg-type]
-        proxy_counts = (len(train) - len(user_train), len(held) - len(user_held))
-    labels = user_reactions.labels(source, compacted, (len(user_train), len(user_held)), proxy_counts,
-                                   proxy.labels if proxy is not None else None, dropped)
-    log.info("users' reactions from %s: %d train, %d held out (upvote ratio %.3f)%s", directory, len(user_train),
-             len(user_held), compacted.summary.overall.upvote_ratio,
-             f"; mixed with {proxy_counts[0]} + {proxy_counts[1]} proxy reactions ({dropped} dropped for the split)"
-             if proxy_counts else "")
-    return PresetData(RecordKind.reactions, list(train), list(held), labels=labels)
-
-
-def sessions_preset(spec: Any) -> PresetData:
-    """Session scoring: proxy good/bad sessions (whole conversations vs. shuffled ones)."""
-    seed, data = spec.training.seed, spec.data
-    train_convs, held_convs = _split_conversations(data.eval_fraction, f"{seed}")
-    return PresetData(RecordKind.sessions, list(proxy_presets.shuffled_sessions(train_convs, seed)),
-                      list(proxy_presets.shuffled_sessions(held_convs, seed + 1)),
-                      labels=proxy_presets.labels_note(proxy_presets.SHUFFLED_SESSIONS))
-
-
 # --- the stage ---------------------------------------------------------------------------------
 
 
@@ -194,7 +118,9 @@ def prepare_data(spec: Any, directory: Path,
     data = spec.data
     candidates: list[Candidate] = []
     held: list[Record] | None = None
+    test: list[Record] | None = None
     labels: Optional[dict[str, Any]] = None
+    provenance: Optional[dict[str, Any]] = None
     if data.preset is not None or data.reactions_from is not None:
         preset = definition.preset(spec, resolve_dialog_model) if data.preset is not None else None
         source = f"preset {data.preset.value}" if data.preset is not None else ""
@@ -205,7 +131,8 @@ def prepare_data(spec: Any, directory: Path,
                                          now or datetime.now(timezone.utc))
             source = " + ".join(filter(None, [f"reactions of {data.reactions_from.dialog_model}", source]))
         assert preset is not None
-        kind, records, held, candidates, labels = preset.kind, preset.records, preset.held, preset.candidates, preset.labels
+        kind, records, held, test = preset.kind, preset.records, preset.held, preset.test
+        candidates, labels, provenance = preset.candidates, preset.labels, preset.provenance
     else:
         train_path = Path(data.train)
         if not train_path.is_file():
@@ -231,19 +158,27 @@ def prepare_data(spec: Any, directory: Path,
     if not held:
         raise ValueError(f"{source}: the evaluation split is empty (add data or raise data.evalFraction)")
     if definition.candidate_pool:
-        candidates = _with_eval_responses(candidates, records, held)
+        candidates = _with_eval_responses(candidates, records, [*held, *(test or [])])
     counts = {"train": len(records), "eval": len(held), "candidates": len(candidates)}
+    if test is not None:
+        counts["test"] = len(test)
     directory.mkdir(parents=True, exist_ok=True)
     write_records(directory / "train.jsonl", records)
     write_records(directory / "eval.jsonl", held)
+    if test is not None:
+        write_records(directory / "test.jsonl", test)
     if candidates:
         write_records(directory / "candidates.jsonl", candidates)
-    manifest: dict[str, Any] = {"kind": kind.value, "counts": counts, "source": source}
+    manifest: dict[str, Any] = {"kind": kind.value, "counts": counts, "source": source,
+                                "splits": {"train": "train.jsonl", "eval": "eval.jsonl (dev: choices are made on it)",
+                                           **({"test": "test.jsonl (reported; never trained or chosen on)"}
+                                              if test is not None else {})}}
     if labels is not None:
         manifest["labels"] = labels
+    if provenance is not None:
+        manifest["provenance"] = provenance
     atomic.write_json(directory / DATA_MANIFEST, manifest)
-    log.info("prepared %s data from %s: %d train, %d eval, %d candidates",
-             kind.value, source, counts["train"], counts["eval"], counts["candidates"])
+    log.info("prepared %s data from %s: %s", kind.value, source, ", ".join(f"{v} {k}" for k, v in counts.items()))
     return PreparedData(directory, kind, counts, labels)
 
 

@@ -1,35 +1,47 @@
 """Held-out evaluation of a trained task model (rank 0), with the baselines beside it.
 
-    retrieval        mAP, recall@1/5/20 of each eval context against the whole candidate pool;
+    retrieval        mAP, recall@1/5/20 and MRR@20 of each held-out context against the whole
+                     candidate pool, the no-parroting rule applied, with bootstrap intervals;
                      the same for the untrained start (init_*: the initial checkpoint with the
                      same tokenizer and pooling), BM25, TF-IDF and the expected value of a
-                     random ranker; `gainOverStart` = model − start
+                     random ranker; `gainOverStart` = model − start (with its paired interval);
+                     eval (dev) under `metrics`, a fixed test split under `test`
     reranking        accuracy and ROC-AUC of P(upvote)
     session-scoring  accuracy and ROC-AUC of P(good session)
     pretraining      masked-LM accuracy on the eval texts, masked with a fixed seed
 
-Returns {"metrics": {...}, "baselines": {...}, "eval": {sizes}} (+ "gainOverStart");
-`flat_metrics` turns that into the one-line numbers of REJOINDER_METRICS.
+Returns {"metrics": {...}, "baselines": {...}, "eval": {sizes}} (+ "gainOverStart", "test");
+`flat_metrics` turns that into the one-line numbers of REJOINDER_METRICS (test ones prefixed
+`test_`). Gates and every choice read `metrics` (dev); test is reported, never chosen on.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping, Sequence
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from rejoinder.text import echo
+
 from rejoinder.models.shapes import SequenceBuckets, plan_chunks, row_lengths, trim
-from rejoinder.progress_lines import GAIN_PREFIX
+from rejoinder.progress_lines import CI_HIGH, CI_LOW, GAIN_PREFIX, TEST_PREFIX
 
 from .bm25_baseline import Bm25Ranker
-from .metrics import binary_metrics, masked_lm_accuracy, random_retrieval_metrics, retrieval_metrics
+from .metrics import (binary_metrics, bootstrap_intervals, masked_lm_accuracy, mean_metrics, per_query_metrics,
+                      random_retrieval_metrics, rank_of_relevant)
 from .tfidf_baseline import TfidfRanker
+
+from .embedding_cache import texts_fingerprint
+
+if TYPE_CHECKING:
+    from .embedding_cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 64  # rows per call; padded to this, so inference compiles once per sequence bucket
-QUERY_CHUNK = 1024  # score matrix rows held at once (queries × candidates floats)
 
 
 def predict(fn: Callable, features: Mapping[str, np.ndarray], batch: int = EVAL_BATCH, *, pad_id: int) -> np.ndarray:
@@ -58,58 +70,135 @@ def _pad_id(model: Any) -> int:
     return int(model.model_config.special.pad)
 
 
-def chunked_retrieval_metrics(score_rows: Callable[[int, int], np.ndarray], n: int,
-                              relevant: Sequence[Sequence[int]]) -> dict[str, float]:
-    """retrieval_metrics over query chunks (the full queries × candidates matrix may not fit in
-    memory), averaged; `score_rows(start, stop)` gives the score rows of those queries."""
-    totals: dict[str, float] = {}
-    for start in range(0, n, QUERY_CHUNK):
-        stop = min(start + QUERY_CHUNK, n)
-        part = retrieval_metrics(score_rows(start, stop), relevant[start:stop])
-        rows = stop - start
-        for key, value in part.items():
-            totals[key] = totals.get(key, 0.0) + value * rows
-    return {k: v / n for k, v in totals.items()}
+TFIDF_MAX_POOL = 20_000  # candidates up to which the TF-IDF baseline is scored beside BM25
+QUERY_CHUNK_CELLS = 32_000_000  # query rows × candidates held at once (a 256 × 122k float64 block is 250 MB)
 
 
-def encoder_retrieval_metrics(model: Any, featurizer: Any, held: Sequence[Any], texts: Sequence[str],
-                              relevant: Sequence[Sequence[int]]) -> dict[str, float]:
-    """Held-out contexts against the candidate pool through a dual encoder's two towers."""
+@dataclass
+class RankedSplit:
+    """One ranker's per-query values on one split, and how often its unfiltered top-1 was an echo."""
+
+    values: dict[str, np.ndarray]
+    echo_top1: float
+
+    @property
+    def means(self) -> dict[str, float]:
+        return mean_metrics(self.values)
+
+
+def rank_queries(score_rows: Callable[[int, int], np.ndarray], n: int, relevant: Sequence[Sequence[int]],
+                 excluded: Sequence[Sequence[int]], pool_size: int) -> RankedSplit:
+    """Per-query retrieval values with the no-parroting rule applied (`excluded`: each query's
+    echo candidates), computed over query chunks (the full score matrix may not fit in memory);
+    `score_rows(start, stop)` gives the score rows of those queries."""
+    chunk = max(1, QUERY_CHUNK_CELLS // max(pool_size, 1))
+    parts: list[dict[str, np.ndarray]] = []
+    echo_hits = 0
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        scores = score_rows(start, stop)
+        top1 = np.argmax(scores, axis=1)
+        echo_hits += sum(1 for row, j in enumerate(top1) if j in set(excluded[start + row]))
+        parts.append(per_query_metrics(rank_of_relevant(scores, relevant[start:stop], excluded[start:stop])))
+    values = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    return RankedSplit(values, echo_hits / max(n, 1))
+
+
+def encode_pool_and_contexts(model: Any, featurizer: Any, contexts: Sequence[Sequence[str]], texts: Sequence[str],
+                             cache: Optional["EmbeddingCache"] = None) -> tuple[np.ndarray, np.ndarray]:
+    """(context embeddings, pool embeddings) through a dual encoder's two towers; with a cache,
+    looked up (and stored) by the model's weights and the texts, so an unchanged start model is
+    encoded once per machine rather than once per version."""
     pad = _pad_id(model)
-    contexts = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts([p.context for p in held])}, pad_id=pad)
-    pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)}, pad_id=pad)
-    return chunked_retrieval_metrics(lambda a, b: contexts[a:b] @ pool.T, len(held), relevant)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        ctx = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts(contexts)}, pad_id=pad)
+        pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)}, pad_id=pad)
+        return ctx, pool
+
+    if cache is None:
+        return run()
+    return cache.get_or_compute(model, featurizer, contexts, texts, run)
+
+
+def _split_report(rankers: dict[str, RankedSplit], random: dict[str, float], queries: int, candidates: int,
+                  unreachable: int, seed: int) -> dict[str, Any]:
+    model = rankers["model"]
+    report: dict[str, Any] = {
+        "metrics": model.means,
+        "intervals": bootstrap_intervals(model.values, seed=seed),
+        "baselines": {**{name: r.means for name, r in rankers.items() if name != "model"}, "random": random},
+        "baselineIntervals": {name: bootstrap_intervals(r.values, seed=seed) for name, r in rankers.items() if name != "model"},
+        "echoTop1": {name: r.echo_top1 for name, r in rankers.items()},
+        "eval": {"queries": queries, "candidates": candidates, "unreachable": unreachable},
+    }
+    if "init" in rankers:
+        start = rankers["init"]
+        report["gainOverStart"] = gain_over(model.means, start.means)
+        # paired: the same queries' differences, resampled together
+        report["gainIntervals"] = bootstrap_intervals({k: model.values[k] - start.values[k] for k in model.values}, seed=seed)
+    return report
 
 
 def evaluate_retrieval(model: Any, featurizer: Any, train: Sequence[Any], held: Sequence[Any], candidates: Sequence[Any],
-                       start: Any = None) -> dict[str, Any]:
-    """`start`: the untrained initial model (same config, init applied), scored as baseline
-    `init` when the model was initialised from a checkpoint."""
+                       start: Any = None, test: Optional[Sequence[Any]] = None,
+                       cache: Optional["EmbeddingCache"] = None, seed: int = 0) -> dict[str, Any]:
+    """Every held-out context (eval, i.e. dev; and test when the data has one) ranks the whole
+    candidate pool, with the no-parroting rule (rejoinder.text.echo) applied to every row, for the
+    model, the untrained `start` (baseline `init`: the initial checkpoint with the same tokenizer
+    and pooling, when the model was initialised from one), BM25, TF-IDF and a random ranker.
+    Each metric comes with a 95 % bootstrap interval over queries; the gain over the start with
+    the paired interval. `metrics` is the eval (dev) split's: what gates and choices read; the
+    test split is reported under `test` only."""
     texts = [c.text for c in candidates]
     where = {t: i for i, t in enumerate(texts)}
-    missing = [p.response for p in held if p.response not in where]
-    if missing:
-        raise ValueError(f"{len(missing)} held-out responses are not in the candidate pool (e.g. {missing[0]!r})")
-    relevant = [[where[p.response]] for p in held]
-    metrics = encoder_retrieval_metrics(model, featurizer, held, texts, relevant)
-    baselines: dict[str, dict[str, float]] = {}
+    splits = {"eval": list(held), **({"test": list(test)} if test else {})}
+    for name, rows in splits.items():
+        missing = [p.response for p in rows if p.response not in where]
+        if missing:
+            raise ValueError(f"{len(missing)} {name} responses are not in the candidate pool (e.g. {missing[0]!r})")
+    pool_keys = echo.keys_of(texts)
+    all_rows = [p for rows in splits.values() for p in rows]
+    contexts = [p.context for p in all_rows]
+    log.info("ranking %d contexts (%s) against %d candidates", len(all_rows),
+             ", ".join(f"{len(v)} {k}" for k, v in splits.items()), len(texts))
+    encoders = {"model": encode_pool_and_contexts(model, featurizer, contexts, texts)}
     if start is not None:
-        baselines["init"] = encoder_retrieval_metrics(start, featurizer, held, texts, relevant)
+        encoders["init"] = encode_pool_and_contexts(start, featurizer, contexts, texts, cache)
+    context_strings = featurizer.context_strings(contexts)
+    bm25 = functools.cache(lambda: Bm25Ranker(texts))
+    texts_key = texts_fingerprint(contexts, texts)
 
-    # The lexical baselines see the same context text the model sees (last maxContextTurns turns, ###).
-    context_strings = featurizer.context_strings([p.context for p in held])
-    bm25 = Bm25Ranker(texts)
-    baselines["bm25"] = chunked_retrieval_metrics(lambda a, b: bm25.scores(context_strings[a:b]), len(held), relevant)
-    ranker = TfidfRanker([t for p in train for t in (*p.context, p.response)], texts)
-    baselines["tfidf"] = chunked_retrieval_metrics(lambda a, b: ranker.scores(context_strings[a:b]), len(held), relevant)
-    baselines["random"] = random_retrieval_metrics(len(texts), relevant)
-    report: dict[str, Any] = {
-        "metrics": metrics,
-        "baselines": baselines,
-        "eval": {"queries": len(held), "candidates": len(texts)},
-    }
-    if start is not None:
-        report["gainOverStart"] = gain_over(metrics, baselines["init"])
+    def lexical(what: str, compute: Callable[[], RankedSplit]) -> RankedSplit:
+        """A lexical baseline depends on the texts alone: cached like the start's embeddings."""
+        if cache is None:
+            return compute()
+        found = cache.arrays(f"{what}-{texts_key[:24]}", lambda: (lambda r: {**r.values, "echo_top1": np.array([r.echo_top1])})(compute()))
+        return RankedSplit({k: v for k, v in found.items() if k != "echo_top1"}, float(found["echo_top1"][0]))
+
+    # TF-IDF's sparse × sparse product with bigrams grows with the pool: ~minutes per thousand
+    # queries at 122k candidates. BM25, the stronger lexical baseline, is scored at any size.
+    tfidf = TfidfRanker([t for p in train for t in (*p.context, p.response)], texts) if len(texts) <= TFIDF_MAX_POOL else None
+    reports: dict[str, Any] = {}
+    offset = 0
+    for name, rows in splits.items():
+        lo, n = offset, len(rows)
+        offset += n
+        relevant = [[where[p.response]] for p in rows]
+        excluded = [echo.echo_indices(p.context, pool_keys) for p in rows]
+        unreachable = sum(1 for r, ex in zip(relevant, excluded) if r[0] in set(ex))
+        rankers = {key: rank_queries(lambda a, b, c=ctx, pool=pool: c[lo + a:lo + b] @ pool.T, n, relevant, excluded, len(texts))
+                   for key, (ctx, pool) in encoders.items()}
+        rankers["bm25"] = lexical(f"bm25-{name}", lambda: rank_queries(lambda a, b: bm25().scores(context_strings[lo + a:lo + b]),
+                                                                       n, relevant, excluded, len(texts)))
+        if tfidf is not None:
+            rankers["tfidf"] = rank_queries(lambda a, b: tfidf.scores(context_strings[lo + a:lo + b]), n, relevant, excluded, len(texts))
+        random = random_retrieval_metrics(len(texts) - int(np.mean([len(e) for e in excluded])) if excluded else len(texts), relevant)
+        reports[name] = _split_report(rankers, random, n, len(texts), unreachable, seed)
+    report = reports["eval"]
+    report["echo"] = {"rule": echo.RULE, "evalUnreachable": report["eval"]["unreachable"]}
+    if "test" in reports:
+        report["test"] = reports["test"]
     return report
 
 
@@ -146,26 +235,46 @@ def evaluate_masked_lm(model: Any, task: Any, input_ids: np.ndarray, seed: int) 
 
 
 def flat_metrics(report: Mapping[str, Any]) -> dict[str, float]:
-    """Task metrics plus `<baseline>_<metric>` numbers, for the REJOINDER_METRICS line."""
+    """Task metrics plus `<baseline>_<metric>` numbers, for the REJOINDER_METRICS line, with the
+    gain's bootstrap interval as `gain_<metric>:lo`/`:hi`; a test split's numbers follow with the
+    `test_` prefix."""
     out = {k: float(v) for k, v in report["metrics"].items()}
     for name, values in report.get("baselines", {}).items():
         out.update({f"{name}_{k}": float(v) for k, v in values.items()})
     out.update({f"{GAIN_PREFIX}{k}": float(v) for k, v in report.get("gainOverStart", {}).items()})
+    for k, (lo, hi) in report.get("gainIntervals", {}).items():
+        out.update({f"{GAIN_PREFIX}{k}{CI_LOW}": float(lo), f"{GAIN_PREFIX}{k}{CI_HIGH}": float(hi)})
+    if "test" in report:
+        out.update({f"{TEST_PREFIX}{k}": v for k, v in flat_metrics(report["test"]).items()})
     return out
 
 
-def format_table(report: Mapping[str, Any]) -> str:
-    """The metrics with each baseline beside them, for people."""
+def format_table(report: Mapping[str, Any], title: str = "") -> str:
+    """The metrics with each baseline beside them, for people; intervals where they were
+    computed; a test split's table after the eval (dev) one."""
     names = list(report["metrics"])
     baselines = report.get("baselines", {})
     gain = report.get("gainOverStart")
-    header = ["metric", "model", *baselines, *(["gain over init"] if gain else [])]
-    rows = [[n, f"{report['metrics'][n]:.4f}", *(f"{b[n]:.4f}" if n in b else "-" for b in baselines.values()),
-             *([f"{gain[n]:+.4f}" if n in gain else "-"] if gain else [])] for n in names]
+    intervals, gain_intervals = report.get("intervals", {}), report.get("gainIntervals", {})
+    header = ["metric", "model", *(["95% interval"] if intervals else []), *baselines,
+              *(["gain over init"] if gain else [])]
+
+    def gain_cell(n: str) -> str:
+        if n not in gain:
+            return "-"
+        lo_hi = gain_intervals.get(n)
+        return f"{gain[n]:+.4f}" + (f" [{lo_hi[0]:+.4f}, {lo_hi[1]:+.4f}]" if lo_hi else "")
+
+    rows = [[n, f"{report['metrics'][n]:.4f}",
+             *([f"[{intervals[n][0]:.4f}, {intervals[n][1]:.4f}]" if n in intervals else "-"] if intervals else []),
+             *(f"{b[n]:.4f}" if n in b else "-" for b in baselines.values()),
+             *([gain_cell(n)] if gain else [])] for n in names]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    lines = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    lines = ([title] if title else []) + [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     labels = report.get("labels")
     if labels:
         lines.append(f"labels: {labels['description']}")
+    if "test" in report:
+        lines += ["", format_table(report["test"], title=f"test split ({report['test'].get('eval', {}).get('queries', '?')} queries)")]
     return "\n".join(lines)

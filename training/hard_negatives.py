@@ -2,7 +2,7 @@
 
 The retrieval model's own export ranks its own candidate pool for each context of its own
 prepared data; its wrong top candidates become downvotes: for training, each reply downvoted with
-the contexts it is wrongly ranked highest for (proxy_presets.reply_balanced_reactions); for
+the contexts it is wrongly ranked highest for (datasets.proxy.reply_balanced_reactions); for
 evaluation, each held-out context with its wrong top candidates (hard_negative_reactions).
 Its train/eval split is kept as it is, so the reranker is never trained on a context the
 retrieval model held out, and Respond vs Retrieve can be compared on those held-out contexts.
@@ -14,13 +14,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from rejoinder.text.formats import Candidate, DialogPair, RecordKind, read_records
 
-from .proxy_presets import hard_negative_reactions, replies_by_context, reply_balanced_reactions
+from rejoinder.datasets.proxy import hard_negative_reactions, replies_by_context, reply_balanced_reactions
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class RetrievalSource:
     export_dir: Path
     train: list[DialogPair]
     held: list[DialogPair]
+    test: Optional[list[DialogPair]]  # the corpus's fixed test split, when it has one
     candidates: list[Candidate]
     top_k: int
     version: str
@@ -46,7 +47,8 @@ class RetrievalSource:
         data = export_dir.parent / "data"
         read = lambda name, kind: list(read_records(data / name, kind))  # noqa: E731
         top_k = ((manifest.get("spec") or {}).get("serving") or {}).get("topK", DEFAULT_TOP_K)
-        return cls(export_dir, read("train.jsonl", RecordKind.pairs), read("eval.jsonl", RecordKind.pairs),
+        test = read("test.jsonl", RecordKind.pairs) if (data / "test.jsonl").is_file() else None
+        return cls(export_dir, read("train.jsonl", RecordKind.pairs), read("eval.jsonl", RecordKind.pairs), test,
                    read("candidates.jsonl", RecordKind.candidates), int(top_k), str(manifest.get("version", "")))
 
 
@@ -67,9 +69,10 @@ def rank_candidates(export_dir: Path, contexts: Sequence[Sequence[str]], texts: 
     return out
 
 
-def mine(source: RetrievalSource, per_context: int, seed: int = 0) -> tuple[list, list]:
-    """(train, eval) proxy reactions from the retrieval model's own split."""
-    pairs = [*source.train, *source.held]
+def mine(source: RetrievalSource, per_context: int, seed: int = 0) -> tuple[list, list, Optional[list]]:
+    """(train, eval, test or None) proxy reactions from the retrieval model's own split."""
+    test = source.test or []
+    pairs = [*source.train, *source.held, *test]
     texts = [c.text for c in source.candidates]
     log.info("mining hard negatives for %d contexts against %d candidates (top %d) with %s",
              len(pairs), len(texts), source.top_k, source.export_dir)
@@ -79,8 +82,10 @@ def mine(source: RetrievalSource, per_context: int, seed: int = 0) -> tuple[list
     # A held-out reply is never a training downvote: near-duplicate contexts would teach the
     # reranker that the held-out answer is wrong (the QA-LSTM reranker scored held-out AUC 0.25,
     # inverted, when they were).
-    held_out = frozenset({p.response for p in source.held} - {p.response for p in source.train})
+    held_out = frozenset({p.response for p in [*source.held, *test]} - {p.response for p in source.train})
+    m = n + len(source.held)
     # Training is reply-balanced (a reply's text alone must not predict its label); evaluation
     # is per context, the lists Respond reorders.
     return (reply_balanced_reactions(source.train, ranked[:n], per_context, known, never=held_out, seed=seed),
-            hard_negative_reactions(source.held, ranked[n:], per_context, known))
+            hard_negative_reactions(source.held, ranked[n:m], per_context, known),
+            hard_negative_reactions(test, ranked[m:], per_context, known) if source.test is not None else None)

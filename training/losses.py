@@ -11,7 +11,7 @@ RETRIEVAL_SCALE = 20.0
 
 
 def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: float = RETRIEVAL_SCALE,
-                          pool_emb=None, pool_ids=None, symmetric: bool = True):
+                          pool_emb=None, pool_ids=None, symmetric: bool = True, echo_emb=None, echo_ids=None):
     """Each context must pick its own response among the batch's responses, and (`symmetric`)
     each response its own context: softmax cross-entropy over scaled cosine similarities, the
     two directions averaged.
@@ -20,6 +20,9 @@ def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: f
     same response are not counted as negatives (short replies like "Yes." repeat in dialog data).
     `pool_emb` [N, d] (constants, with their token ids `pool_ids` [N, L]) are further negatives
     for the context → response direction; a pool entry equal to the row's response is skipped.
+    `echo_emb` [b, d] (with gradient; ids `echo_ids` [b, L]) are the batch's contexts' newest
+    turns encoded as replies: further negatives for every context (its own echo above all), an
+    echo equal to the row's response skipped.
     """
     c = ops.cast(context_emb, "float32")
     r = ops.cast(response_emb, "float32")
@@ -36,6 +39,10 @@ def in_batch_softmax_loss(context_emb, response_emb, response_ids=None, scale: f
         own = ops.all(ops.equal(response_ids[:, None, :], ops.cast(pool_ids, response_ids.dtype)[None, :, :]), axis=-1)
         pool_logits = ops.where(own, ops.full_like(pool_logits, -1e9), pool_logits)
         logits = ops.concatenate([logits, pool_logits], axis=1)
+    if echo_emb is not None:
+        echo_logits = scale * ops.matmul(c, ops.transpose(ops.cast(echo_emb, "float32")))
+        same = ops.all(ops.equal(response_ids[:, None, :], ops.cast(echo_ids, response_ids.dtype)[None, :, :]), axis=-1)
+        logits = ops.concatenate([logits, ops.where(same, ops.full_like(echo_logits, -1e9), echo_logits)], axis=1)
     forward = ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
     if not symmetric:
         return forward

@@ -215,6 +215,10 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
     return publish(model, layout, task_model, tokenizer, report)
 
 
+# Under the artifacts root: embeddings of unchanged models (the untrained start), shared by versions.
+EMBEDDING_CACHE = ".cache/embeddings"
+
+
 def finish(model: Any, layout: VersionLayout, task: Any, tokenizer: Any, options: TrainOptions) -> dict[str, Any]:
     """Evaluate on the held-out split (rank 0)."""
     from rejoinder.tasks import EvaluationInputs, task_module
@@ -224,11 +228,14 @@ def finish(model: Any, layout: VersionLayout, task: Any, tokenizer: Any, options
     prepared = load_prepared(layout.data_dir)
     assert prepared is not None
     held = prepared.eval()
-    log.info("evaluating on %d held-out %s", len(held), prepared.kind.value)
+    test = prepared.test()
+    log.info("evaluating on %d held-out %s%s", len(held), prepared.kind.value,
+             f" and {len(test)} of the test split" if test is not None else "")
     return task_module(spec.task).evaluate(EvaluationInputs(
         training_task=task, featurizer=Featurizer(tokenizer, SequenceConfig.from_spec(spec)),
         architecture=spec.model.architecture, prepared=prepared, held=held, seed=spec.training.seed,
-        start_model=lambda: start_model(model, tokenizer, options),
+        start_model=lambda: start_model(model, tokenizer, options), test=test,
+        cache_dir=Path(options.artifacts) / EMBEDDING_CACHE if options.artifacts else None,
     ))
 
 

@@ -88,11 +88,15 @@ class RetrievalTask(TrainingTask):
         self._refreshed_at = step
 
     def loss(self, batch, training):
-        context_emb, response_emb = self.model(batch, training=training)
+        context_emb, response_emb = self.model({"context_ids": batch["context_ids"], "response_ids": batch["response_ids"]},
+                                               training=training)
+        echo = self.loss_spec.echo_negatives and "echo_ids" in batch
+        echo_emb = self.model.encode_response(batch["echo_ids"], training=training) if echo else None
         return losses.in_batch_softmax_loss(context_emb, response_emb, batch["response_ids"],
                                             scale=1.0 / self.loss_spec.temperature,
                                             pool_emb=self._bank, pool_ids=self._bank_ids,
-                                            symmetric=self.loss_spec.symmetric)
+                                            symmetric=self.loss_spec.symmetric,
+                                            echo_emb=echo_emb, echo_ids=batch["echo_ids"] if echo else None)
 
 
 class BinaryTask(TrainingTask):

@@ -74,6 +74,10 @@ class IndexKind(str, Enum):
 
 class DataPreset(str, Enum):
     chatterbot = "chatterbot"
+    """chatterbot-corpus English dialogs: 1,249 pairs, for demos and fast tests; hash-split by evalFraction."""
+    chitchat = "chitchat"
+    """The BYU Chit-Chat corpus: ~131k real (context, reply) pairs, 122k distinct replies, rated
+    sessions; a fixed split by conversation id (train, dev for choices, test reported)."""
 
 
 class GateMetric(str, Enum):
@@ -81,6 +85,7 @@ class GateMetric(str, Enum):
     recall_at_1 = "recall@1"
     recall_at_5 = "recall@5"
     recall_at_20 = "recall@20"
+    mrr_at_20 = "mrr@20"
     accuracy = "accuracy"
     roc_auc = "roc_auc"
     mlm_accuracy = "mlm_accuracy"
@@ -93,6 +98,7 @@ TASK_METRICS: dict[Task, tuple[GateMetric, ...]] = {
         GateMetric.recall_at_1,
         GateMetric.recall_at_5,
         GateMetric.recall_at_20,
+        GateMetric.mrr_at_20,
     ),
     Task.reranking: (GateMetric.accuracy, GateMetric.roc_auc),
     Task.session_scoring: (GateMetric.accuracy, GateMetric.roc_auc),
@@ -286,8 +292,10 @@ class DataSpec(ApiModel):
     )
 
     preset: Optional[DataPreset] = None
-    """A built-in corpus instead of files: chatterbot (the chatterbot-corpus English dialogs).
-    Reranking and session scoring get proxy labels built from it (not user feedback)."""
+    """A built-in corpus instead of files: chatterbot (the chatterbot-corpus English dialogs) or
+    chitchat (the BYU Chit-Chat corpus, fixed train/dev/test split). Reranking gets proxy
+    reactions built from it; session scoring gets chitchat's people's ratings, chatterbot's proxy
+    shuffled sessions (docs/data.md)."""
     negatives_from: Optional[str] = Field(None, min_length=1)
     """Reranking with a preset: name of a trained retrieval DialogModel in the same namespace whose
     hard negatives make the proxy reactions. Per context of its data, the true response is an
@@ -344,6 +352,10 @@ class ContrastiveLossSpec(ApiModel):
     MultipleNegativesRankingLoss default."""
     symmetric: bool = True
     """Also each reply picks its context among the batch's contexts (the two directions averaged)."""
+    echo_negatives: bool = True
+    """Each context's newest turn (the user's own message) is a negative for every context of the
+    batch: a pool of real chat turns holds the user's messages, and an encoder that has not learned
+    better answers with them (rejoinder.text.echo; serving never returns them either)."""
 
 
 class TrainingSpec(ApiModel):

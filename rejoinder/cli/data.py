@@ -2,6 +2,9 @@
 
     rejoinder data import-chatterbot -o DIR       the chatterbot-corpus English dialogs as
                                                   DIR/pairs.jsonl + DIR/candidates.jsonl
+    rejoinder data import-chitchat -o DIR         the BYU Chit-Chat corpus by its fixed split:
+                                                  pairs-{train,dev,test}.jsonl, candidates.jsonl,
+                                                  sessions-*.jsonl, messages-*.jsonl, provenance.json
     rejoinder data synthetic -o DIR --responses N synthetic (labelled "source": "synthetic") data
                                                   for scale tests: candidates, pairs, reactions, sessions
     rejoinder data check FILE --kind KIND         strict read; exit 1 with file:line: reason
@@ -34,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("import-chatterbot", help="chatterbot-corpus English → pairs.jsonl + candidates.jsonl")
     p.add_argument("-o", "--output", type=Path, required=True, help="directory to write into")
     p.set_defaults(run=run_import_chatterbot)
+
+    p = verbs.add_parser("import-chitchat", help="the Chit-Chat corpus (chitchat-dataset package) by its fixed split")
+    p.add_argument("-o", "--output", type=Path, required=True, help="directory to write into")
+    p.add_argument("--context-turns", type=int, default=8,
+                   help="newest turns kept in each pair's context (default 8; models read data.maxContextTurns)")
+    p.set_defaults(run=run_import_chitchat)
 
     p = verbs.add_parser("synthetic", help="synthetic data for scale tests (every record says source: synthetic)")
     p.add_argument("-o", "--output", type=Path, required=True)
@@ -76,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_import_chatterbot(args: argparse.Namespace) -> int:
-    from ..text import chatterbot
+    from ..datasets import chatterbot
     from ..text.formats import write_records
 
     pairs, candidates = chatterbot.load_corpus()
@@ -86,8 +95,37 @@ def run_import_chatterbot(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_import_chitchat(args: argparse.Namespace) -> int:
+    from .. import atomic
+    from ..datasets import corpus
+    from ..datasets.presets import corpus_messages, corpus_pairs, corpus_sessions
+    from ..text.formats import write_records
+
+    if args.context_turns < 1:
+        print("--context-turns must be at least 1", file=sys.stderr)
+        return 2
+    chitchat = corpus("chitchat")
+    out: Path = args.output
+    written: dict[str, int] = {}
+    pairs, sessions, messages = corpus_pairs(chitchat, args.context_turns), corpus_sessions(chitchat), corpus_messages(chitchat)
+    for prefix, preset in (("pairs", pairs), ("sessions", sessions), ("messages", messages)):
+        for split, records in (("train", preset.records), ("dev", preset.held), ("test", preset.test)):
+            if records is not None:
+                written[f"{prefix}-{split}.jsonl"] = write_records(out / f"{prefix}-{split}.jsonl", records)
+    written["candidates.jsonl"] = write_records(out / "candidates.jsonl", pairs.candidates)
+    atomic.write_json(out / "provenance.json", {"pairs": pairs.provenance, "sessions": {**(sessions.provenance or {}),
+                      "labels": sessions.labels}, "messages": messages.provenance})
+    width = max(len(name) for name in written)
+    for name, count in written.items():
+        print(f"{name.ljust(width)}  {count:>7}")
+    import_counts = chitchat.counts().to_json()
+    print(f"skipped in import: {import_counts['skipped']}")
+    print(f"wrote {out / 'provenance.json'} (package, sha256, split rule, counts)")
+    return 0
+
+
 def run_synthetic(args: argparse.Namespace) -> int:
-    from ..text import synthetic
+    from ..datasets import synthetic
     from ..text.formats import write_records
 
     plan = [

@@ -450,7 +450,7 @@ def create_random_bundle(
     from .build import build_model
 
     if texts is None:
-        from ..text.chatterbot import load_corpus
+        from ..datasets.chatterbot import load_corpus
 
         pairs, _ = load_corpus()
         texts = [t for p in pairs for t in (*p.context, p.response)]

@@ -36,9 +36,11 @@ class EvaluationInputs:
     featurizer: "Featurizer"
     architecture: Architecture
     prepared: Any  # training.data_prep.PreparedData: train(), candidates(), labels (set when proxies)
-    held: Sequence["Record"]  # prepared.eval(), read once
+    held: Sequence["Record"]  # prepared.eval(), read once: dev, what gates and choices read
     seed: int
     start_model: Callable[[], Optional[Any]]  # the untrained start (spec.model.init), None without one
+    test: Optional[Sequence["Record"]] = None  # a corpus's fixed test split: reported, never chosen on
+    cache_dir: Optional[Any] = None  # a Path for embeddings of unchanged models (training/embedding_cache.py)
 
 
 class TaskDefinition:
@@ -69,7 +71,7 @@ class TaskDefinition:
         raise NotImplementedError
 
     def preset(self, spec: Any, resolve_dialog_model: Optional[Callable[[str], Any]]) -> Any:
-        """The chatterbot preset shaped for this task (a training.data_prep.PresetData)."""
+        """The spec's data.preset shaped for this task (a rejoinder.datasets.presets.PresetData)."""
         raise NotImplementedError
 
     # --- model ---------------------------------------------------------------------------------
@@ -114,10 +116,12 @@ class BinaryTaskDefinition(TaskDefinition):
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:
         from ..training import evaluation
 
-        from ..training.user_reactions import by_origin
+        from ..datasets.user_reactions import by_origin
 
         model = inputs.training_task.model
         report = evaluation.evaluate_binary(model, self.features(inputs.featurizer, inputs.architecture, inputs.held))
+        if inputs.test:  # a fixed test split: reported beside dev, never chosen on
+            report["test"] = evaluation.evaluate_binary(model, self.features(inputs.featurizer, inputs.architecture, inputs.test))
         if inputs.prepared.labels is not None:  # proxy labels: the metrics say so wherever they go
             report["labels"] = inputs.prepared.labels
         groups = by_origin(inputs.held)  # users' reactions mixed with proxy ones: each scored alone too

@@ -24,9 +24,9 @@ class Pretraining(TaskDefinition):
         return {"input_ids": featurizer.texts(pretraining_texts(records))}
 
     def preset(self, spec, resolve_dialog_model):
-        from ..training.data_prep import chatterbot_pairs_preset
+        from ..datasets.presets import messages_preset
 
-        return chatterbot_pairs_preset()
+        return messages_preset(spec)
 
     def head(self, config):
         from ..models import heads

@@ -38,7 +38,7 @@ class Reranking(BinaryTaskDefinition):
         }
 
     def preset(self, spec, resolve_dialog_model):
-        from ..training.data_prep import reactions_preset
+        from ..datasets.presets import reactions_preset
 
         return reactions_preset(spec, resolve_dialog_model)
 

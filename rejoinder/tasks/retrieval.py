@@ -29,12 +29,14 @@ class Retrieval(TaskDefinition):
         return {
             "context_ids": featurizer.contexts([r.context for r in rs]),
             "response_ids": featurizer.responses([r.response for r in rs]),
+            # the context's newest turn, as a reply: training.contrastiveLoss.echoNegatives
+            "echo_ids": featurizer.responses([r.context[-1] for r in rs]),
         }
 
     def preset(self, spec, resolve_dialog_model):
-        from ..training.data_prep import chatterbot_pairs_preset
+        from ..datasets.presets import pairs_preset
 
-        return chatterbot_pairs_preset()
+        return pairs_preset(spec)
 
     def head(self, config):
         from ..models import heads
@@ -56,9 +58,13 @@ class Retrieval(TaskDefinition):
     def evaluate(self, inputs: EvaluationInputs) -> dict[str, Any]:
         from ..training import evaluation
 
+        from ..training.embedding_cache import EmbeddingCache
+
         p = inputs.prepared
+        cache = EmbeddingCache(inputs.cache_dir) if inputs.cache_dir is not None else None
         return evaluation.evaluate_retrieval(inputs.training_task.model, inputs.featurizer, p.train(),
-                                             inputs.held, p.candidates(), inputs.start_model())
+                                             inputs.held, p.candidates(), inputs.start_model(), test=inputs.test,
+                                             cache=cache, seed=inputs.seed)
 
 
 DEFINITION = Retrieval()

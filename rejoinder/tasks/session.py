@@ -29,7 +29,7 @@ class SessionScoring(BinaryTaskDefinition):
         }
 
     def preset(self, spec, resolve_dialog_model):
-        from ..training.data_prep import sessions_preset
+        from ..datasets.presets import sessions_preset
 
         return sessions_preset(spec)
 

@@ -7,7 +7,7 @@ from models_spec_helpers import tiny_spec
 
 @pytest.fixture(scope="session")
 def corpus_texts():
-    from rejoinder.text.chatterbot import load_corpus
+    from rejoinder.datasets.chatterbot import load_corpus
 
     pairs, _ = load_corpus()
     return [t for p in pairs for t in (*p.context, p.response)]

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from rejoinder.models.bundle import build_for_spec
-from rejoinder.text import synthetic
+from rejoinder.datasets import synthetic
 from rejoinder.text.features import Featurizer
 from rejoinder.text.masking import mask_tokens
 

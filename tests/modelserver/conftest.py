@@ -64,7 +64,7 @@ def artifacts(tmp_path_factory) -> Artifacts:
     from rejoinder.cli import main as cli
     from rejoinder.models.bundle import create_random_bundle
     from rejoinder.modelserver.locate import locate
-    from rejoinder.text import synthetic
+    from rejoinder.datasets import synthetic
     from rejoinder.text.formats import write_records
 
     root = tmp_path_factory.mktemp("modelserver")

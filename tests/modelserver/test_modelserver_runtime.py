@@ -100,3 +100,23 @@ def test_no_shape_is_traced_after_warm_up_under_a_mixed_length_load(artifacts):
     rows = sample("rejoinder_batch_size_sum")
     real, padded = sample("rejoinder_batch_tokens_total", kind="real"), sample("rejoinder_batch_tokens_total", kind="padded")
     assert 0 < real <= padded < rows * 32  # padded to buckets, less than every row at the full 32
+
+
+def test_a_served_answer_is_never_one_of_the_contexts_own_turns(artifacts):
+    """The no-parroting rule: a context whose turn is a candidate (in other case and spacing)
+    is, without the rule, answered with that very candidate (one shared encoder embeds the same
+    text alike); with it, never, and still k answers come back."""
+    from rejoinder.modelserver.index import LoadedIndex
+    from rejoinder.modelserver.loading import load_model_bundle
+    from rejoinder.modelserver.runtime import ServingRuntime
+
+    index = LoadedIndex.load(artifacts.index)
+    runtime = ServingRuntime(load_model_bundle(artifacts.bundle, "float32"), "retrieval", index=index)
+    k = 5
+    for row in (0, 7, 42):
+        turns = ["  " + index.texts[row].upper() + " "]
+        _, raw = index.search(runtime.bundle.encode_contexts([turns]), k)
+        assert index.texts[raw[0][0]].casefold() == index.texts[row].casefold(), "the echo would win without the rule"
+        answered = runtime.retrieve_batch([(turns, k)])[0]
+        assert len(answered) == k
+        assert all(index.texts[h.row].casefold() != index.texts[row].casefold() for h in answered)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rejoinder.text import chatterbot
+from rejoinder.datasets import chatterbot
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rejoinder.text import synthetic
+from rejoinder.datasets import synthetic
 from rejoinder.text.features import Featurizer, SequenceConfig
 from rejoinder.text.pretokenize import featurize_parallel
 

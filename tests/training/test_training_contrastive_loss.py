@@ -66,3 +66,21 @@ def test_the_training_task_uses_the_specs_loss(tmp_path: Path, monkeypatch: pyte
 def test_unset_means_sentence_transformers_defaults() -> None:
     spec = ContrastiveLossSpec()
     assert (spec.temperature, spec.symmetric) == (0.05, True)
+
+
+def test_echo_negatives_are_further_columns_and_an_echo_equal_to_the_reply_is_skipped() -> None:
+    """Each context ranks its reply above the batch's replies and the batch's contexts' newest
+    turns (echoes); row 1's echo is its own reply (ids equal), which must not count against it."""
+    rng = np.random.default_rng(5)
+    c, r, e = _unit(rng.normal(size=(3, 8))), _unit(rng.normal(size=(3, 8))), _unit(rng.normal(size=(3, 8)))
+    response_ids = np.array([[5, 6], [7, 8], [9, 9]], dtype=np.int32)
+    echo_ids = np.array([[1, 2], [7, 8], [3, 4]], dtype=np.int32)
+    scale = 20.0
+    got = float(in_batch_softmax_loss(c, r, response_ids, scale=scale, symmetric=False, echo_emb=e, echo_ids=echo_ids))
+    echo_logits = scale * (c @ e.T)
+    echo_logits[1, 1] = -1e9  # row 1's reply is the echo of row 1 → skipped
+    logits = np.concatenate([scale * (c @ r.T), echo_logits], axis=1)
+    top = logits.max(axis=1, keepdims=True)
+    log_softmax = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    assert got == pytest.approx(float(-np.mean(log_softmax[np.arange(3), np.arange(3)])), rel=1e-5)
+    assert got > float(in_batch_softmax_loss(c, r, response_ids, scale=scale, symmetric=False)), "more negatives, more loss"

@@ -11,7 +11,7 @@ from rejoinder.api import parse_dialog_model
 from rejoinder.text.formats import DataFormatError, RecordKind
 from rejoinder.training import shards
 from rejoinder.training.data_prep import detect_kind, prepare_data
-from rejoinder.training.proxy_presets import random_negative_reactions
+from rejoinder.datasets.proxy import random_negative_reactions
 
 from training_support import tiny_model
 
@@ -33,7 +33,7 @@ def test_chatterbot_preset_for_retrieval_holds_out_pairs_and_pools_their_respons
 
 
 def test_preset_random_reactions_are_balanced_and_marked_as_proxies():
-    from rejoinder.text.chatterbot import load_corpus
+    from rejoinder.datasets.chatterbot import load_corpus
 
     pairs, _ = load_corpus()
     reactions = random_negative_reactions(pairs[:200], seed=1)

@@ -7,8 +7,8 @@ import pytest
 
 from rejoinder.api.spec import DialogModelSpec
 from rejoinder.models.bundle import create_random_bundle, load_bundle
-from rejoinder.text import synthetic
-from rejoinder.text.chatterbot import load_corpus
+from rejoinder.datasets import synthetic
+from rejoinder.datasets.chatterbot import load_corpus
 
 from rejoinder.training.evaluation import predict
 

@@ -67,7 +67,7 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
 
     # A fixed WordPiece vocab: YouTokenToMe's multi-threaded BPE training may merge differently
     # in the two storage trees, which would make the comparison about tokenizers, not resume.
-    from rejoinder.text.chatterbot import load_corpus
+    from rejoinder.datasets.chatterbot import load_corpus
 
     pairs, _ = load_corpus()
     words = sorted({w for p in pairs for w in "".join(c if c.isalnum() else " " for c in p.response.lower()).split()})

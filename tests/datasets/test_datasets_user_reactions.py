@@ -15,14 +15,14 @@ from rejoinder.constants import RFC3339
 from rejoinder.feedback.compaction import USERS_SOURCE, NoReactions
 from rejoinder.feedback.records import ReactionKind, ReactionRecord, ServedBy
 from rejoinder.feedback.segments import reactions_dir, segment_name
-from rejoinder.text import chatterbot
+from rejoinder.datasets import chatterbot
 from rejoinder.training.data_prep import prepare_data
 from rejoinder.training.pipeline import TrainOptions, train
-from rejoinder.training.proxy_presets import RANDOM_NEGATIVES
+from rejoinder.datasets.proxy import RANDOM_NEGATIVES
 from rejoinder.text.formats import Reaction
-from rejoinder.training.user_reactions import ReactionsNotReady, mix
+from rejoinder.datasets.user_reactions import ReactionsNotReady, mix
 
-from training_support import metrics_of, tiny_model
+from tests.training.training_support import metrics_of, tiny_model
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 START = NOW - timedelta(hours=2)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-from .formats import Candidate, DialogPair
+from ..text.formats import Candidate, DialogPair
+from .base import Conversation, Corpus
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +67,25 @@ def load_corpus() -> tuple[list[DialogPair], list[Candidate]]:
     log.info("chatterbot corpus: %d distinct pairs (%d repeats dropped), %d distinct responses",
              len(pairs), repeated, len(candidates))
     return list(pairs.values()), list(candidates.values())
+
+
+class Chatterbot(Corpus):
+    """The corpus behind the `chatterbot` preset: no fixed split (pairs are hash-split by
+    data.evalFraction) and no ratings."""
+
+    name = "chatterbot"
+    source = SOURCE
+    fixed_split = False
+
+    def conversations(self) -> Iterator[Conversation]:
+        for number, turns in enumerate(conversations()):
+            yield Conversation(f"cb-{number}", tuple(turns))
+
+    def provenance(self) -> dict[str, Any]:
+        try:
+            version = metadata.version("chatterbot-corpus")
+        except metadata.PackageNotFoundError:
+            version = None
+        return {"corpus": self.name, "package": "chatterbot-corpus", "version": version,
+                "file": "chatterbot_corpus/data/english/*.yml", "license": "BSD-3-Clause",
+                "split": "pairs hash-split by context and seed (data.evalFraction)"}

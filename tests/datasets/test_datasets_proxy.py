@@ -11,7 +11,7 @@ from rejoinder.api import parse_dialog_model
 from rejoinder.text.formats import DialogPair, RecordKind, read_records
 from rejoinder.training.data_prep import prepare_data
 from rejoinder.training.hard_negatives import RetrievalSource, rank_candidates
-from rejoinder.training.proxy_presets import (
+from rejoinder.datasets.proxy import (
     HARD_NEGATIVES,
     SHUFFLED_SESSIONS,
     hard_negative_reactions,
@@ -19,7 +19,7 @@ from rejoinder.training.proxy_presets import (
     shuffled_sessions,
 )
 
-from training_support import tiny_model
+from tests.training.training_support import tiny_model
 
 
 def _spec(tmp_path, name="d", **spec):

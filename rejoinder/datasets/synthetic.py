@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Iterator
 
-from .formats import Candidate, DialogPair, Reaction, Session
+from ..text.formats import Candidate, DialogPair, Reaction, Session
 
 SOURCE = "synthetic"
 
