@@ -18,6 +18,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from rejoinder.feedback.records import ServedBy
+from rejoinder.tasks import respond_blend
 
 from . import validation
 from .answers import Answer, new_response_id
@@ -109,6 +110,10 @@ class DialogService:
         self._sessions = (
             batcher("score-session", runtime.score_sessions_batch, SCORE_SESSION) if SCORE_SESSION in methods else None
         )
+        # Respond's blend of reranker and retrieval scores, chosen on dev by the reranker's evaluation
+        scorer = runtime.pair_scorer
+        manifest = getattr(scorer, "manifest", None) or {}
+        self._blend_weight = float((manifest.get("respond") or {}).get("blendWeight", respond_blend.DEFAULT_WEIGHT))
 
     # --- registration -----------------------------------------------------------------------
 
@@ -264,7 +269,7 @@ class DialogService:
         if reranked:
             texts = [self.runtime.index.texts[h.row] for h in hits]  # type: ignore[union-attr]
             scores = await self._submit(self._rerank, RERANK, (turns, texts), context, [turns] * len(texts), texts)
-            order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
+            order = respond_blend.order([float(s) for s in scores], [h.score for h in hits], self._blend_weight)
             candidates = [self._candidate(hits[i], rank + 1, kept, served_by, float(scores[i]))
                           for rank, i in enumerate(order)]
         else:

@@ -64,6 +64,14 @@ class PreparedData:
         path = self.test_file
         return list(read_records(path, self.kind)) if path else None
 
+    def lists(self, split: str) -> Optional[list[dict[str, Any]]]:
+        """Reranking with negativesFrom: the retrieval model's top-k list per held-out context of
+        `split` ("eval" or "test"), as RankedList JSON; None when there are none."""
+        path = self.directory / f"lists-{split}.jsonl"
+        if not path.is_file():
+            return None
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
     def candidates(self) -> list[Candidate]:
         path = self.candidates_file
         return list(read_records(path, RecordKind.candidates)) if path else []  # type: ignore[arg-type]
@@ -121,6 +129,7 @@ def prepare_data(spec: Any, directory: Path,
     test: list[Record] | None = None
     labels: Optional[dict[str, Any]] = None
     provenance: Optional[dict[str, Any]] = None
+    lists: Optional[dict[str, list[dict[str, Any]]]] = None
     if data.preset is not None or data.reactions_from is not None:
         preset = definition.preset(spec, resolve_dialog_model) if data.preset is not None else None
         source = f"preset {data.preset.value}" if data.preset is not None else ""
@@ -132,7 +141,7 @@ def prepare_data(spec: Any, directory: Path,
             source = " + ".join(filter(None, [f"reactions of {data.reactions_from.dialog_model}", source]))
         assert preset is not None
         kind, records, held, test = preset.kind, preset.records, preset.held, preset.test
-        candidates, labels, provenance = preset.candidates, preset.labels, preset.provenance
+        candidates, labels, provenance, lists = preset.candidates, preset.labels, preset.provenance, preset.lists
     else:
         train_path = Path(data.train)
         if not train_path.is_file():
@@ -169,6 +178,9 @@ def prepare_data(spec: Any, directory: Path,
         write_records(directory / "test.jsonl", test)
     if candidates:
         write_records(directory / "candidates.jsonl", candidates)
+    for split, rows in (lists or {}).items():
+        atomic.write_text(directory / f"lists-{split}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        counts[f"lists-{split}"] = len(rows)
     manifest: dict[str, Any] = {"kind": kind.value, "counts": counts, "source": source,
                                 "splits": {"train": "train.jsonl", "eval": "eval.jsonl (dev: choices are made on it)",
                                            **({"test": "test.jsonl (reported; never trained or chosen on)"}

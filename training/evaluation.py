@@ -216,9 +216,22 @@ def evaluate_binary(model: Any, features: Mapping[str, np.ndarray]) -> dict[str,
     majority = float(max(labels.mean(), 1.0 - labels.mean()))
     return {
         "metrics": binary_metrics(labels, probabilities),
+        "intervals": binary_intervals(labels, probabilities),
         "baselines": {"majority": {"accuracy": majority, "roc_auc": 0.5}},
         "eval": {"examples": int(labels.size), "positive": int(labels.sum())},
     }
+
+
+def binary_intervals(labels: np.ndarray, probabilities: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+    """95 % percentile-bootstrap intervals of accuracy and ROC-AUC (examples resampled)."""
+    labels, probabilities = np.asarray(labels).reshape(-1), np.asarray(probabilities).reshape(-1)
+    rng = np.random.default_rng(seed)
+    found: dict[str, list[float]] = {"accuracy": [], "roc_auc": []}
+    for _ in range(resamples):
+        idx = rng.integers(0, labels.size, labels.size)
+        for k, v in binary_metrics(labels[idx], probabilities[idx]).items():
+            found[k].append(v)
+    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in found.items()}
 
 
 def evaluate_masked_lm(model: Any, task: Any, input_ids: np.ndarray, seed: int) -> dict[str, Any]:
@@ -244,6 +257,10 @@ def flat_metrics(report: Mapping[str, Any]) -> dict[str, float]:
     out.update({f"{GAIN_PREFIX}{k}": float(v) for k, v in report.get("gainOverStart", {}).items()})
     for k, (lo, hi) in report.get("gainIntervals", {}).items():
         out.update({f"{GAIN_PREFIX}{k}{CI_LOW}": float(lo), f"{GAIN_PREFIX}{k}{CI_HIGH}": float(hi)})
+    respond = report.get("respond", {})
+    for order_name in ("retrieve", "respond", "blend"):
+        out.update({f"{order_name}_{k}": float(v) for k, v in respond.get("eval", {}).get(order_name, {}).items()})
+        out.update({f"{TEST_PREFIX}{order_name}_{k}": float(v) for k, v in respond.get("test", {}).get(order_name, {}).items()})
     if "test" in report:
         out.update({f"{TEST_PREFIX}{k}": v for k, v in flat_metrics(report["test"]).items()})
     return out

@@ -263,8 +263,11 @@ def publish(model: Any, layout: VersionLayout, task_model: Any, tokenizer: Any, 
     report["flat"] = flat_metrics(report)
     report["version"] = layout.version
     report["task"] = model.spec.task.value
+    extra = {"baselines": report.get("baselines", {}), "name": model.metadata.name}
+    if "respond" in report:  # a reranker: the blend its Respond uses (rejoinder/tasks/respond_blend.py)
+        extra["respond"] = {"blendWeight": report["respond"]["blendWeight"]}
     save_bundle(layout.export_dir, task_model, tokenizer, model.spec, version=layout.version,
-                metrics=report["metrics"], extra={"baselines": report.get("baselines", {}), "name": model.metadata.name})
+                metrics=report["metrics"], extra=extra)
     atomic.write_json(layout.metrics_file, report)
     print(format_table(report), flush=True)
     report_metrics(report["flat"])

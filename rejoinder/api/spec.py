@@ -300,6 +300,9 @@ class DataSpec(ApiModel):
     """Reranking with a preset: name of a trained retrieval DialogModel in the same namespace whose
     hard negatives make the proxy reactions. Per context of its data, the true response is an
     upvote and its wrongly retrieved top candidates are downvotes; its held-out split stays held out."""
+    negatives_contexts: int = Field(20_000, ge=10, le=10_000_000)
+    """Reranking with negativesFrom: training contexts mined (a seeded sample of the retrieval
+    model's training pairs when it has more). Each costs one encode and one index search."""
     negatives_per_context: int = Field(3, ge=1, le=100)
     """Downvotes per upvote with negativesFrom. Held-out: a context's highest-ranked wrong
     candidates among the retrieval model's serving.topK. Training: the reply paired with the

@@ -36,6 +36,9 @@ class PresetData:
     candidates: list[Candidate] = field(default_factory=list)
     labels: Optional[dict[str, Any]] = None  # proxy.labels_note or the session rule, for data.json
     provenance: Optional[dict[str, Any]] = None  # the corpus's, with what was kept and skipped
+    # Reranking with negativesFrom: the retrieval model's top-k list per held-out context
+    # ("eval", "test"), what Respond reorders (training/hard_negatives.py RankedList JSON).
+    lists: Optional[dict[str, list[dict[str, Any]]]] = None
 
 
 def corpus_named(name: str) -> Corpus:
@@ -121,11 +124,13 @@ def reactions_preset(spec: Any, resolve_dialog_model: Optional[Callable[[str], P
         if resolve_dialog_model is None:
             raise ValueError("data.negativesFrom needs the artifacts of other DialogModels")
         source = hard_negatives.RetrievalSource.from_export(resolve_dialog_model(data.negatives_from))
-        train, held, test = hard_negatives.mine(source, data.negatives_per_context, seed)
-        return PresetData(RecordKind.reactions, list(train), list(held), list(test) if test is not None else None,
+        mined = hard_negatives.mine(source, data.negatives_per_context, seed, train_contexts=data.negatives_contexts)
+        return PresetData(RecordKind.reactions, list(mined.train), list(mined.held), mined.test,
                           labels={**proxy.labels_note(proxy.HARD_NEGATIVES, data.negatives_from),
                                   "retrievalVersion": source.version, "topK": source.top_k,
-                                  "negativesPerContext": data.negatives_per_context})
+                                  "negativesPerContext": data.negatives_per_context,
+                                  "trainingContexts": min(len(source.train), data.negatives_contexts)},
+                          lists={split: [r.to_json() for r in rows] for split, rows in mined.lists.items()})
     train, held, test = _pairs_for_random_negatives(spec)
     reactions = lambda pairs, s: list(proxy.random_negative_reactions(pairs, s)) if pairs is not None else None  # noqa: E731
     return PresetData(RecordKind.reactions, reactions(train, seed), reactions(held, seed + 1), reactions(test, seed + 2),

@@ -50,4 +50,33 @@ class Reranking(BinaryTaskDefinition):
         return heads.QALstmReranker(config)
 
 
+    def evaluate(self, inputs):
+        """Accuracy and ROC-AUC of the held-out reactions; with the retrieval model's held-out
+        top-k lists (data.negativesFrom), Respond against Retrieve on them (training/respond_eval.py)."""
+        report = super().evaluate(inputs)
+        lists = {split: rows for split in ("eval", "test") if (rows := inputs.prepared.lists(split))}
+        if "eval" in lists:
+            from ..training.hard_negatives import RankedList
+            from ..training.respond_eval import respond_report
+
+            parsed = {split: [RankedList.from_json(r) for r in rows] for split, rows in lists.items()}
+            report["respond"] = respond_report(lambda rows: self.score_lists(inputs, rows), parsed, inputs.seed)
+        return report
+
+    def score_lists(self, inputs, rows):
+        """P(upvote) of every candidate of every list, one array per list."""
+        import keras
+        import numpy as np
+
+        from ..training.evaluation import _pad_id, predict
+
+        records = [Reaction(r.context, c, False) for r in rows for c in r.candidates]
+        features = {k: v for k, v in self.features(inputs.featurizer, inputs.architecture, records).items() if k != "label"}
+        model = inputs.training_task.model
+        probabilities = predict(lambda f: keras.ops.sigmoid(model(f, training=False)), features,
+                                pad_id=_pad_id(model)).reshape(-1)
+        bounds = np.cumsum([0, *(len(r.candidates) for r in rows)])
+        return [probabilities[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 DEFINITION = Reranking()

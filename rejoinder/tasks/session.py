@@ -39,4 +39,17 @@ class SessionScoring(BinaryTaskDefinition):
         return heads.SequenceClassifier(config)
 
 
+    def evaluate(self, inputs):
+        """The binary metrics, plus a length-only baseline: how far the session's length alone
+        (turns, words) predicts the label, fit on the training sessions."""
+        from ..training.length_baseline import length_baseline
+
+        report = super().evaluate(inputs)
+        train = inputs.prepared.train()
+        report["baselines"]["length"] = length_baseline(train, inputs.held)
+        if "test" in report:
+            report["test"]["baselines"]["length"] = length_baseline(train, inputs.test)
+        return report
+
+
 DEFINITION = SessionScoring()

@@ -10,7 +10,7 @@ import pytest
 from rejoinder.api import parse_dialog_model
 from rejoinder.text.formats import DialogPair, RecordKind, read_records
 from rejoinder.training.data_prep import prepare_data
-from rejoinder.training.hard_negatives import RetrievalSource, rank_candidates
+from rejoinder.training.hard_negatives import RankedList, RetrievalSource, _runtime, rank_contexts
 from rejoinder.datasets.proxy import (
     HARD_NEGATIVES,
     SHUFFLED_SESSIONS,
@@ -108,8 +108,15 @@ def test_reranking_preset_mines_the_retrieval_models_hard_negatives_in_its_own_s
     # every downvote is among that context's top 20 by the retrieval model itself
     source = RetrievalSource.from_export(version_dir / "export")
     first = upvotes[0]
-    top = rank_candidates(source.export_dir, [first.context], [c.text for c in source.candidates], 20)[0]
+    top, scores = rank_contexts(_runtime(source), [first.context], 20)[0]
     assert {r.response for r in held if r.context == first.context and not r.upvote} <= set(top)
+    assert scores == sorted(scores, reverse=True) and not set(top) & set(first.context), "served order, no echoes"
+    # and the held-out lists Respond is judged on: the same top 20 for every held-out context
+    lists = [RankedList.from_json(r) for r in prepared.lists("eval")]
+    assert {r.context for r in lists} == {p.context for p in retrieval_data.eval()}
+    mine_first = next(r for r in lists if r.context == first.context)
+    assert mine_first.candidates == top and len(mine_first.candidates) == 20
+    assert prepared.lists("test") is None, "chatterbot has no test split"
     assert {r.source for r in read_records(tmp_path / "rerank-data" / "eval.jsonl", "reactions")} == {HARD_NEGATIVES}
     # no held-out reply is a training downvote
     held_replies = {p.response for p in retrieval_data.eval()} - {p.response for p in retrieval_data.train()}
