@@ -12,7 +12,7 @@ from kubernetes import client
 from tests.controlplane import nodes
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.kube import raw
-from tests.realcluster.cluster_support import condition, helm_bin_dir, pinned_kubernetes
+from tests.realcluster.cluster_support import REPO, condition, helm_bin_dir, pinned_kubernetes
 
 pytestmark = pytest.mark.realcluster
 
@@ -41,6 +41,17 @@ def test_kubectl_gets_nodes_with_the_admin_kubeconfig(control_plane: ControlPlan
     assert done.returncode == 0, done.stderr
     names = {item["metadata"]["name"] for item in json.loads(done.stdout)["items"]}
     assert {"gpu-node-0", "gpu-node-1", "cpu-node-0"} <= names
+
+
+def test_helm_accepts_the_clusters_version(control_plane: ControlPlane, namespace: str) -> None:
+    """The chart's kubeVersion (>=1.30.0-0) is checked against /version: it would refuse a v0.0.0
+    build. A server-side dry run stores nothing (and skips crds/, see the DialogModel CRD test)."""
+    done = subprocess.run([str(helm_bin_dir() / "helm"), "install", "rj", str(REPO / "helm" / "rejoinder"),
+                           "--namespace", namespace, "--dry-run=server",
+                           "--kubeconfig", str(control_plane.admin_kubeconfig)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Dry run complete" in done.stdout
 
 
 def test_no_component_has_exited(control_plane: ControlPlane) -> None:
