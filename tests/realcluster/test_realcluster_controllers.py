@@ -49,6 +49,24 @@ def test_a_deployment_becomes_available(control_plane: ControlPlane, namespace: 
         assert pod["spec"]["terminationGracePeriodSeconds"] == 30 and pod["spec"]["dnsPolicy"] == "ClusterFirst"
 
 
+def test_the_scheduler_places_gpu_pods_on_gpu_nodes_only_while_gpus_are_free(control_plane: ControlPlane,
+                                                                              namespace: str) -> None:
+    api = control_plane.api()
+    core = client.CoreV1Api(api)
+    for name, gpus in (("fits", 8), ("too-big", 9)):
+        spec = container()
+        spec["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
+        raw(core.create_namespaced_pod, namespace, {"metadata": {"name": name}, "spec": {"containers": [spec]}})
+    fits = wait_object("gpu pod running", lambda: raw(core.read_namespaced_pod, "fits", namespace),
+                       lambda p: (p.get("status") or {}).get("phase") == "Running")
+    assert fits["spec"]["nodeName"] in {"gpu-node-0", "gpu-node-1"}
+    too_big = wait_object("unschedulable", lambda: raw(core.read_namespaced_pod, "too-big", namespace),
+                          lambda p: condition(p, "PodScheduled") == "False")
+    assert "nodeName" not in too_big["spec"] and too_big["status"]["phase"] == "Pending"
+    reason = next(c for c in too_big["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert reason["reason"] == "Unschedulable" and "nvidia.com/gpu" in reason["message"]
+
+
 def test_a_job_completes(control_plane: ControlPlane, namespace: str) -> None:
     api = control_plane.api()
     batch = client.BatchV1Api(api)
