@@ -111,7 +111,7 @@ class DialogService:
             batcher("score-session", runtime.score_sessions_batch, SCORE_SESSION) if SCORE_SESSION in methods else None
         )
         # Respond's blend of reranker and retrieval scores, chosen on dev by the reranker's evaluation
-        scorer = runtime.pair_scorer
+        scorer = getattr(runtime, "pair_scorer", None)  # (stand-in runtimes of the feedback tests have none)
         manifest = getattr(scorer, "manifest", None) or {}
         self._blend_weight = float((manifest.get("respond") or {}).get("blendWeight", respond_blend.DEFAULT_WEIGHT))
 
