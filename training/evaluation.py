@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from rejoinder.text import echo
 
@@ -44,7 +45,8 @@ log = logging.getLogger(__name__)
 EVAL_BATCH = 64  # rows per call; padded to this, so inference compiles once per sequence bucket
 
 
-def predict(fn: Callable, features: Mapping[str, np.ndarray], batch: int = EVAL_BATCH, *, pad_id: int) -> np.ndarray:
+def predict(fn: Callable, features: Mapping[str, np.ndarray], batch: int = EVAL_BATCH, *, pad_id: int,
+            desc: str = "") -> np.ndarray:
     """Run `fn(batch_dict)` over all rows in padded batches of `batch` rows; float32 numpy out, in
     the input order. Rows are sorted by length and each batch is cut to its longest row's
     sequence bucket (the serving buckets' default; masks make the cut padding invisible)."""
@@ -54,7 +56,9 @@ def predict(fn: Callable, features: Mapping[str, np.ndarray], batch: int = EVAL_
     lengths = row_lengths(features, pad_id)
     buckets = SequenceBuckets.for_length(max(v.shape[1] for k, v in features.items() if k.endswith("_ids")))
     out: np.ndarray | None = None
-    for chunk in plan_chunks(lengths, buckets, batch):
+    chunks = list(plan_chunks(lengths, buckets, batch))
+    # a progress bar where the work is long (the pool of a real corpus is 100k+ rows)
+    for chunk in tqdm(chunks, desc=desc or "encode", unit="batch", leave=False, disable=len(chunks) < 50):
         part = trim({k: v[chunk.rows] for k, v in features.items()}, chunk.length)
         rows = len(chunk.rows)
         if rows < batch:  # pad with copies of the first row; the extra outputs are dropped
@@ -112,8 +116,10 @@ def encode_pool_and_contexts(model: Any, featurizer: Any, contexts: Sequence[Seq
     pad = _pad_id(model)
 
     def run() -> tuple[np.ndarray, np.ndarray]:
-        ctx = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts(contexts)}, pad_id=pad)
-        pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)}, pad_id=pad)
+        ctx = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts(contexts)},
+                      pad_id=pad, desc="contexts")
+        pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)},
+                       pad_id=pad, desc="candidates")
         return ctx, pool
 
     if cache is None:
