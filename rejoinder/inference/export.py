@@ -41,6 +41,21 @@ class HeldOut:
     responses: Sequence[str]  # responses[i] answers contexts[i]
 
 
+def held_out_of(records: Sequence[Any]) -> Optional[HeldOut]:
+    """Training's eval records → HeldOut: (context, response) pairs and reactions as they are,
+    sessions as (all turns but the last, the last); None when there are none."""
+    contexts: list[list[str]] = []
+    responses: list[str] = []
+    for r in records:
+        if hasattr(r, "context") and hasattr(r, "response"):
+            contexts.append(list(r.context))
+            responses.append(r.response)
+        elif getattr(r, "turns", None):
+            contexts.append(list(r.turns[:-1]) or [r.turns[-1]])
+            responses.append(r.turns[-1])
+    return HeldOut(contexts, responses) if contexts else None
+
+
 def _chunked(fn: Callable[[dict[str, np.ndarray]], Any], features: dict[str, np.ndarray]) -> np.ndarray:
     rows = next(iter(features.values())).shape[0]
     parts = [np.asarray(fn({k: v[s:s + CHUNK] for k, v in features.items()}), np.float32) for s in range(0, rows, CHUNK)]
@@ -78,7 +93,7 @@ def compare(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str
 
 def export_fast_path(
     task_model: Any, featurizer: Any, out_dir: Path, held_out: Optional[HeldOut], *,
-    recipes: Sequence[Recipe] = RECIPES,
+    recipes: Optional[Sequence[Recipe]] = None,
 ) -> dict[str, Any]:
     """Write `out_dir`/onnx/ and return the manifest's "inference" section."""
     config = task_model.model_config
@@ -110,7 +125,7 @@ def export_fast_path(
     if str(config.task) != "retrieval":
         section["int8"] = {"reason": f"int8 is gated on retrieval quality; not offered for {config.task} models"}
         return section
-    section["int8"] = quantize_and_gate(out_dir, files, featurizer, held_out, recipes)
+    section["int8"] = quantize_and_gate(out_dir, files, featurizer, held_out, recipes or RECIPES)
     return section
 
 
