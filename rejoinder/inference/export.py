@@ -56,10 +56,24 @@ def held_out_of(records: Sequence[Any]) -> Optional[HeldOut]:
     return HeldOut(contexts, responses) if contexts else None
 
 
-def _chunked(fn: Callable[[dict[str, np.ndarray]], Any], features: dict[str, np.ndarray]) -> np.ndarray:
-    rows = next(iter(features.values())).shape[0]
-    parts = [np.asarray(fn({k: v[s:s + CHUNK] for k, v in features.items()}), np.float32) for s in range(0, rows, CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
+def _chunked(fn: Callable[[dict[str, np.ndarray]], Any], features: dict[str, np.ndarray], pad: int = 0) -> np.ndarray:
+    """fn over chunks of rows sorted by length, each cut to its longest row (masks make the cut
+    padding invisible); results in the input order."""
+    from ..models.shapes import row_lengths, trim
+
+    lengths = row_lengths(features, pad)
+    order = np.argsort(lengths, kind="stable")
+    parts = []
+    for s in range(0, len(order), CHUNK):
+        rows = order[s:s + CHUNK]
+        part = trim({k: v[rows] for k, v in features.items()}, max(1, int(lengths[rows].max())))
+        parts.append(np.asarray(fn(part), np.float32))
+    if not parts:
+        return np.zeros((0,), np.float32)
+    out = np.concatenate(parts)
+    restored = np.empty_like(out)
+    restored[order] = out
+    return restored
 
 
 def keras_forward(task_model: Any, kind: str) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
@@ -119,7 +133,8 @@ def export_fast_path(
     parity = {}
     for kind in files:
         feats = features_for(kind, featurizer, parity_held)
-        parity[kind] = compare(kind, _chunked(keras_forward(task_model, kind), feats), _chunked(engine.runner(kind), feats))
+        pad = featurizer.tokenizer.special.pad
+        parity[kind] = compare(kind, _chunked(keras_forward(task_model, kind), feats, pad), _chunked(engine.runner(kind), feats, pad))
     section["float32"]["parity"] = parity
     log.info("ONNX float32 export: parity with Keras %s", parity)
     if str(config.task) != "retrieval":
@@ -137,9 +152,10 @@ def quantize_and_gate(out_dir: Path, files: dict[str, str], featurizer: Any, hel
     contexts = featurizer.contexts(held_out.contexts[:n])
     responses = featurizer.responses(held_out.responses[:n])
     choose, judge = np.arange(n) % 2 == 1, np.arange(n) % 2 == 0  # alternate rows: two disjoint halves
+    pad = featurizer.tokenizer.special.pad
     f32 = OnnxEngine(out_dir, files)
-    ref_c = _chunked(f32.runner("context"), {"context_ids": contexts})
-    ref_r = _chunked(f32.runner("response"), {"response_ids": responses})
+    ref_c = _chunked(f32.runner("context"), {"context_ids": contexts}, pad)
+    ref_r = _chunked(f32.runner("response"), {"response_ids": responses}, pad)
     tried = []
     for recipe in recipes:
         int8_files = {kind: rel.replace(".onnx", ".int8.onnx") for kind, rel in files.items()}
@@ -147,8 +163,8 @@ def quantize_and_gate(out_dir: Path, files: dict[str, str], featurizer: Any, hel
         for rel in sorted(set(files.values())):
             excluded = recipe.quantize(out_dir / rel, out_dir / rel.replace(".onnx", ".int8.onnx"))
         i8 = OnnxEngine(out_dir, int8_files)
-        out_c = _chunked(i8.runner("context"), {"context_ids": contexts})
-        out_r = _chunked(i8.runner("response"), {"response_ids": responses})
+        out_c = _chunked(i8.runner("context"), {"context_ids": contexts}, pad)
+        out_r = _chunked(i8.runner("response"), {"response_ids": responses}, pad)
         mean, _ = gating.cosine_only(np.concatenate([ref_c[choose], ref_r[choose]]), np.concatenate([out_c[choose], out_r[choose]]))
         tried.append({"recipe": recipe.name, "cosineMean": round(mean, 6)})
         log.info("int8 recipe %s: cosine to float32 %.4f on %d held-out pairs", recipe.name, mean, int(choose.sum()))

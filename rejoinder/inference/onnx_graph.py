@@ -180,6 +180,13 @@ def probability_graph(task_model: Any, inputs: list[str], name: str) -> Any:
     return _model(g, inputs, "output", name, ["batch"])
 
 
+def encoder_graph(encoder: Any, name: str = "encoder") -> Any:
+    """A bare BertEncoder: ids → pooled [b, hidden] (no projection, no normalisation; benchmarks)."""
+    g = GraphBuilder()
+    _rename_output(g, _bert_pooled(g, encoder, "ids", None), "output")
+    return _model(g, ["ids"], "output", name, ["batch", encoder.config.hidden])
+
+
 def graphs_for(task_model: Any) -> dict[str, tuple[str, Any]]:
     """{input kind: (file name, ONNX model)}; kinds sharing a file share the model."""
     config = task_model.model_config

@@ -279,6 +279,9 @@ class ModelBundle:
                    if bulk_step else self._buckets[kind])
             for kind in self.kinds
         }
+        if engine is not None and sequence_buckets is None:
+            # ONNX Runtime runs any shape without compiling: serve at the fine buckets too
+            self._buckets = self._bulk_buckets
         self.engine = engine  # rejoinder.inference.engine.OnnxEngine, or None: the Keras model runs
         self._fns = {kind: engine.runner(kind) if engine is not None else _compile(self._forward(kind), xla)
                      for kind in self.kinds}
