@@ -28,6 +28,10 @@ def session(path: Path, threads: Optional[int] = None) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # No spin-waiting between ops: a spinning pool burns a pod's CPU quota and, on shared cores,
+    # the time its neighbours need. Measured on 2 busy cores (load 4.7), int8 with 2 threads:
+    # 108 contexts/s without spinning, 77 with.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # warnings about unused initializers are noise here
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

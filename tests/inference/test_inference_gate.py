@@ -96,8 +96,9 @@ def test_recipes_name_the_matmuls_they_keep_in_float32(tmp_path, bpe_400):
     roles = matmul_roles(graph)
     assert sorted({role for _, role in roles.values()}) == sorted(
         ["qkv", "scores", "context", "attention_output", "intermediate", "output", "projection"])
-    every, no_ffn, no_edges = (set(r.excluded(graph)) for r in RECIPES)
+    every, first_ffn, no_ffn, no_edges = (set(r.excluded(graph)) for r in RECIPES)
     activation = {n for n, (_, role) in roles.items() if role in ("scores", "context")}
     assert every == activation  # attention's activation products always stay float32
+    assert first_ffn == activation | {n for n, (layer, role) in roles.items() if role == "output" and layer == 0}
     assert no_ffn == activation | {n for n, (_, role) in roles.items() if role == "output"}
     assert no_edges > no_ffn and {n for n, (layer, _) in roles.items() if layer == 0} <= no_edges

@@ -65,3 +65,24 @@ def test_runtime_tensorflow_is_still_served(failed_int8_bundle):
     assert (identity.runtime, identity.precision) == ("tensorflow", "float32")
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     assert manifest["inference"]["int8"]["gate"]["passed"] is False
+
+
+def test_serving_the_onnx_export_never_imports_tensorflow(failed_int8_bundle):
+    """The fast path's start-up and memory win: a fresh process loads, warms up and answers
+    without TensorFlow or Keras in sys.modules."""
+    import subprocess
+
+    bundle_dir, index_dir = failed_int8_bundle
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from rejoinder.modelserver.loading import LoadRequest, load_runtime\n"
+        f"runtime, identity = load_runtime(LoadRequest(bundle_dir=Path({str(bundle_dir)!r}), index_dir=Path({str(index_dir)!r}),"
+        " max_batch_size=4))\n"
+        "runtime.warm_up()\n"
+        "assert runtime.retrieve_batch([(['hi'], 3)])[0]\n"
+        "print(identity.runtime, sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "onnxruntime []"
