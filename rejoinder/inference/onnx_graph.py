@@ -1,7 +1,8 @@
 """A trained Keras BERT task model → ONNX graphs, written from its weights with `onnx.helper`.
 
-Why by hand: the architecture is ours and fixed (rejoinder/models/bert.py), tf2onnx pins a
-protobuf older than the one the gRPC stubs need, and Keras' own ONNX export goes through it.
+Why by hand: the architecture is ours and fixed (rejoinder/models/bert.py), so ~150 lines of
+`onnx.helper` give a graph we control op by op, needing only `onnx` at export (neither tf2onnx,
+which Keras' own ONNX export uses on TensorFlow, nor OpenVINO's TensorFlow frontend was tried).
 The graph is the Keras computation op for op, with two exact rewrites: query, key and value
 are one [H, 3H] MatMul, and 1/sqrt(head_dim) is folded into the query weights.
 
