@@ -142,7 +142,7 @@ def index_build(bundle_dir: Path, buckets: Optional[tuple[int, ...]], texts: lis
     from rejoinder.modelserver.build_index import build_and_publish
     from rejoinder.modelserver.loading import load_model_bundle
 
-    bundle = load_model_bundle(bundle_dir, sequence_buckets=buckets)  # as `rejoinder build-index` loads it
+    bundle = load_model_bundle(bundle_dir, sequence_buckets=buckets)  # TensorFlow, as build-index loaded it before the fast path
     ids = [f"c{i:06d}" for i in range(len(texts))]
     manifest = build_and_publish(bundle, ids, texts, ix.IndexParams("flat"), work / f"index-{name}", recall_sample=1000)
     out = {"name": name, **{k: manifest[k] for k in ("encodeSeconds", "buildSeconds", "totalSeconds", "recallAt20", "count")}}

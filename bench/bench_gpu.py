@@ -169,6 +169,54 @@ def workloads(batch: int, vocab: int, rows: int) -> tuple[list[np.ndarray], list
     return fixed, [bucketed[i] for i in order]
 
 
+def onnx_rows(size: Size, batches: tuple[int, ...], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The fast path (rejoinder.inference): the same encoder exported to ONNX and run by ONNX
+    Runtime on its best provider here (CUDA with onnxruntime-gpu installed, else the CPU), float32,
+    and int8 (dynamic, per channel; CPU provider only: ONNX Runtime's int8 MatMuls are CPU kernels)."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from rejoinder.inference.onnx_graph import encoder_graph
+
+    work = Path(tempfile.mkdtemp(prefix="bench-gpu-onnx-"))
+    encoder = Encoder(size, "float32")
+    f32 = work / "encoder.onnx"
+    onnx.save(encoder_graph(encoder.model.encoder), str(f32))
+    provider = next(p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers())
+    graphs = {"float32": f32}
+    if provider == "CPUExecutionProvider":
+        graphs["int8"] = work / "encoder.int8.onnx"
+        quantize_dynamic(str(f32), str(graphs["int8"]), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul"], extra_options={"MatMulConstBOnly": True})
+    rows = []
+    for precision, path in graphs.items():
+        sess = ort.InferenceSession(str(path), providers=[provider])
+        for batch in batches:
+            fixed, bucketed = workloads(batch, size.vocab, args.rows)
+            row = {"model": size.name, "runtime": f"onnxruntime {provider.replace('ExecutionProvider', '')}",
+                   "precision": precision, "batch": batch,
+                   "fixed": onnx_rows_per_s(sess, fixed, args.seconds), "bucketed": onnx_rows_per_s(sess, bucketed, args.seconds),
+                   "padded_len": float(np.mean([c.shape[1] for c in bucketed]))}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def onnx_rows_per_s(sess: Any, chunks: list[np.ndarray], seconds: float) -> float:
+    sess.run(None, {"ids": chunks[0]})
+    done, i, started = 0, 0, time.perf_counter()
+    while True:
+        sess.run(None, {"ids": chunks[i]})
+        done += chunks[i].shape[0]
+        i = (i + 1) % len(chunks)
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds and i == 0 or elapsed >= 3 * seconds:
+            return done / elapsed
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import jax
     import keras
@@ -177,7 +225,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = jax.devices()[0]
     results: dict[str, Any] = {
         "device": f"{device.platform}: {getattr(device, 'device_kind', str(device))}", "jax": jax.__version__,
-        "keras": keras.__version__, "seconds": args.seconds, "rows": [], "skipped": [],
+        "keras": keras.__version__, "seconds": args.seconds, "rows": [], "skipped": [], "onnx": [],
     }
     started = time.perf_counter()
     for size in sizes:
@@ -199,6 +247,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["rows"].append(row)
                 print(json.dumps(row), flush=True)
             del encoder
+    for size in sizes:
+        if time.perf_counter() - started > args.budget_s:
+            results["skipped"].append(f"{size.name} ONNX Runtime")
+            continue
+        try:
+            results["onnx"] += onnx_rows(size, batches, args)
+        except ImportError as error:  # a GPU image without onnxruntime
+            results["skipped"].append(f"{size.name} ONNX Runtime ({error.name} not installed)")
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     results["peak_mib"] = (stats or {}).get("peak_bytes_in_use", 0) / 2**20 or None
     results["total_s"] = time.perf_counter() - started
@@ -226,6 +282,14 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['model']} | {r['precision']} | {r['batch']} | {r['fixed']:.0f} | {r['bucketed']:.0f} | "
             f"{r['bucketed'] / r['fixed']:.2f}× | {r['padded_len']:.1f} | {mem} | {r['compile_s']:.1f} |"
         )
+    if results.get("onnx"):
+        lines += ["", "The fast path (rejoinder.inference): the same encoders exported to ONNX, run by ONNX Runtime "
+                      "on the provider named (int8 on the CPU provider only).", "",
+                  "| model | runtime | precision | batch | fixed seq/s | bucketed seq/s | × | padded len |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
+        for r in results["onnx"]:
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['batch']} | {r['fixed']:.0f} | "
+                         f"{r['bucketed']:.0f} | {r['bucketed'] / r['fixed']:.2f}× | {r['padded_len']:.1f} |")
     if results["skipped"]:
         lines += ["", f"Skipped to stay within one run's time budget: {', '.join(results['skipped'])}."]
     return "\n".join(lines) + "\n"

@@ -140,7 +140,8 @@ class Server:
             "--index", str(index), "--port", str(self.port), "--metrics-port", str(self.metrics_port),
             "--drain-delay", "0",
             "--max-batch-size", str(rung.batch), "--max-delay-ms", str(rung.delay_ms),
-            "--precision", rung.precision, "--xla" if rung.xla else "--no-xla", *rung.serve_args,
+            # this ladder measures TensorFlow's settings; a rung's serve_args may name another runtime
+            "--precision", rung.precision, "--xla" if rung.xla else "--no-xla", "--runtime", "tensorflow", *rung.serve_args,
         ]
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,

@@ -4,7 +4,9 @@
    by token length so each batch runs at a short sequence bucket (results in the input order);
 2. build the index per spec.index (L2-normalised vectors, inner product = cosine);
 3. measure recall@20 against exact search on `recallSample` queries — the *context* encodings
-   of sampled candidate texts, i.e. vectors from the query tower, as real requests are;
+   of sampled candidate texts, i.e. vectors from the query tower, as real requests are; kind
+   auto (the default) is exact below spec.index.approximateFrom candidates and HNSW from there,
+   with efSearch raised until recall@20 reaches spec.index.minRecall;
 4. publish versions/<v>/index/<i>/ in one rename with index.json (the completion file) last.
 """
 
@@ -77,11 +79,16 @@ def build_and_publish(
     queries = encode_in_batches(
         bundle.encode_contexts, sampled, batch_size, "encode recall queries", bundle.lengths("context", sampled)
     )
-    recall = ix.recall_at_k(index, vectors, queries)
+    if params.kind == "auto" and used.kind == "hnsw":  # auto raises efSearch until recall@20 is met
+        used, recall = ix.tune_ef_search(index, used, vectors, queries)
+    else:
+        recall = ix.recall_at_k(index, vectors, queries)
     log.info("recall@%d of the %s index on %d queries: %.4f", ix.RECALL_K, used.kind, len(rows), recall)
     manifest = {
         **(extra or {}),
         "params": used.to_json(),
+        "kindAsked": params.kind,
+        "encoder": {"runtime": getattr(bundle, "runtime", "tensorflow"), "precision": str(getattr(bundle, "precision", ""))},
         "metric": "inner_product",
         "normalized": True,
         "count": len(texts),

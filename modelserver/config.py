@@ -44,6 +44,7 @@ class ServingFlags:
     sequence_buckets: Optional[tuple[int, ...]] = None
     max_batch_tokens: Optional[int] = None
     precision: Optional[str] = None
+    runtime: Optional[str] = None
     xla: Optional[bool] = None
     top_k: Optional[int] = None
 
@@ -51,7 +52,8 @@ class ServingFlags:
 @dataclass(frozen=True)
 class ServingConfig:
     batching: BatchingConfig
-    precision: str  # auto | none | float16 | bfloat16 (resolved against the GPU at load)
+    precision: str  # auto | none | float16 | bfloat16 | int8 (resolved at load: rejoinder.inference.choice)
+    runtime: str  # auto | tensorflow | onnxruntime
     xla: bool
     top_k: int  # Retrieve's default k
     max_context_turns: int  # turns the model sees (spec.data.maxContextTurns)
@@ -72,6 +74,7 @@ def resolve_serving(spec: Optional[Any], flags: ServingFlags = ServingFlags()) -
     return ServingConfig(
         batching=batching,
         precision=str(flags.precision or serving.mixed_precision),
+        runtime=str(flags.runtime or serving.runtime),
         xla=serving.xla if flags.xla is None else flags.xla,
         top_k=flags.top_k or serving.top_k,
         max_context_turns=spec.data.max_context_turns if spec is not None else DEFAULT_MAX_CONTEXT_TURNS,

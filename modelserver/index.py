@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from rejoinder import atomic
+from rejoinder.api.spec import IndexSpec
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +34,24 @@ IDS_FILE = "ids.npy"
 TEXTS_FILE = "texts.jsonl"
 MANIFEST_FILE = "index.json"
 RECALL_K = 20
+# kind auto: the API's defaults (spec.index; docs/benchmarks.md "Index" measures the crossover)
+APPROXIMATE_FROM: int = IndexSpec.model_fields["approximate_from"].default
+MIN_RECALL: float = IndexSpec.model_fields["min_recall"].default
+EF_SEARCH_STEPS = 4  # auto tries efSearch, 2×, 4×, 8× until recall@20 reaches min_recall
 
 
 @dataclass(frozen=True)
 class IndexParams:
     """The FAISS settings actually used (IVF's nlist is capped by the number of vectors)."""
 
-    kind: str = "flat"  # flat | hnsw | ivf
+    kind: str = "auto"  # auto | flat | hnsw | ivf
     hnsw_m: int = 32
     ef_construction: int = 100
     ef_search: int = 128
     nlist: int = 1024
     nprobe: int = 64
+    approximate_from: int = APPROXIMATE_FROM  # auto: HNSW from this many candidates, flat below
+    min_recall: float = MIN_RECALL  # auto: the recall@20 HNSW's efSearch is raised to reach
 
     @classmethod
     def from_spec(cls, index_spec: Any) -> "IndexParams":
@@ -56,9 +63,13 @@ class IndexParams:
             ef_search=index_spec.hnsw.ef_search,
             nlist=index_spec.ivf.nlist,
             nprobe=index_spec.ivf.nprobe,
+            approximate_from=index_spec.approximate_from,
+            min_recall=index_spec.min_recall,
         )
 
     def to_json(self) -> dict[str, Any]:
+        if self.kind == "auto":
+            raise ValueError("resolve kind auto (effective_params) before recording it")
         if self.kind == "hnsw":
             return {"kind": "hnsw", "m": self.hnsw_m, "efConstruction": self.ef_construction, "efSearch": self.ef_search}
         if self.kind == "ivf":
@@ -91,7 +102,12 @@ def gpu_available() -> bool:
 
 
 def effective_params(params: IndexParams, count: int) -> IndexParams:
-    """IVF needs ~39 training points per list; cap nlist (and nprobe) for small candidate sets."""
+    """auto → flat below `approximate_from` candidates, else HNSW; IVF needs ~39 training points
+    per list: cap nlist (and nprobe) for small candidate sets."""
+    if params.kind == "auto":
+        kind = "hnsw" if count >= params.approximate_from else "flat"
+        log.info("index kind auto: %d candidates %s %d: %s", count, ">=" if kind == "hnsw" else "<", params.approximate_from, kind)
+        return replace(params, kind=kind)
     if params.kind != "ivf":
         return params
     nlist = max(1, min(params.nlist, count // 39))
@@ -163,7 +179,7 @@ def build(vectors: np.ndarray, params: IndexParams, use_gpu: bool = False) -> tu
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, params.nlist, faiss.METRIC_INNER_PRODUCT)
     else:
-        raise ValueError(f"unknown index kind {params.kind!r}: expected flat, hnsw or ivf")
+        raise ValueError(f"unknown index kind {params.kind!r}: expected auto, flat, hnsw or ivf")
 
     # FAISS GPU has flat and IVF indexes (not HNSW); build there, store the CPU form.
     if use_gpu and params.kind != "hnsw":
@@ -200,6 +216,20 @@ def recall_at_k(index: Any, vectors: np.ndarray, queries: np.ndarray, k: int = R
     _, approx = index.search(normalize(queries), k)
     hits = sum(len(set(e.tolist()) & set(a.tolist()) - {-1}) for e, a in zip(exact, approx))
     return hits / (k * len(queries))
+
+
+def tune_ef_search(index: Any, params: IndexParams, vectors: np.ndarray, queries: np.ndarray) -> tuple[IndexParams, float]:
+    """HNSW: the smallest of efSearch, 2×, 4×, … (EF_SEARCH_STEPS) whose recall@20 on `queries`
+    reaches `min_recall` (else the largest tried); returns the params used and their recall."""
+    recall = 0.0
+    for step in range(EF_SEARCH_STEPS):
+        tried = replace(params, ef_search=params.ef_search * 2 ** step)
+        apply_search_params(index, tried)
+        recall = recall_at_k(index, vectors, queries)
+        log.info("HNSW efSearch %d: recall@%d %.4f", tried.ef_search, RECALL_K, recall)
+        if recall >= params.min_recall:
+            break
+    return tried, recall
 
 
 def publish(

@@ -71,6 +71,8 @@ class ServedIdentity:
     reranker_version: str = ""
     precision: str = "float32"
     xla: bool = False
+    runtime: str = "tensorflow"  # tensorflow | onnxruntime
+    precision_reason: str = ""  # why this precision (e.g. why not int8)
 
     def served_by(self, reranked: bool, instance: str) -> ServedBy:
         return ServedBy(self.model_version, self.index_version, self.reranker_version if reranked else "", instance)
@@ -308,6 +310,7 @@ class DialogService:
             max_context_turns=self.limits.max_context_turns, max_candidates=self.limits.max_candidates,
             max_batch_size=self.batching.max_batch_size, batch_shapes=list(self.runtime.shapes),
             precision=ident.precision, xla=ident.xla, instance=self.instance,
+            runtime=ident.runtime, precision_reason=ident.precision_reason,
             served_version=ident.served_by(self._reranks_answers, "").version,
         )
 

@@ -49,3 +49,22 @@ def allowed_cpus(root: Path = CGROUP_ROOT) -> int:
         affinity = os.cpu_count() or 1
     quota = cgroup_quota(root)
     return max(1, min(affinity, math.ceil(quota)) if quota is not None else affinity)
+
+
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The first CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_vnni(flags: frozenset[str] | None = None) -> bool:
+    """int8 dot products in one instruction (AVX512-VNNI, AVX-VNNI or AMX): where int8 inference pays."""
+    return bool(set(VNNI_FLAGS) & (cpu_flags() if flags is None else flags))

@@ -256,6 +256,7 @@ def start_model(model: Any, tokenizer: Any, options: TrainOptions) -> Optional[A
 
 def publish(model: Any, layout: VersionLayout, task_model: Any, tokenizer: Any, report: dict[str, Any]) -> dict[str, Any]:
     """Export the bundle, then metrics.json last (its presence marks the version trained)."""
+    from rejoinder.inference.export import held_out_of
     from rejoinder.models.bundle import save_bundle
 
     from .evaluation import flat_metrics, format_table
@@ -266,8 +267,11 @@ def publish(model: Any, layout: VersionLayout, task_model: Any, tokenizer: Any, 
     extra = {"baselines": report.get("baselines", {}), "name": model.metadata.name}
     if "respond" in report:  # a reranker: the blend its Respond uses (rejoinder/tasks/respond_blend.py)
         extra["respond"] = {"blendWeight": report["respond"]["blendWeight"]}
+    prepared = load_prepared(layout.data_dir)
+    # The fast path (ONNX float32, int8 where its gate passes) is checked on the held-out split.
+    held_out = held_out_of(prepared.eval()) if prepared is not None else None
     save_bundle(layout.export_dir, task_model, tokenizer, model.spec, version=layout.version,
-                metrics=report["metrics"], extra=extra)
+                metrics=report["metrics"], extra=extra, held_out=held_out)
     atomic.write_json(layout.metrics_file, report)
     print(format_table(report), flush=True)
     report_metrics(report["flat"])

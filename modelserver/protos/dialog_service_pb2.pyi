@@ -137,7 +137,7 @@ class ModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfoResponse(_message.Message):
-    __slots__ = ("name", "namespace", "task", "architecture", "model_version", "index_version", "index_kind", "index_size", "index_recall_at_20", "reranker_version", "methods", "default_top_k", "max_top_k", "max_context_turns", "max_candidates", "max_batch_size", "batch_shapes", "precision", "xla", "instance", "served_version")
+    __slots__ = ("name", "namespace", "task", "architecture", "model_version", "index_version", "index_kind", "index_size", "index_recall_at_20", "reranker_version", "methods", "default_top_k", "max_top_k", "max_context_turns", "max_candidates", "max_batch_size", "batch_shapes", "precision", "xla", "instance", "served_version", "runtime", "precision_reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +159,8 @@ class ModelInfoResponse(_message.Message):
     XLA_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     SERVED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     namespace: str
     task: str
@@ -180,4 +182,6 @@ class ModelInfoResponse(_message.Message):
     xla: bool
     instance: str
     served_version: str
-    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., task: _Optional[str] = ..., architecture: _Optional[str] = ..., model_version: _Optional[str] = ..., index_version: _Optional[str] = ..., index_kind: _Optional[str] = ..., index_size: _Optional[int] = ..., index_recall_at_20: _Optional[float] = ..., reranker_version: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., default_top_k: _Optional[int] = ..., max_top_k: _Optional[int] = ..., max_context_turns: _Optional[int] = ..., max_candidates: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., batch_shapes: _Optional[_Iterable[int]] = ..., precision: _Optional[str] = ..., xla: _Optional[bool] = ..., instance: _Optional[str] = ..., served_version: _Optional[str] = ...) -> None: ...
+    runtime: str
+    precision_reason: str
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., task: _Optional[str] = ..., architecture: _Optional[str] = ..., model_version: _Optional[str] = ..., index_version: _Optional[str] = ..., index_kind: _Optional[str] = ..., index_size: _Optional[int] = ..., index_recall_at_20: _Optional[float] = ..., reranker_version: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., default_top_k: _Optional[int] = ..., max_top_k: _Optional[int] = ..., max_context_turns: _Optional[int] = ..., max_candidates: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., batch_shapes: _Optional[_Iterable[int]] = ..., precision: _Optional[str] = ..., xla: _Optional[bool] = ..., instance: _Optional[str] = ..., served_version: _Optional[str] = ..., runtime: _Optional[str] = ..., precision_reason: _Optional[str] = ...) -> None: ...

@@ -61,12 +61,29 @@ class Precision(StrEnum):
     bfloat16 = "bfloat16"
 
 
+class ServingPrecision(StrEnum):
+    """Training's precisions, and int8 (served by ONNX Runtime from the bundle's gated int8 export)."""
+
+    auto = "auto"
+    none = "none"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    int8 = "int8"
+
+
+class ServingRuntime(StrEnum):
+    auto = "auto"
+    tensorflow = "tensorflow"
+    onnxruntime = "onnxruntime"
+
+
 class HorovodController(str, Enum):
     mpi = "mpi"
     gloo = "gloo"
 
 
 class IndexKind(str, Enum):
+    auto = "auto"
     flat = "flat"
     hnsw = "hnsw"
     ivf = "ivf"
@@ -436,8 +453,15 @@ class IndexSpec(ApiModel):
     """FAISS index over the candidate responses (retrieval only). Cosine = inner product of
     L2-normalised vectors."""
 
-    kind: IndexKind = IndexKind.flat
-    """flat (exact; fine at 100k), hnsw or ivf (approximate; recall@20 is measured and recorded)."""
+    kind: IndexKind = IndexKind.auto
+    """auto: flat (exact) below approximateFrom candidates, else HNSW with the smallest efSearch
+    (of efSearch, 2×, 4×, 8×) whose recall@20 against exact search reaches minRecall. flat, hnsw
+    or ivf: that index (approximate ones have their recall@20 measured and recorded)."""
+    approximate_from: int = Field(20000, ge=1)
+    """Candidates from which auto builds HNSW instead of an exact index (docs/benchmarks.md,
+    "Index": where exact search starts to cost a served batch more than the encoder)."""
+    min_recall: float = Field(0.99, gt=0.0, le=1.0)
+    """recall@20 against exact search that auto's HNSW must reach on the recall sample."""
     hnsw: HnswSpec = Field(default_factory=HnswSpec)
     ivf: IvfSpec = Field(default_factory=IvfSpec)
     gpu: bool = False
@@ -500,6 +524,20 @@ class ServingSpec(ApiModel):
             field=".minReplicas",
             holds=lambda s: s.min_replicas <= s.max_replicas,
         ),
+        CrossFieldRule(
+            cel="!has(self.runtime) || !has(self.mixedPrecision) || self.runtime != 'tensorflow' || self.mixedPrecision != 'int8'",
+            message="int8 is served by ONNX Runtime: runtime must be onnxruntime or auto",
+            field=".mixedPrecision",
+            holds=lambda s: not (s.runtime == ServingRuntime.tensorflow and s.mixed_precision == ServingPrecision.int8),
+        ),
+        CrossFieldRule(
+            cel="!has(self.runtime) || !has(self.mixedPrecision) || self.runtime != 'onnxruntime' "
+                "|| !(self.mixedPrecision in ['float16', 'bfloat16'])",
+            message="float16 and bfloat16 are TensorFlow's mixed precision: runtime must be tensorflow or auto",
+            field=".mixedPrecision",
+            holds=lambda s: not (s.runtime == ServingRuntime.onnxruntime
+                                 and s.mixed_precision in (ServingPrecision.float16, ServingPrecision.bfloat16)),
+        ),
     )
 
     enabled: bool = True
@@ -514,7 +552,14 @@ class ServingSpec(ApiModel):
     """Scale down only after load has stayed lower for this long; scale up is immediate."""
     autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
-    mixed_precision: Precision = Precision.auto
+    runtime: ServingRuntime = ServingRuntime.auto
+    """auto: ONNX Runtime on a CPU where the bundle has its ONNX export (BERT models), else
+    TensorFlow (GPUs, QA-LSTM). tensorflow: the Keras model (XLA, mixed precision). onnxruntime:
+    the bundle's ONNX export, float32 or int8."""
+    mixed_precision: ServingPrecision = ServingPrecision.auto
+    """auto: int8 on ONNX Runtime where the bundle passed its int8 quality gate and the CPU has
+    VNNI, else float32; float16 on a GPU. int8: where the gate passed (else float32, and the
+    server says why). float16 / bfloat16: TensorFlow mixed precision."""
     xla: bool = True
     top_k: int = Field(20, ge=1, le=1000)
     """Responses returned by Retrieve (and reranked by Respond)."""

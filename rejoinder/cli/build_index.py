@@ -28,7 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bundle", type=Path, help="exported model bundle directory (overrides the layout)")
     parser.add_argument("--candidates", type=Path, help="candidates JSONL of {id, text} (overrides the layout)")
     parser.add_argument("--output", type=Path, help="index directory to publish (overrides the layout)")
-    parser.add_argument("--kind", choices=["flat", "hnsw", "ivf"], help="override spec.index.kind")
+    parser.add_argument("--kind", choices=["auto", "flat", "hnsw", "ivf"], help="override spec.index.kind")
+    parser.add_argument("--runtime", choices=["auto", "tensorflow", "onnxruntime"],
+                        help="encoder runtime (default spec.serving.runtime: the server's, so index and queries match)")
+    parser.add_argument("--precision", choices=["auto", "none", "int8"],
+                        help="encoder precision (default spec.serving.mixedPrecision, as the server resolves it)")
     parser.add_argument("--recall-sample", type=int, help="queries for recall@20 (default spec.index.recallSample or 1000)")
     parser.add_argument("--batch-size", type=int, default=256, help="candidates encoded per model call")
     parser.add_argument("--gpu", action="store_true", default=None, help="build on GPU when FAISS has one")
@@ -42,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from rejoinder.modelserver import index as ix
     from rejoinder.modelserver.build_index import build_and_publish
     from rejoinder.modelserver.locate import locate
-    from rejoinder.modelserver.loading import load_model_bundle
+    from rejoinder.cpus import allowed_cpus
+    from rejoinder.modelserver.loading import choose_for_bundle, load_for_serving
+    from rejoinder.models.shapes import DEFAULT_MAX_BATCH_SIZE
     from rejoinder.tasks import task_module
 
     model = None
@@ -85,7 +91,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"no candidates at {candidates}: training writes them (retrieval), or pass --candidates", file=sys.stderr)
         return 2
     records = list(read_records(candidates, RecordKind.candidates))
-    bundle = load_model_bundle(bundle_dir)
+    # The replies are encoded as the server will encode queries: same runtime, same precision.
+    runtime = args.runtime or (str(model.spec.serving.runtime) if model is not None else "auto")
+    precision = args.precision or (str(model.spec.serving.mixed_precision) if model is not None else "auto")
+    if precision in ("float16", "bfloat16"):
+        precision = "none"  # a GPU server's mixed precision; the index is built in float32
+    choice = choose_for_bundle(bundle_dir, runtime, precision)
+    log.info("encoding with %s, %s (%s)", choice.runtime, choice.precision, choice.reason)
+    bundle = load_for_serving(bundle_dir, choice, False, allowed_cpus(), sequence_buckets=None,
+                              max_batch_size=DEFAULT_MAX_BATCH_SIZE)
     extra.setdefault("modelVersion", bundle.version)
     extra.setdefault("indexVersion", output.name)
     manifest = build_and_publish(

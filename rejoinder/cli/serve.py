@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "else 16, 32, … up to the model's length; the model's full length = fixed shapes)")
     parser.add_argument("--max-batch-tokens", type=int,
                         help="padded-token budget per batch (default spec.serving.batching.maxBatchTokens)")
-    parser.add_argument("--precision", choices=["auto", "none", "float16", "bfloat16"], help="default spec.serving.mixedPrecision")
+    parser.add_argument("--precision", choices=["auto", "none", "float16", "bfloat16", "int8"],
+                        help="default spec.serving.mixedPrecision")
+    parser.add_argument("--runtime", choices=["auto", "tensorflow", "onnxruntime"], help="default spec.serving.runtime")
     parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default spec.serving.xla")
     parser.add_argument("--top-k", type=int, help="default top-k (spec.serving.topK)")
     parser.add_argument("--search-threads", type=int,
@@ -128,9 +130,9 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_serving(model.spec if model is not None else None, ServingFlags(
         max_batch_size=args.max_batch_size, max_delay_ms=args.max_delay_ms, queue_capacity=args.queue_capacity,
         sequence_buckets=args.sequence_buckets, max_batch_tokens=args.max_batch_tokens,
-        precision=args.precision, xla=args.xla, top_k=args.top_k,
+        precision=args.precision, runtime=args.runtime, xla=args.xla, top_k=args.top_k,
     ))
-    req.precision, req.xla, req.gpu = config.precision, config.xla, config.gpu
+    req.precision, req.runtime, req.xla, req.gpu = config.precision, config.runtime, config.xla, config.gpu
     req.max_batch_size, req.sequence_buckets = config.batching.max_batch_size, config.batching.sequence_buckets
     if args.search_threads is not None and args.search_threads < 1:
         print(f"--search-threads must be at least 1, got {args.search_threads}", file=sys.stderr)

@@ -8,14 +8,21 @@ Layout::
       model/config.json      rejoinder.models.config.ModelConfig (rebuilt by code at load time)
       model/model.weights.h5 Keras 3 weights (float32 variables, whatever the load precision)
       tokenizer/             tokenizer.json + bpe.model or vocab.txt
+      onnx/                  the fast path (BERT only): *.onnx float32 graphs, *.int8.onnx where
+                             the int8 gate passed; manifest "inference" says which and why
+                             (rejoinder.inference)
 
 API::
 
-    save_bundle(export_dir, model, tokenizer, spec, *, version, metrics=None, extra=None) -> Path
+    save_bundle(export_dir, model, tokenizer, spec, *, version, metrics=None, extra=None,
+                held_out=None, fast_path=True) -> Path
         Training's export: written beside `export_dir` and renamed into place in one step, so a
         reader sees the old bundle or the complete new one (manifest.json included).
-    load_bundle(path, precision="none"|"float32"|"float16"|"bfloat16"|"auto", xla=False,
-                batch_sizes=None, sequence_buckets=None, *, max_batch_size=128) -> ModelBundle
+    load_bundle(path, precision="none"|"float32"|"float16"|"bfloat16"|"auto"|"int8", xla=False,
+                batch_sizes=None, sequence_buckets=None, *, max_batch_size=128,
+                runtime="tensorflow"|"onnxruntime", threads=None) -> ModelBundle
+        runtime onnxruntime: the bundle's ONNX export (onnx/, manifest "inference"; float32 or
+        int8), no TensorFlow import; `.model` is then None and `.runtime` says which ran.
         batch_sizes: the batch sizes a call is padded to; None = powers of two up to
         `max_batch_size` (`shapes.batch_sizes_up_to`: the one batch-shape policy, which the
         server uses with spec.serving.batching.maxBatchSize).
@@ -79,6 +86,7 @@ MANIFEST = "manifest.json"
 CONFIG_FILE = "model/config.json"
 WEIGHTS_FILE = "model/model.weights.h5"
 TOKENIZER_DIR = "tokenizer"
+RANDOM_HELD_OUT = 256  # chatterbot pairs a random bundle's fast path is checked on
 
 
 class BundleError(ValueError):
@@ -112,9 +120,16 @@ def save_bundle(
     version: str,
     metrics: Optional[Mapping[str, Any]] = None,
     extra: Optional[Mapping[str, Any]] = None,
+    held_out: Optional[Any] = None,
+    fast_path: bool = True,
 ) -> Path:
-    """Write `model` (a TaskModel from `build_model`/`build_for_spec`) as a bundle at `export_dir`."""
+    """Write `model` (a TaskModel from `build_model`/`build_for_spec`) as a bundle at `export_dir`.
+
+    With `fast_path` the bundle also gets its ONNX export, int8 and the int8 gate's verdict on
+    `held_out` (a rejoinder.inference.export.HeldOut), recorded under the manifest's "inference"."""
     import keras
+
+    from ..inference.export import export_fast_path
 
     config: ModelConfig = model.model_config
     if config.vocab_size != tokenizer.vocab_size:
@@ -125,6 +140,8 @@ def save_bundle(
         atomic.write_json(tmp / CONFIG_FILE, config.to_json())
         model.save_weights(str(tmp / WEIGHTS_FILE))
         tokenizer.save(tmp / TOKENIZER_DIR)
+        inference = (export_fast_path(model, Featurizer(tokenizer, config.sequence), tmp, held_out)
+                     if fast_path else {"reason": "exported without the fast path"})
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -139,6 +156,7 @@ def save_bundle(
             "tokenizer": tokenizer.kind,
             "files": {"config": CONFIG_FILE, "weights": WEIGHTS_FILE, "tokenizer": TOKENIZER_DIR + "/"},
             "keras": keras.__version__,
+            "inference": inference,
             **dict(extra or {}),
         }
         atomic.write_json(tmp / MANIFEST, manifest)  # last: its presence means "complete"
@@ -184,23 +202,44 @@ def load_bundle(
     sequence_buckets: Optional[Sequence[int]] = None,
     *,
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    runtime: str = "tensorflow",
+    threads: Optional[int] = None,
 ) -> "ModelBundle":
     """Rebuild a bundle's model at `precision` (none/float32/float16/bfloat16/auto) with XLA on or
-    off, padding calls to `batch_sizes` (default: `batch_sizes_up_to(max_batch_size)`)."""
-    from .build import build_model
+    off, padding calls to `batch_sizes` (default: `batch_sizes_up_to(max_batch_size)`).
 
+    runtime "onnxruntime" runs the bundle's ONNX export instead (precision none/float32 or int8;
+    `threads` for its sessions) and never imports TensorFlow; rejoinder.inference.choice says
+    which runtime and precision a server should ask for."""
     path = Path(path)
     manifest = read_manifest(path)
-    for rel in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR):
+    needed = (CONFIG_FILE, TOKENIZER_DIR) + ((WEIGHTS_FILE,) if runtime == "tensorflow" else ())
+    for rel in needed:
         if not (path / rel).exists():
             raise BundleError(f"{path}: {rel} is missing")
     config = ModelConfig.from_json(json.loads((path / CONFIG_FILE).read_text()))
     tokenizer = load_tokenizer(path / TOKENIZER_DIR)
+    sizes = tuple(batch_sizes) if batch_sizes else batch_sizes_up_to(max_batch_size)
+    if runtime == "onnxruntime":
+        from ..inference.choice import onnx_files
+        from ..inference.engine import OnnxEngine
+
+        wanted = "float32" if precision in ("none", "float32") else precision
+        files = onnx_files(manifest.get("inference"), wanted)
+        if files is None:
+            why = (manifest.get("inference") or {}).get(wanted, {}).get("reason") or (manifest.get("inference") or {}).get("reason")
+            raise BundleError(f"{path}: no {wanted} ONNX export" + (f" ({why})" if why else ""))
+        engine = OnnxEngine(path, files, threads)
+        log.info("loaded %s bundle %s (ONNX Runtime, %s)", config.task, manifest.get("version"), wanted)
+        return ModelBundle(path, manifest, config, tokenizer, None, wanted, False, sizes, sequence_buckets, engine=engine)
+    if runtime != "tensorflow":
+        raise ValueError(f"unknown runtime {runtime!r}: expected tensorflow or onnxruntime")
+    from .build import build_model
+
     precision = resolve_on_this_machine(precision).model_precision
     model = build_model(config, precision=precision)
     model.load_weights(str(path / WEIGHTS_FILE))
     log.info("loaded %s bundle %s (precision %s, xla %s)", config.task, manifest.get("version"), precision, xla)
-    sizes = tuple(batch_sizes) if batch_sizes else batch_sizes_up_to(max_batch_size)
     return ModelBundle(path, manifest, config, tokenizer, model, precision, xla, sizes, sequence_buckets)
 
 
@@ -216,6 +255,7 @@ class ModelBundle:
         xla: bool,
         batch_sizes: Sequence[int],
         sequence_buckets: Optional[Sequence[int]] = None,
+        engine: Optional[Any] = None,
     ):
         if not batch_sizes or any(b < 1 for b in batch_sizes):
             raise ValueError(f"batch_sizes must be positive, got {batch_sizes}")
@@ -239,13 +279,22 @@ class ModelBundle:
                    if bulk_step else self._buckets[kind])
             for kind in self.kinds
         }
-        self._fns = {kind: _compile(self._forward(kind), xla) for kind in self.kinds}
+        if engine is not None and sequence_buckets is None:
+            # ONNX Runtime runs any shape without compiling: serve at the fine buckets too
+            self._buckets = self._bulk_buckets
+        self.engine = engine  # rejoinder.inference.engine.OnnxEngine, or None: the Keras model runs
+        self._fns = {kind: engine.runner(kind) if engine is not None else _compile(self._forward(kind), xla)
+                     for kind in self.kinds}
 
     # --- facts ----------------------------------------------------------------------------------
 
     @property
     def task(self) -> Task:
         return self.config.task
+
+    @property
+    def runtime(self) -> str:
+        return "onnxruntime" if self.engine is not None else "tensorflow"
 
     @property
     def architecture(self) -> Architecture:
@@ -353,11 +402,13 @@ class ModelBundle:
 
     def run(self, kind: str, features: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model on one batch as given (pad it first to reuse compiled shapes)."""
-        import keras
-
         self._require(kind)
         out = self._fns[kind]({k: np.asarray(v, dtype=np.int32) for k, v in features.items()})
-        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+        if self.engine is None:
+            import keras
+
+            out = keras.ops.convert_to_numpy(out)
+        return np.asarray(out, dtype=np.float32)
 
     def warmup(self) -> None:
         """Compile every served kind at every (batch size, sequence bucket), before the first request."""
@@ -437,11 +488,13 @@ def create_random_bundle(
     seed: int = 0,
     version: Optional[str] = None,
     base_dir: Optional[Union[str, Path]] = None,
+    held_out: Optional[Any] = None,
 ) -> Path:
     """An untrained bundle for `spec` (random weights; pretrained init is *not* applied).
 
     For tests of serving and indexing before training exists. A BPE tokenizer is trained on
-    `texts` (default: the chatterbot corpus). The manifest says `"untrained": true`.
+    `texts` (default: the chatterbot corpus, whose first pairs are then the held-out text the
+    fast path is checked on, unless `held_out` is given). The manifest says `"untrained": true`.
     """
     import keras
 
@@ -454,6 +507,10 @@ def create_random_bundle(
 
         pairs, _ = load_corpus()
         texts = [t for p in pairs for t in (*p.context, p.response)]
+        if held_out is None:
+            from ..inference.export import HeldOut
+
+            held_out = HeldOut([list(p.context) for p in pairs[:RANDOM_HELD_OUT]], [p.response for p in pairs[:RANDOM_HELD_OUT]])
     keras.utils.set_random_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = tokenizer_for_spec(spec, Path(tmp) / TOKENIZER_DIR, texts, base_dir=base_dir)
@@ -466,4 +523,5 @@ def create_random_bundle(
             version=version or model_version(spec),
             metrics={},
             extra={"untrained": True},
+            held_out=held_out,
         )

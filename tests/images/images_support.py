@@ -40,9 +40,11 @@ def engine_env() -> dict[str, str]:
 
 
 def version() -> str:
+    """The images' tag: images/build.sh's TAG where it is set (a worktree testing its own build
+    beside others' on one machine), else the project version, as build.sh defaults it."""
     from rejoinder import __version__
 
-    return __version__
+    return os.environ.get("TAG") or __version__
 
 
 def image_ref(component: str, registry: str = "ghcr.io/rejoinder") -> str:

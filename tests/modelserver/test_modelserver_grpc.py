@@ -87,6 +87,10 @@ def test_model_info_describes_what_is_served(stub, artifacts):
     assert set(info.methods) == {"Retrieve", "Respond", "Rerank", "ModelInfo", "Feedback"}
     assert info.index_size == len(artifacts.candidate_ids) and info.index_kind == "flat"
     assert list(info.batch_shapes) == [1, 2, 4, 8] and info.max_top_k == len(artifacts.candidate_ids)
+    # runtime auto on a CPU: the bundle's ONNX export; these random bundles have no held-out
+    # text to gate int8 on, so float32, and ModelInfo says why
+    assert (info.runtime, info.precision) == ("onnxruntime", "float32") and not info.xla
+    assert "no held-out text" in info.precision_reason
 
 
 def test_overload_is_refused_at_once_without_hanging(stub):

@@ -104,3 +104,73 @@ def test_search_threads_leave_the_event_loop_a_core_unless_configured():
     assert ix.search_threads(2, configured=2) == 2
     with pytest.raises(ValueError, match="at least 1"):
         ix.search_threads(2, configured=0)
+
+
+class _VectorBundle:
+    """build_and_publish's view of a bundle: replies and contexts encoded to fixed vectors."""
+
+    runtime, precision = "onnxruntime", "int8"
+
+    def __init__(self, vectors: np.ndarray, texts: list[str]):
+        self.rows = {t: i for i, t in enumerate(texts)}
+        self.vectors = vectors
+        noise = np.random.default_rng(5).normal(scale=0.05, size=vectors.shape).astype(np.float32)
+        self.queries = vectors + noise  # the context tower: near, not equal to, the reply tower
+
+    def lengths(self, kind, items):
+        return np.ones(len(items), dtype=np.int64)
+
+    def encode_responses(self, texts):
+        return self.vectors[[self.rows[t] for t in texts]]
+
+    def encode_contexts(self, contexts):
+        return self.queries[[self.rows[c[-1]] for c in contexts]]
+
+
+@pytest.mark.parametrize("count, want", [(300, "flat"), (3000, "hnsw")])
+def test_auto_is_exact_below_the_threshold_and_hnsw_at_or_above_it_with_its_recall_recorded(tmp_path, count, want):
+    from rejoinder.modelserver.build_index import build_and_publish
+
+    vectors = clustered(count, clusters=60)
+    texts = [f"reply {i}" for i in range(count)]
+    params = ix.IndexParams(kind="auto", approximate_from=1000, ef_search=8, min_recall=0.99)
+    manifest = build_and_publish(_VectorBundle(vectors, texts), [f"r{i}" for i in range(count)], texts, params,
+                                 tmp_path / "index", recall_sample=200)
+    written = json.loads((tmp_path / "index" / "index.json").read_text())
+    assert written["params"]["kind"] == want and written["kindAsked"] == "auto"
+    assert written["encoder"] == {"runtime": "onnxruntime", "precision": "int8"}
+    assert written["recallSample"] == 200 and written["recallAt20"] == manifest["recallAt20"]
+    if want == "flat":
+        assert written["recallAt20"] == 1.0
+    else:  # efSearch raised from 8 until recall@20 reached 0.99 (or the last step)
+        assert written["params"]["efSearch"] in (8, 16, 32, 64)
+        assert written["recallAt20"] >= 0.99 or written["params"]["efSearch"] == 64
+        assert ix.LoadedIndex.load(tmp_path / "index").params.ef_search == written["params"]["efSearch"]
+
+
+def test_tune_ef_search_stops_at_the_first_efsearch_that_reaches_the_recall():
+    vectors, queries = clustered(4000, clusters=80), clustered(100, clusters=80, seed=3)
+    index, params = ix.build(vectors, ix.IndexParams(kind="hnsw", hnsw_m=8, ef_construction=16, ef_search=4))
+    used, recall = ix.tune_ef_search(index, replace_min_recall(params, 0.0), vectors, queries)
+    assert used.ef_search == 4  # any recall is enough: the first step
+    used, recall = ix.tune_ef_search(index, replace_min_recall(params, 0.999), vectors, queries)
+    below = ix.recall_at_k(index, vectors, queries) if used.ef_search == 4 else None
+    assert recall >= 0.999 or used.ef_search == 4 * 2 ** (ix.EF_SEARCH_STEPS - 1)
+    assert below is None or below >= 0.999
+
+
+def replace_min_recall(params, value):
+    from dataclasses import replace
+
+    return replace(params, min_recall=value)
+
+
+def test_the_api_default_is_auto_and_the_threshold_is_the_index_modules():
+    from rejoinder.api.spec import IndexSpec
+
+    spec = IndexSpec()
+    assert spec.kind.value == "auto"
+    params = ix.IndexParams.from_spec(spec)
+    assert (params.approximate_from, params.min_recall) == (ix.APPROXIMATE_FROM, ix.MIN_RECALL)
+    assert ix.effective_params(params, ix.APPROXIMATE_FROM - 1).kind == "flat"
+    assert ix.effective_params(params, ix.APPROXIMATE_FROM).kind == "hnsw"

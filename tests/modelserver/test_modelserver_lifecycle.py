@@ -14,7 +14,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_health_goes_not_serving_serving_not_serving_and_drain_loses_nothing(artifacts, start_server):
-    server = start_server(["--bundle", str(artifacts.scorer), "--max-batch-size", "4", "--drain-delay", "1.5"])
+    # TensorFlow: its loading and warm-up take seconds, long enough for the 0.2 s health polling to
+    # see NOT_SERVING first; ONNX Runtime loads this tiny bundle in a tenth of that
+    server = start_server(["--bundle", str(artifacts.scorer), "--max-batch-size", "4", "--drain-delay", "1.5",
+                           "--runtime", "tensorflow"])
     seen = server.wait_serving()
     assert seen[0] == "NOT_SERVING" and seen[-1] == "SERVING", seen  # loading and warming up first
     with grpc.insecure_channel(server.target) as channel:
