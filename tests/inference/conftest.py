@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 
 @pytest.fixture(scope="session")
 def chatterbot_pairs():
-    from rejoinder.text.chatterbot import load_corpus
+    from rejoinder.datasets.chatterbot import load_corpus
 
     pairs, _ = load_corpus()
     return pairs

@@ -23,7 +23,7 @@ def failed_int8_bundle(tmp_path_factory):
     """A retrieval bundle whose int8 quantization was broken on purpose, so its gate failed."""
     from rejoinder.inference import export
     from rejoinder.inference.export import HeldOut
-    from rejoinder.text.chatterbot import load_corpus
+    from rejoinder.datasets.chatterbot import load_corpus
     from rejoinder.text.from_spec import tokenizer_for_spec
     from test_inference_gate import NoisyRecipe
 
