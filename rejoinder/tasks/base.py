@@ -41,6 +41,9 @@ class EvaluationInputs:
     start_model: Callable[[], Optional[Any]]  # the untrained start (spec.model.init), None without one
     test: Optional[Sequence["Record"]] = None  # a corpus's fixed test split: reported, never chosen on
     cache_dir: Optional[Any] = None  # a Path for embeddings of unchanged models (training/embedding_cache.py)
+    export_dir: Optional[Any] = None  # the version's exported bundle: retrieval is scored as served
+    spec: Any = None  # the DialogModelSpec (serving's runtime and precision)
+    version: str = ""
 
 
 class TaskDefinition:
@@ -65,6 +68,10 @@ class TaskDefinition:
     def input_lengths(self, config: "ModelConfig") -> dict[str, int]:
         """The model's input arrays (name → packed length); `segment_ids` are zeros, the rest ids."""
         raise NotImplementedError
+
+    def training_only_lengths(self, config: "ModelConfig") -> dict[str, int]:
+        """Arrays `features` adds for the loss alone, never model inputs (name → packed length)."""
+        return {}
 
     def features(self, featurizer: "Featurizer", architecture: Architecture, records: Sequence["Record"]) -> "Features":
         """Records → the named arrays the model trains on (plus `label` where the task has one)."""

@@ -29,6 +29,7 @@ def test_features_match_the_declared_model_inputs(task, arch, bpe_400):
     assert config.task is task and ModelConfig.from_json(config.to_json()) == config
     features = Featurizer(bpe_400, SequenceConfig.from_spec(spec)).records(
         task, config.architecture, RECORDS[task])
-    declared = task_module(task).input_lengths(config)
+    definition = task_module(task)
+    declared = {**definition.input_lengths(config), **definition.training_only_lengths(config)}
     assert {k: v.shape[1] for k, v in features.items() if k != "label"} == declared
     assert ("label" in features) == (task in (Task.reranking, Task.session_scoring))
