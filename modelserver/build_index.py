@@ -3,8 +3,11 @@
 1. encode every candidate with the bundle's response encoder, in batches (progress bar), sorted
    by token length so each batch runs at a short sequence bucket (results in the input order);
 2. build the index per spec.index (L2-normalised vectors, inner product = cosine);
-3. measure recall@20 against exact search on `recallSample` queries — the *context* encodings
-   of sampled candidate texts, i.e. vectors from the query tower, as real requests are; kind
+   (training's evaluation stores them, rejoinder/models/stored_embeddings.py: reused when they
+   are these texts encoded by this bundle with this runtime and precision);
+3. measure recall@20 against exact search on `recallSample` queries from the query tower, as
+   real requests are: the held-out (dev) contexts training encoded, else candidate texts asked
+   as one-turn contexts; kind
    auto (the default) is exact below spec.index.approximateFrom candidates and HNSW from there,
    with efSearch raised until recall@20 reaches spec.index.minRecall;
 4. publish versions/<v>/index/<i>/ in one rename with index.json (the completion file) last.
@@ -61,24 +64,37 @@ def build_and_publish(
     use_gpu: bool = False,
     batch_size: int = ENCODE_BATCH,
     extra: Optional[dict[str, Any]] = None,
+    vectors: Optional[np.ndarray] = None,
+    queries: Optional[np.ndarray] = None,
 ) -> dict[str, Any]:
-    """Encode, build, measure and publish; returns the index.json written."""
+    """Encode, build, measure and publish; returns the index.json written. `vectors`: the
+    candidates' encodings when they are already known (training's evaluation stored them);
+    `queries`: real context encodings to measure recall@20 on (held-out contexts)."""
     if not texts:
         raise ValueError("no candidate responses to index")
     if len(set(ids)) != len(ids):
         raise ValueError("candidate ids must be unique")
     started = time.perf_counter()
-    with ix.timed(f"encoding {len(texts)} candidates") as t_encode:
-        vectors = encode_in_batches(
-            bundle.encode_responses, list(texts), batch_size, "encode candidates", bundle.lengths("response", texts)
-        )
+    reused = vectors is not None
+    with ix.timed(f"encoding {len(texts)} candidates" if not reused else "reusing the stored encodings") as t_encode:
+        if vectors is None:
+            vectors = encode_in_batches(
+                bundle.encode_responses, list(texts), batch_size, "encode candidates", bundle.lengths("response", texts)
+            )
+        elif len(vectors) != len(texts):
+            raise ValueError(f"{len(vectors)} stored vectors for {len(texts)} candidates")
     with ix.timed(f"building a {params.kind} index") as t_build:
         index, used = ix.build(vectors, params, use_gpu=use_gpu)
-    rows = ix.sample_rows(len(texts), recall_sample)
-    sampled = [[texts[i]] for i in rows]
-    queries = encode_in_batches(
-        bundle.encode_contexts, sampled, batch_size, "encode recall queries", bundle.lengths("context", sampled)
-    )
+    if queries is not None:  # real held-out contexts
+        rows = ix.sample_rows(len(queries), recall_sample)
+        queries, recall_queries = queries[rows], "held-out contexts"
+    else:  # candidate texts asked as one-turn contexts
+        rows = ix.sample_rows(len(texts), recall_sample)
+        sampled = [[texts[i]] for i in rows]
+        queries = encode_in_batches(
+            bundle.encode_contexts, sampled, batch_size, "encode recall queries", bundle.lengths("context", sampled)
+        )
+        recall_queries = "candidate texts as one-turn contexts"
     if params.kind == "auto" and used.kind == "hnsw":  # auto raises efSearch until recall@20 is met
         used, recall = ix.tune_ef_search(index, used, vectors, queries)
     else:
@@ -95,6 +111,8 @@ def build_and_publish(
         "dim": int(vectors.shape[1]),
         "recallAt20": round(recall, 6),
         "recallSample": int(len(rows)),
+        "recallQueries": recall_queries,
+        "encodingsReused": reused,
         "encodeSeconds": round(t_encode.seconds, 3),
         "buildSeconds": round(t_build.seconds, 3),
         "totalSeconds": round(time.perf_counter() - started, 3),

@@ -108,23 +108,36 @@ def rank_queries(score_rows: Callable[[int, int], np.ndarray], n: int, relevant:
     return RankedSplit(values, echo_hits / max(n, 1))
 
 
-def encode_pool_and_contexts(model: Any, featurizer: Any, contexts: Sequence[Sequence[str]], texts: Sequence[str],
-                             cache: Optional["EmbeddingCache"] = None) -> tuple[np.ndarray, np.ndarray]:
-    """(context embeddings, pool embeddings) through a dual encoder's two towers; with a cache,
-    looked up (and stored) by the model's weights and the texts, so an unchanged start model is
-    encoded once per machine rather than once per version."""
-    pad = _pad_id(model)
+def encode_pool_and_contexts(encoder: Any, contexts: Sequence[Sequence[str]], texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(context embeddings, pool embeddings) through a retrieval encoder (a ModelBundle:
+    encode_contexts / encode_responses, which sort by length and pad each call to its bucket)."""
+    import time
 
-    def run() -> tuple[np.ndarray, np.ndarray]:
-        ctx = predict(lambda f: model.encode_context(f["context_ids"]), {"context_ids": featurizer.contexts(contexts)},
-                      pad_id=pad, desc="contexts")
-        pool = predict(lambda f: model.encode_response(f["response_ids"]), {"response_ids": featurizer.responses(texts)},
-                       pad_id=pad, desc="candidates")
-        return ctx, pool
+    started = time.perf_counter()
+    ctx = encoder.encode_contexts([list(c) for c in contexts])
+    pool = encoder.encode_responses(list(texts))
+    log.info("encoded %d contexts and %d candidates in %.0f s", len(contexts), len(texts), time.perf_counter() - started)
+    return ctx, pool
 
-    if cache is None:
-        return run()
-    return cache.get_or_compute(model, featurizer, contexts, texts, run)
+
+@dataclass
+class StartModel:
+    """The untrained start: its Keras model (what the embedding cache is keyed by) and how to get
+    an encoder for it when the cache has nothing (a context manager: the export is temporary)."""
+
+    model: Any
+    encoder: Callable[[], Any]
+
+
+def start_embeddings(start: StartModel, featurizer: Any, contexts: Sequence[Sequence[str]], texts: Sequence[str],
+                     cache: Optional["EmbeddingCache"]) -> tuple[np.ndarray, np.ndarray]:
+    """The start's embeddings, looked up (and stored) by its weights and the texts: an unchanged
+    start is encoded once per machine rather than once per version."""
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        with start.encoder() as encoder:
+            return encode_pool_and_contexts(encoder, contexts, texts)
+
+    return compute() if cache is None else cache.get_or_compute(start.model, featurizer, contexts, texts, compute)
 
 
 def _split_report(rankers: dict[str, RankedSplit], random: dict[str, float], queries: int, candidates: int,
@@ -146,16 +159,19 @@ def _split_report(rankers: dict[str, RankedSplit], random: dict[str, float], que
     return report
 
 
-def evaluate_retrieval(model: Any, featurizer: Any, train: Sequence[Any], held: Sequence[Any], candidates: Sequence[Any],
-                       start: Any = None, test: Optional[Sequence[Any]] = None,
-                       cache: Optional["EmbeddingCache"] = None, seed: int = 0) -> dict[str, Any]:
+def evaluate_retrieval(encoder: Any, featurizer: Any, train: Sequence[Any], held: Sequence[Any], candidates: Sequence[Any],
+                       start: Optional[StartModel] = None, test: Optional[Sequence[Any]] = None,
+                       cache: Optional["EmbeddingCache"] = None, seed: int = 0,
+                       keep: Optional[Callable[[np.ndarray, np.ndarray], None]] = None) -> dict[str, Any]:
     """Every held-out context (eval, i.e. dev; and test when the data has one) ranks the whole
     candidate pool, with the no-parroting rule (rejoinder.text.echo) applied to every row, for the
-    model, the untrained `start` (baseline `init`: the initial checkpoint with the same tokenizer
-    and pooling, when the model was initialised from one), BM25, TF-IDF and a random ranker.
+    model (`encoder`: the version as served, training/served_encoders.py), the untrained `start`
+    (baseline `init`: the initial checkpoint with the same tokenizer and pooling, when the model
+    was initialised from one), BM25, TF-IDF (small pools) and a random ranker.
     Each metric comes with a 95 % bootstrap interval over queries; the gain over the start with
     the paired interval. `metrics` is the eval (dev) split's: what gates and choices read; the
-    test split is reported under `test` only."""
+    test split is reported under `test` only. `keep(context_vectors, pool_vectors)` receives the
+    model's encodings (contexts: eval rows, then test rows), e.g. to store them for the index."""
     texts = [c.text for c in candidates]
     where = {t: i for i, t in enumerate(texts)}
     splits = {"eval": list(held), **({"test": list(test)} if test else {})}
@@ -168,9 +184,11 @@ def evaluate_retrieval(model: Any, featurizer: Any, train: Sequence[Any], held: 
     contexts = [p.context for p in all_rows]
     log.info("ranking %d contexts (%s) against %d candidates", len(all_rows),
              ", ".join(f"{len(v)} {k}" for k, v in splits.items()), len(texts))
-    encoders = {"model": encode_pool_and_contexts(model, featurizer, contexts, texts)}
+    encoders = {"model": encode_pool_and_contexts(encoder, contexts, texts)}
+    if keep is not None:
+        keep(*encoders["model"])
     if start is not None:
-        encoders["init"] = encode_pool_and_contexts(start, featurizer, contexts, texts, cache)
+        encoders["init"] = start_embeddings(start, featurizer, contexts, texts, cache)
     context_strings = featurizer.context_strings(contexts)
     bm25 = functools.cache(lambda: Bm25Ranker(texts))
     texts_key = texts_fingerprint(contexts, texts)
@@ -230,13 +248,18 @@ def evaluate_binary(model: Any, features: Mapping[str, np.ndarray]) -> dict[str,
 
 def binary_intervals(labels: np.ndarray, probabilities: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict[str, list[float]]:
     """95 % percentile-bootstrap intervals of accuracy and ROC-AUC (examples resampled)."""
-    labels, probabilities = np.asarray(labels).reshape(-1), np.asarray(probabilities).reshape(-1)
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    correct = ((probabilities >= 0.5).astype(np.int64) == labels).astype(np.float64)
     rng = np.random.default_rng(seed)
     found: dict[str, list[float]] = {"accuracy": [], "roc_auc": []}
     for _ in range(resamples):
         idx = rng.integers(0, labels.size, labels.size)
-        for k, v in binary_metrics(labels[idx], probabilities[idx]).items():
-            found[k].append(v)
+        found["accuracy"].append(float(correct[idx].mean()))
+        both = len(np.unique(labels[idx])) == 2  # as binary_metrics: AUC 0.5 where one class is drawn
+        found["roc_auc"].append(float(roc_auc_score(labels[idx], probabilities[idx])) if both else 0.5)
     return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in found.items()}
 
 
@@ -299,5 +322,7 @@ def format_table(report: Mapping[str, Any], title: str = "") -> str:
     if labels:
         lines.append(f"labels: {labels['description']}")
     if "test" in report:
-        lines += ["", format_table(report["test"], title=f"test split ({report['test'].get('eval', {}).get('queries', '?')} queries)")]
+        sizes = report["test"].get("eval", {})
+        count = f"{sizes['queries']} queries" if "queries" in sizes else f"{sizes.get('examples', '?')} examples"
+        lines += ["", format_table(report["test"], title=f"test split ({count})")]
     return "\n".join(lines)

@@ -3,8 +3,9 @@
     rank 0              spec.yaml → data/ → tokenizer/ → shards/     (skipped when already there)
     every rank          read own shards → build model (+ pretrained init) → restore/broadcast
                         → train (Horovod, mixed precision, XLA, checkpoints)
-    rank 0              evaluate (+ the untrained start and lexical baselines) → export/ bundle
-                        → metrics.json (written last)
+    rank 0              export/ bundle (+ ONNX, int8 gate) → evaluate (retrieval: the export as
+                        its server runs it; + the untrained start and lexical baselines) → the
+                        evaluation into the manifest → metrics.json (written last)
 
 A version whose export/manifest.json and metrics.json exist is finished: running train again
 prints its metrics and returns. A killed run restarted with the same command resumes from its
@@ -204,6 +205,7 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
         return None
     if not dist.is_chief:
         return None
+    export(model, layout, task_model, tokenizer)  # first: retrieval is evaluated as its server will run it
     report = finish(model, layout, task, tokenizer, options)
     report["training"] = {
         "steps": total_steps, "resumedFrom": result.start_step, "processes": dist.size, "horovod": dist.horovod,
@@ -212,7 +214,7 @@ def _train_prepared(model: Any, layout: VersionLayout, options: TrainOptions, di
         "losses": [[step, round(loss, 5)] for step, loss in result.losses],
         "rankWeightDigests": result.rank_checksums,
     }
-    return publish(model, layout, task_model, tokenizer, report)
+    return publish(model, layout, report)
 
 
 # Under the artifacts root: embeddings of unchanged models (the untrained start), shared by versions.
@@ -236,6 +238,7 @@ def finish(model: Any, layout: VersionLayout, task: Any, tokenizer: Any, options
         architecture=spec.model.architecture, prepared=prepared, held=held, seed=spec.training.seed,
         start_model=lambda: start_model(model, tokenizer, options), test=test,
         cache_dir=Path(options.artifacts) / EMBEDDING_CACHE if options.artifacts else None,
+        export_dir=layout.export_dir, spec=spec, version=layout.version,
     ))
 
 
@@ -254,24 +257,32 @@ def start_model(model: Any, tokenizer: Any, options: TrainOptions) -> Optional[A
     return start
 
 
-def publish(model: Any, layout: VersionLayout, task_model: Any, tokenizer: Any, report: dict[str, Any]) -> dict[str, Any]:
-    """Export the bundle, then metrics.json last (its presence marks the version trained)."""
+def export(model: Any, layout: VersionLayout, task_model: Any, tokenizer: Any) -> None:
+    """The bundle (with its fast path, checked on the held-out split), before evaluation."""
     from rejoinder.inference.export import held_out_of
     from rejoinder.models.bundle import save_bundle
+
+    prepared = load_prepared(layout.data_dir)
+    # The fast path (ONNX float32, int8 where its gate passes) is checked on the held-out split.
+    held_out = held_out_of(prepared.eval()) if prepared is not None else None
+    save_bundle(layout.export_dir, task_model, tokenizer, model.spec, version=layout.version,
+                extra={"name": model.metadata.name}, held_out=held_out)
+
+
+def publish(model: Any, layout: VersionLayout, report: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation into the bundle's manifest, then metrics.json last (its presence marks the
+    version trained)."""
+    from rejoinder.models.bundle import update_manifest
 
     from .evaluation import flat_metrics, format_table
 
     report["flat"] = flat_metrics(report)
     report["version"] = layout.version
     report["task"] = model.spec.task.value
-    extra = {"baselines": report.get("baselines", {}), "name": model.metadata.name}
+    extra: dict[str, Any] = {"metrics": report["metrics"], "baselines": report.get("baselines", {})}
     if "respond" in report:  # a reranker: the blend its Respond uses (rejoinder/tasks/respond_blend.py)
         extra["respond"] = {"blendWeight": report["respond"]["blendWeight"]}
-    prepared = load_prepared(layout.data_dir)
-    # The fast path (ONNX float32, int8 where its gate passes) is checked on the held-out split.
-    held_out = held_out_of(prepared.eval()) if prepared is not None else None
-    save_bundle(layout.export_dir, task_model, tokenizer, model.spec, version=layout.version,
-                metrics=report["metrics"], extra=extra, held_out=held_out)
+    update_manifest(layout.export_dir, extra)
     atomic.write_json(layout.metrics_file, report)
     print(format_table(report), flush=True)
     report_metrics(report["flat"])

@@ -71,5 +71,8 @@ def untrained_start(overrides: Mapping[str, Any], seed: int, artifacts: Path) ->
     tokenizer = tokenizer_for_spec(spec, artifacts / "tokenizer", base_dir=artifacts)
     model, _ = build_for_spec(spec, tokenizer, base_dir=artifacts)
     featurizer = Featurizer(tokenizer, SequenceConfig.from_spec(spec))
-    report = evaluation.evaluate_retrieval(model, featurizer, data.train(), data.eval(), data.candidates())
+    from rejoinder.tasks.retrieval import KerasEncoder
+
+    report = evaluation.evaluate_retrieval(KerasEncoder(model, featurizer), featurizer, data.train(), data.eval(),
+                                           data.candidates())
     return report

@@ -102,9 +102,21 @@ def run(args: argparse.Namespace) -> int:
                               max_batch_size=DEFAULT_MAX_BATCH_SIZE)
     extra.setdefault("modelVersion", bundle.version)
     extra.setdefault("indexVersion", output.name)
+    texts = [r.text for r in records]
+    vectors = queries = None
+    if model is not None and args.bundle is None:  # the layout's version: what its evaluation stored
+        from rejoinder.models import stored_embeddings
+
+        runtime_used, precision_used = stored_embeddings.engine_of(bundle)
+        version_dir = where.version_dir.root
+        vectors = stored_embeddings.load_pool(version_dir, version=bundle.version, runtime=runtime_used,
+                                              precision=precision_used, texts=texts)
+        queries = stored_embeddings.load_contexts(version_dir, version=bundle.version, runtime=runtime_used,
+                                                  precision=precision_used)
     manifest = build_and_publish(
-        bundle, [r.id for r in records], [r.text for r in records], params, output,
+        bundle, [r.id for r in records], texts, params, output,
         recall_sample=recall_sample, use_gpu=use_gpu, batch_size=args.batch_size, extra=extra,
+        vectors=vectors, queries=queries,
     )
     print(f"{output}: {ix.describe(manifest)}, built in {manifest['totalSeconds']:.1f} s")
     return 0

@@ -167,6 +167,13 @@ def save_bundle(
 # --- load ---------------------------------------------------------------------------------------
 
 
+def update_manifest(path: Union[str, Path], fields: Mapping[str, Any]) -> None:
+    """Set top-level manifest fields of an exported bundle (training adds its evaluation after the
+    export it evaluated), written atomically."""
+    manifest = read_manifest(path)
+    atomic.write_json(Path(path) / MANIFEST, {**manifest, **dict(fields)})
+
+
 def read_manifest(path: Union[str, Path]) -> dict[str, Any]:
     path = Path(path)
     manifest_path = path / MANIFEST
