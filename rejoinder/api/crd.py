@@ -7,6 +7,7 @@ nested objects so the apiserver fills them in, and CEL rules in x-kubernetes-val
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
@@ -87,13 +88,24 @@ class _Converter:
 
     @staticmethod
     def _add_object_defaults(schema: dict[str, Any], cls: type[ApiModel]) -> None:
-        """Nested objects with all-default fields get `default: {}` so the apiserver fills them."""
+        """Nested objects with all-default fields default to their fully defaulted value, so the
+        apiserver fills them in. Not `default: {}`: the apiserver checks a default against the CEL
+        rules of its level without applying the nested defaults first, so `{}` fails any rule that
+        reads a field (Kubernetes 1.36 refuses the CRD: "no such key: nprobe"), and guarding each
+        rule with has() would make its CEL differ from its Python twin (base.CrossFieldRule)."""
         for name, field in cls.model_fields.items():
             prop = schema["properties"].get(field.alias or name)
             if prop is None or field.default_factory is None:
                 continue
             if prop.get("type") == "object" and "properties" in prop:
-                prop.setdefault("default", {})
+                prop.setdefault("default", _defaulted(prop))
+
+
+def _defaulted(schema: dict[str, Any]) -> dict[str, Any]:
+    """What the apiserver makes of `{}` under an object schema: each property's default (nested
+    ones already complete, since properties are converted first), nothing else."""
+    # copies: a shared object would come out of yaml.safe_dump as an anchor and an alias
+    return {name: copy.deepcopy(sub["default"]) for name, sub in schema["properties"].items() if "default" in sub}
 
 
 def openapi_schema(model: type[ApiModel]) -> dict[str, Any]:
