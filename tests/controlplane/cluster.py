@@ -18,7 +18,7 @@ from typing import Callable, TypeVar
 
 from kubernetes import client
 
-from . import components, health, kubeconfig, kwok
+from . import audit, components, health, kubeconfig, kwok
 from .binaries import share
 from .certs import CertificateAuthority, KeyPair, service_account_keys
 from .kube import api_client, raw
@@ -124,8 +124,9 @@ class ControlPlane:
         ports, bin_dir, ca = self.ports, self.bin_dir, self.ca.cert
         etcd = self._start("etcd", components.etcd(bin_dir, self.workdir / "etcd", ports))
         self._wait(etcd, f"http://127.0.0.1:{ports.etcd_client}/health", tls=False)
+        self.audit = audit.write_policy(self.workdir / "audit")
         apiserver = self._start("kube-apiserver", components.apiserver(
-            bin_dir, ports, ca, self.serving, self.service_accounts, self.kubelet_client))
+            bin_dir, ports, ca, self.serving, self.service_accounts, self.kubelet_client, self.audit))
         self._wait(apiserver, f"{self.server}/readyz")
         api = self.api()
         kwok.install(api, share(bin_dir))
