@@ -67,6 +67,7 @@ class ControlPlane:
         self.logs = self.workdir / "logs"
         self.logs.mkdir(exist_ok=True)
         self.components: list[Component] = []
+        self.clients: list[Component] = []  # processes a test started against it (their logs go in report())
         ports = free_ports(6)
         self.ports = components.Ports(*ports)
         self.server = f"https://127.0.0.1:{self.ports.apiserver}"
@@ -166,7 +167,7 @@ class ControlPlane:
     def report(self, lines: int = 30) -> str:
         """The last lines of every component's log, for a failure message."""
         return "\n".join(f"--- {c.name} ({'running' if c.running() else 'exited'}; {c.log}) ---\n{c.tail(lines)}"
-                         for c in self.components)
+                         for c in [*self.components, *self.clients])
 
     def stop(self, keep_workdir: bool = False) -> None:
         for component in reversed(self.components):  # clients first, etcd last
