@@ -107,6 +107,13 @@ def children(api: client.ApiClient, namespace: str, model: str, kind: str) -> li
     return list(raw(calls[kind], namespace, label_selector=selector)["items"])
 
 
+def custom_children(api: client.ApiClient, namespace: str, model: str, group: str, version: str,
+                    plural: str) -> list[dict[str, Any]]:
+    """The model's children of a custom kind (MPIJob, ScaledObject)."""
+    return list(raw(objects(api).list_namespaced_custom_object, group, version, namespace, plural,
+                    label_selector=f"{names.LABEL_MODEL}={model}")["items"])
+
+
 def component(objs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [o for o in objs if (o["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == name]
 
