@@ -32,6 +32,20 @@ def into(namespace: str, doc: dict[str, Any]) -> dict[str, Any]:
     return moved
 
 
+def small(name: str, claim: str, **spec: Any) -> dict[str, Any]:
+    """A retrieval DialogModel with little to train (no GPUs), storing on `claim`; `spec` keys
+    replace (or, for maps, update) the spec's."""
+    body: dict[str, Any] = {
+        "task": "retrieval", "data": {"preset": "chatterbot"},
+        "storage": {"persistentVolumeClaim": claim, "path": "/var/lib/rejoinder"},
+        "training": {"steps": 100, "gpusPerWorker": 0, "controller": "gloo"},
+        "serving": {"minReplicas": 1, "maxReplicas": 2},
+    }
+    for key, value in spec.items():
+        body[key] = {**body[key], **value} if isinstance(value, dict) and isinstance(body.get(key), dict) else value
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "DialogModel", "metadata": {"name": name}, "spec": body}
+
+
 def objects(api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
 
