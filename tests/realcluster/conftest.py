@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -60,20 +60,39 @@ def chart_environment(control_plane: ControlPlane, chart: Release) -> dict[str, 
     return chart_install.operator_environment(control_plane.api(), chart)
 
 
+StartOperator = Callable[..., OperatorProcess]
+
+
 @pytest.fixture
-def operator(control_plane: ControlPlane, chart: Release, chart_environment: dict[str, str], namespace: str,
-             tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator process for this test's namespace. Every request it made must have been
-    allowed: the audit log's 403s for its user fail the test."""
+def start_operator(control_plane: ControlPlane, chart: Release, chart_environment: dict[str, str], namespace: str,
+                   tmp_path: Path) -> Iterator[StartOperator]:
+    """`start_operator(**chart_values_env)`: the operator process for this test's namespace, with
+    the chart's environment (REJOINDER_* variables given as keywords replace the chart's, as a
+    value of the chart would). Every request it made must have been allowed: the audit log's 403s
+    for its user fail the test."""
     log = audit.AuditLog(control_plane.audit.log).mark()
-    process = OperatorProcess(control_plane, chart, namespace, tmp_path, chart_environment).start()
+    started: list[OperatorProcess] = []
+
+    def start(**environment: str) -> OperatorProcess:
+        process = OperatorProcess(control_plane, chart, namespace, tmp_path, {**chart_environment, **environment},
+                                  name=f"operator{len(started) or ''}")
+        started.append(process)
+        return process.start()
+
     try:
-        yield process
+        yield start
     finally:
-        process.stop()
+        for process in started:
+            process.stop()
     refused = log.refused(chart.user)
     assert not refused, "the apiserver refused the operator (the chart's RBAC lacks these):\n" + \
         "\n".join(map(str, refused))
+
+
+@pytest.fixture
+def operator(start_operator: StartOperator) -> OperatorProcess:
+    """The operator with the chart's settings (start_operator's checks apply)."""
+    return start_operator()
 
 
 @pytest.fixture
