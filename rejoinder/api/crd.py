@@ -84,6 +84,9 @@ class _Converter:
                     out["x-kubernetes-validations"] = [r.to_crd() for r in cls.rules]
         if "enum" in out and "type" not in out:
             out["type"] = "string"
+        bound_rules = _fractional_bound_rules(out)
+        if bound_rules:
+            out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), *bound_rules]
         return out
 
     @staticmethod
@@ -99,6 +102,22 @@ class _Converter:
                 continue
             if prop.get("type") == "object" and "properties" in prop:
                 prop.setdefault("default", _defaulted(prop))
+
+
+def _fractional_bound_rules(node: dict[str, Any]) -> list[dict[str, str]]:
+    """CEL twins of a number's fractional bounds. The apiserver's OpenAPI validation (kube-openapi,
+    MinimumNativeType) compares an integer value with int64(bound): `temperature: 0` passes
+    `minimum: 0.005` (0 >= int64(0.005) = 0), while 0.0 is refused. CEL compares numbers as they are."""
+    rules = []
+    for key, exclusive_key, inclusive, exclusive, word in (("minimum", "exclusiveMinimum", ">=", ">", "greater"),
+                                                           ("maximum", "exclusiveMaximum", "<=", "<", "less")):
+        bound = node.get(key)
+        if node.get("type") != "number" or bound is None or float(bound).is_integer():
+            continue
+        strict = node.get(exclusive_key) is True
+        rules.append({"rule": f"self {exclusive if strict else inclusive} {float(bound)!r}",
+                      "message": f"should be {word} than {'' if strict else 'or equal to '}{float(bound)!r}"})
+    return rules
 
 
 def _defaulted(schema: dict[str, Any]) -> dict[str, Any]:
