@@ -32,6 +32,7 @@ EXTRA_ADMISSION = ("NodeRestriction", "OwnerReferencesPermissionEnforcement")
 # node-lifecycle controller (left out above) removes once the node is Ready: without it no pod
 # would ever be scheduled on kwok's nodes.
 DISABLED_ADMISSION = ("TaintNodesByCondition",)
+UNCACHED = "podtemplates"  # served from etcd, not the watch cache (see apiserver())
 SERVICE_CIDR = "10.0.0.0/24"
 POD_CIDR = "10.244.0.0/16"
 
@@ -90,6 +91,10 @@ def apiserver(bin_dir: Path, ports: Ports, ca: Path, serving: KeyPair, sa: KeyPa
             # what ServiceAccounts outside kube-system asked and what they were answered (audit.py)
             f"--audit-policy-file={audit.policy}", f"--audit-log-path={audit.log}", "--audit-log-format=json",
             "--audit-log-mode=blocking",  # written before the answer: a test reads it right after
+            # PodTemplates (which nothing here uses) are watched and listed straight from etcd, so
+            # that a test compacting etcd sees what clients see after compaction: 410 Gone for a
+            # watch or a list continuation from before it (the watch cache would hide it)
+            f"--watch-cache-sizes={UNCACHED}#0",
             "--profiling=false"]
 
 
