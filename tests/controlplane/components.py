@@ -125,7 +125,9 @@ def scheduler(bin_dir: Path, kubeconfig: Path, ports: Ports, serving: KeyPair) -
 def kwok(bin_dir: Path, kubeconfig: Path, ports: Ports, serving: KeyPair) -> list[str]:
     """kwok plays the kubelet of every node; its stages (kwok.py) are Stage objects in the cluster,
     so that a test can add its own, and pod logs come from ClusterLogs objects."""
-    return [str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=true",
+    # only the nodes made for it (nodes.py annotates them), so that a real kubelet can join too
+    return [str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--enable-crds=Stage,ClusterLogs",
             "--node-ip=127.0.0.1", f"--node-port={ports.kwok}", f"--server-address=127.0.0.1:{ports.kwok}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
