@@ -114,17 +114,24 @@ def _volumes(model: ParsedDialogModel, version: str, artifacts_read_only: bool =
     its model's reaction log (`reactions_writable`): that one directory of the same claim is
     mounted writable over it (subPath), so Feedback can append and fsync."""
     volumes = [{"name": SPEC_VOLUME, "configMap": {"name": spec_config_map_name(model, version)}}]
-    mounts = [{"name": SPEC_VOLUME, "mountPath": names.SPEC_MOUNT_DIR, "readOnly": True}]
+    mounts = [{"name": SPEC_VOLUME, "mountPath": names.SPEC_MOUNT_DIR, **_read_only(True)}]
     storage = model.spec.storage
     if storage.persistent_volume_claim:
         volumes.append({"name": ARTIFACTS_VOLUME, "persistentVolumeClaim": {
-            "claimName": storage.persistent_volume_claim, "readOnly": artifacts_read_only and not reactions_writable}})
-        mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": storage.path, "readOnly": artifacts_read_only})
+            "claimName": storage.persistent_volume_claim, **_read_only(artifacts_read_only and not reactions_writable)}})
+        mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": storage.path, **_read_only(artifacts_read_only)})
         if reactions_writable:
             log_dir = reactions_dir(Path(storage.path), model.namespace, model.name)
-            mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": str(log_dir), "readOnly": False,
+            mounts.append({"name": ARTIFACTS_VOLUME, "mountPath": str(log_dir),
                            "subPath": str(log_dir.relative_to(storage.path))})
     return volumes, mounts
+
+
+def _read_only(flag: bool) -> dict[str, bool]:
+    """`readOnly: true`, or nothing: the apiserver does not store a false `readOnly` of a volume
+    or mount (a plain Go bool, omitempty), so a desired `false` never matches what it returns and
+    the planner would patch the Deployment at every reconcile."""
+    return {"readOnly": True} if flag else {}
 
 
 def _env(model: ParsedDialogModel, version: str) -> list[dict[str, Any]]:

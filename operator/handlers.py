@@ -55,6 +55,13 @@ def _configure(settings: kopf.OperatorSettings) -> None:
             f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
 
 
+def connection_info(creds: Credentials) -> kopf.ConnectionInfo:
+    """kopf's login: the same server and user as the operator's own client (kube.py)."""
+    return kopf.ConnectionInfo(server=creds.server, token=creds.token, ca_path=creds.ca_file,
+                               certificate_path=creds.cert_file, private_key_path=creds.key_file,
+                               insecure=not creds.verify, default_namespace=creds.namespace)
+
+
 def _indexes_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {kind.index: kwargs[kind.index] for kind in child_kinds.INDEXED if kind.index}
 
@@ -79,10 +86,7 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, O
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        creds = Credentials.load()
-        return kopf.ConnectionInfo(server=creds.server, token=creds.token, ca_path=creds.ca_file,
-                                   certificate_path=creds.cert_file, private_key_path=creds.key_file,
-                                   insecure=not creds.verify, default_namespace=creds.namespace)
+        return connection_info(Credentials.load())
 
     def child_index(kind: child_kinds.ChildKind) -> None:
         # async: sync handlers would go through kopf's small thread pool, one hop per watch event

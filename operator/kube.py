@@ -1,7 +1,8 @@
 """A small asynchronous Kubernetes REST client for the operator's writes and log reads.
 
 Credentials come from the `kubernetes` package's loaders (in-cluster service account, else the
-kubeconfig in $KUBECONFIG or ~/.kube/config), so kopf and this client talk to the same server.
+kubeconfig in $KUBECONFIG or ~/.kube/config), so kopf (handlers.py, on.login) and this client
+talk to the same server as the same user.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import aiohttp
@@ -30,6 +32,21 @@ def namespace_terminating(error: KubeError) -> bool:
     return error.status == 403 and "being terminated" in error.message
 
 
+# Where the kubelet mounts a pod's ServiceAccount token, CA and namespace (tests point it elsewhere).
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def bearer_token(cfg: Any) -> Optional[str]:
+    """The bearer token a `kubernetes.client.Configuration` holds, without its scheme.
+
+    The client keeps it under the `BearerToken` api_key slot since kubernetes 36.0.1
+    (kubernetes-client/python#2585), under `authorization` before; in-cluster loading writes
+    "bearer <token>", kubeconfig loading "Bearer <token>". Reading only `authorization` gives None
+    with today's client, and the operator then talks to the apiserver anonymously."""
+    auth = (cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization") or "").strip()
+    return (auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth).strip() or None
+
+
 @dataclass(frozen=True)
 class Credentials:
     server: str
@@ -39,30 +56,33 @@ class Credentials:
     key_file: Optional[str] = None
     verify: bool = True
     namespace: Optional[str] = None
+    token_file: Optional[str] = None  # in a pod: the projected token, re-read as it rotates
 
     @classmethod
-    def load(cls) -> "Credentials":
+    def load(cls, service_account_dir: Path | None = None) -> "Credentials":
+        """In a pod (KUBERNETES_SERVICE_HOST set and a mounted token), its ServiceAccount; else
+        the first kubeconfig of $KUBECONFIG, or ~/.kube/config."""
         from kubernetes import client, config
+        from kubernetes.config.incluster_config import InClusterConfigLoader
 
+        sa_dir = service_account_dir or SERVICE_ACCOUNT_DIR
         cfg = client.Configuration()
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            InClusterConfigLoader(token_filename=str(sa_dir / "token"),
+                                  cert_filename=str(sa_dir / "ca.crt")).load_and_set(client_configuration=cfg)
             in_cluster = True
         except config.ConfigException:
             path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
             config.load_kube_config(config_file=path.split(os.pathsep)[0], client_configuration=cfg)
             in_cluster = False
-        if cfg.refresh_api_key_hook is not None:
-            cfg.refresh_api_key_hook(cfg)
-        auth = (cfg.get_api_key_with_prefix("authorization") or "").strip()
-        # in-cluster loading writes "bearer <token>", kubeconfig loading "Bearer <token>"
-        token = (auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth).strip() or None
-        namespace = None
+        namespace = token_file = None
         if in_cluster:
-            ns_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-            namespace = open(ns_file).read().strip() if os.path.exists(ns_file) else None
-        return cls(server=cfg.host.rstrip("/"), token=token, ca_file=cfg.ssl_ca_cert, cert_file=cfg.cert_file,
-                   key_file=cfg.key_file, verify=cfg.verify_ssl, namespace=namespace)
+            token_file = str(sa_dir / "token")
+            ns_file = sa_dir / "namespace"
+            namespace = ns_file.read_text().strip() if ns_file.exists() else None
+        return cls(server=cfg.host.rstrip("/"), token=bearer_token(cfg), ca_file=cfg.ssl_ca_cert,
+                   cert_file=cfg.cert_file, key_file=cfg.key_file, verify=cfg.verify_ssl, namespace=namespace,
+                   token_file=token_file)
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         if not self.server.startswith("https"):
@@ -95,7 +115,6 @@ class Kube:
     def __init__(self, credentials: Credentials):
         self.credentials = credentials
         self._session: Optional[aiohttp.ClientSession] = None
-        self._token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
     async def close(self) -> None:
         if self._session is not None:
@@ -104,9 +123,10 @@ class Kube:
 
     def _headers(self) -> dict[str, str]:
         token = self.credentials.token
-        if os.path.exists(self._token_file) and self.credentials.namespace is not None:
-            with open(self._token_file) as f:  # projected tokens rotate: read the current one
-                token = f.read().strip()
+        token_file = self.credentials.token_file
+        if token_file and os.path.exists(token_file):
+            with open(token_file) as f:  # projected tokens rotate: read the current one
+                token = f.read().strip() or token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     async def _request(self, method: str, path: str, body: Any = None, params: Optional[dict[str, str]] = None,

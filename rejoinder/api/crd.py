@@ -7,6 +7,7 @@ nested objects so the apiserver fills them in, and CEL rules in x-kubernetes-val
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
@@ -83,17 +84,47 @@ class _Converter:
                     out["x-kubernetes-validations"] = [r.to_crd() for r in cls.rules]
         if "enum" in out and "type" not in out:
             out["type"] = "string"
+        bound_rules = _fractional_bound_rules(out)
+        if bound_rules:
+            out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), *bound_rules]
         return out
 
     @staticmethod
     def _add_object_defaults(schema: dict[str, Any], cls: type[ApiModel]) -> None:
-        """Nested objects with all-default fields get `default: {}` so the apiserver fills them."""
+        """Nested objects with all-default fields default to their fully defaulted value, so the
+        apiserver fills them in. Not `default: {}`: the apiserver checks a default against the CEL
+        rules of its level without applying the nested defaults first, so `{}` fails any rule that
+        reads a field (Kubernetes 1.36 refuses the CRD: "no such key: nprobe"), and guarding each
+        rule with has() would make its CEL differ from its Python twin (base.CrossFieldRule)."""
         for name, field in cls.model_fields.items():
             prop = schema["properties"].get(field.alias or name)
             if prop is None or field.default_factory is None:
                 continue
             if prop.get("type") == "object" and "properties" in prop:
-                prop.setdefault("default", {})
+                prop.setdefault("default", _defaulted(prop))
+
+
+def _fractional_bound_rules(node: dict[str, Any]) -> list[dict[str, str]]:
+    """CEL twins of a number's fractional bounds. The apiserver's OpenAPI validation (kube-openapi,
+    MinimumNativeType) compares an integer value with int64(bound): `temperature: 0` passes
+    `minimum: 0.005` (0 >= int64(0.005) = 0), while 0.0 is refused. CEL compares numbers as they are."""
+    rules = []
+    for key, exclusive_key, inclusive, exclusive, word in (("minimum", "exclusiveMinimum", ">=", ">", "greater"),
+                                                           ("maximum", "exclusiveMaximum", "<=", "<", "less")):
+        bound = node.get(key)
+        if node.get("type") != "number" or bound is None or float(bound).is_integer():
+            continue
+        strict = node.get(exclusive_key) is True
+        rules.append({"rule": f"self {exclusive if strict else inclusive} {float(bound)!r}",
+                      "message": f"should be {word} than {'' if strict else 'or equal to '}{float(bound)!r}"})
+    return rules
+
+
+def _defaulted(schema: dict[str, Any]) -> dict[str, Any]:
+    """What the apiserver makes of `{}` under an object schema: each property's default (nested
+    ones already complete, since properties are converted first), nothing else."""
+    # copies: a shared object would come out of yaml.safe_dump as an anchor and an alias
+    return {name: copy.deepcopy(sub["default"]) for name, sub in schema["properties"].items() if "default" in sub}
 
 
 def openapi_schema(model: type[ApiModel]) -> dict[str, Any]:

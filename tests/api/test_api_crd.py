@@ -92,8 +92,21 @@ def test_every_cel_rule_compiles() -> None:
 
 def test_nested_objects_default_so_the_apiserver_fills_them() -> None:
     spec = _schema()["properties"]["spec"]["properties"]
-    assert spec["serving"]["default"] == {}
+    # the fully defaulted object, not {}: the apiserver checks a default against its level's CEL
+    # rules (`self.minReplicas <= self.maxReplicas`) without filling in the nested defaults first
+    assert spec["serving"]["default"]["minReplicas"] == 1 and spec["serving"]["default"]["topK"] == 20
+    assert spec["index"]["default"]["ivf"] == {"nlist": 1024, "nprobe": 64}
+    assert spec["model"]["default"]["bert"]["hidden"] % spec["model"]["default"]["bert"]["heads"] == 0
     assert spec["serving"]["properties"]["topK"]["default"] == 20
     assert spec["model"]["properties"]["bert"]["properties"]["maxSeqLength"]["default"] == 80
     assert spec["model"]["properties"]["bert"]["properties"]["contextLength"]["default"] == 60
     assert spec["model"]["properties"]["bert"]["properties"]["responseLength"]["default"] == 20
+
+
+def test_every_object_default_is_what_its_properties_default_to() -> None:
+    """Each object's default equals what the apiserver would make of `{}` there, so a default
+    never says anything the nested defaults do not (and every CEL rule can read its fields)."""
+    for path, node in _nodes(_schema()):
+        if isinstance(node.get("default"), dict) and "properties" in node:
+            expected = {k: sub["default"] for k, sub in node["properties"].items() if "default" in sub}
+            assert node["default"] == expected, path

@@ -92,7 +92,10 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("init-from-itself", {"spec.model.init": {"dialogModel": "base"}}, "spec.model.init.dialogModel"),
     ("contrastive-loss-on-reranking", {"spec.task": "reranking", "spec.training.contrastiveLoss": {"symmetric": False}},
      "spec.training.contrastiveLoss"),
+    # integers under a fractional minimum: the apiserver's OpenAPI check alone lets them through
+    # (it compares with int64(0.005) = 0); the CRD's CEL twin of the bound refuses them
     ("temperature-zero", {"spec.training.contrastiveLoss": {"temperature": 0}}, "spec.training.contrastiveLoss.temperature"),
+    ("canary-confidence-zero", {"spec.rollout.canary": {"confidence": 0}}, "spec.rollout.canary.confidence"),
     ("reactions-from-with-train", {"spec.task": "reranking", "spec.data": {
         "train": "r.jsonl", "reactionsFrom": {"dialogModel": "chat", "until": "2026-12-01T00:00:00Z"}}},
      "spec.data.reactionsFrom"),

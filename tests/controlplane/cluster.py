@@ -18,7 +18,7 @@ from typing import Callable, TypeVar
 
 from kubernetes import client
 
-from . import components, health, kubeconfig, kwok
+from . import audit, components, health, kubeconfig, kwok
 from .binaries import share
 from .certs import CertificateAuthority, KeyPair, service_account_keys
 from .kube import api_client, raw
@@ -67,6 +67,7 @@ class ControlPlane:
         self.logs = self.workdir / "logs"
         self.logs.mkdir(exist_ok=True)
         self.components: list[Component] = []
+        self.clients: list[Component] = []  # processes a test started against it (their logs go in report())
         ports = free_ports(6)
         self.ports = components.Ports(*ports)
         self.server = f"https://127.0.0.1:{self.ports.apiserver}"
@@ -124,8 +125,9 @@ class ControlPlane:
         ports, bin_dir, ca = self.ports, self.bin_dir, self.ca.cert
         etcd = self._start("etcd", components.etcd(bin_dir, self.workdir / "etcd", ports))
         self._wait(etcd, f"http://127.0.0.1:{ports.etcd_client}/health", tls=False)
+        self.audit = audit.write_policy(self.workdir / "audit")
         apiserver = self._start("kube-apiserver", components.apiserver(
-            bin_dir, ports, ca, self.serving, self.service_accounts, self.kubelet_client))
+            bin_dir, ports, ca, self.serving, self.service_accounts, self.kubelet_client, self.audit))
         self._wait(apiserver, f"{self.server}/readyz")
         api = self.api()
         kwok.install(api, share(bin_dir))
@@ -165,7 +167,7 @@ class ControlPlane:
     def report(self, lines: int = 30) -> str:
         """The last lines of every component's log, for a failure message."""
         return "\n".join(f"--- {c.name} ({'running' if c.running() else 'exited'}; {c.log}) ---\n{c.tail(lines)}"
-                         for c in self.components)
+                         for c in [*self.components, *self.clients])
 
     def stop(self, keep_workdir: bool = False) -> None:
         for component in reversed(self.components):  # clients first, etcd last

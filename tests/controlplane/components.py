@@ -18,6 +18,11 @@ CONTROLLERS = (
     "endpointslice-controller", "pod-garbage-collector-controller", "root-ca-certificate-publisher-controller",
     # admin/edit/view aggregate the rules of ClusterRoles labelled aggregate-to-*, as on any cluster
     "clusterrole-aggregation-controller",
+    # a DialogModel's pods mount a ReadWriteMany PVC: the binder binds it to the test's PV (the
+    # scheduler places no pod with an unbound claim), the protection controllers lift the
+    # finalizers that the StorageObjectInUseProtection admission puts on claims and volumes
+    "persistentvolume-binder-controller", "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
 )
 # Admission beyond the defaults: NodeRestriction goes with the Node authorizer, and
 # OwnerReferencesPermissionEnforcement is on in OpenShift and hardened clusters (a child with
@@ -27,8 +32,15 @@ EXTRA_ADMISSION = ("NodeRestriction", "OwnerReferencesPermissionEnforcement")
 # node-lifecycle controller (left out above) removes once the node is Ready: without it no pod
 # would ever be scheduled on kwok's nodes.
 DISABLED_ADMISSION = ("TaintNodesByCondition",)
+UNCACHED = "podtemplates"  # served from etcd, not the watch cache (see apiserver())
 SERVICE_CIDR = "10.0.0.0/24"
 POD_CIDR = "10.244.0.0/16"
+
+
+@dataclass(frozen=True)
+class AuditFiles:
+    policy: Path
+    log: Path
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ def etcd(bin_dir: Path, data: Path, ports: Ports) -> list[str]:
 
 
 def apiserver(bin_dir: Path, ports: Ports, ca: Path, serving: KeyPair, sa: KeyPair,
-              kubelet_client: KeyPair) -> list[str]:
+              kubelet_client: KeyPair, audit: "AuditFiles") -> list[str]:
     return [str(bin_dir / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
             f"--secure-port={ports.apiserver}", "--bind-address=127.0.0.1",
@@ -76,6 +88,13 @@ def apiserver(bin_dir: Path, ports: Ports, ca: Path, serving: KeyPair, sa: KeyPa
             # pods/log, exec and port-forward go to kwok's kubelet API, checked against our CA
             f"--kubelet-client-certificate={kubelet_client.cert}", f"--kubelet-client-key={kubelet_client.key}",
             f"--kubelet-certificate-authority={ca}", "--kubelet-preferred-address-types=InternalIP",
+            # what ServiceAccounts outside kube-system asked and what they were answered (audit.py)
+            f"--audit-policy-file={audit.policy}", f"--audit-log-path={audit.log}", "--audit-log-format=json",
+            "--audit-log-mode=blocking",  # written before the answer: a test reads it right after
+            # PodTemplates (which nothing here uses) are watched and listed straight from etcd, so
+            # that a test compacting etcd sees what clients see after compaction: 410 Gone for a
+            # watch or a list continuation from before it (the watch cache would hide it)
+            f"--watch-cache-sizes={UNCACHED}#0",
             "--profiling=false"]
 
 
@@ -106,7 +125,9 @@ def scheduler(bin_dir: Path, kubeconfig: Path, ports: Ports, serving: KeyPair) -
 def kwok(bin_dir: Path, kubeconfig: Path, ports: Ports, serving: KeyPair) -> list[str]:
     """kwok plays the kubelet of every node; its stages (kwok.py) are Stage objects in the cluster,
     so that a test can add its own, and pod logs come from ClusterLogs objects."""
-    return [str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=true",
+    # only the nodes made for it (nodes.py annotates them), so that a real kubelet can join too
+    return [str(bin_dir / "kwok"), f"--kubeconfig={kubeconfig}",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--enable-crds=Stage,ClusterLogs",
             "--node-ip=127.0.0.1", f"--node-port={ports.kwok}", f"--server-address=127.0.0.1:{ports.kwok}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",

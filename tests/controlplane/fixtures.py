@@ -24,7 +24,11 @@ from .kube import raw
 
 REQUIRE = "REJOINDER_REQUIRE_CONTROL_PLANE"
 # The nodes every test finds: GPU nodes for the training pods, a CPU node for the rest.
-NODES = (nodes.node("gpu-node-0", gpus=8), nodes.node("gpu-node-1", gpus=8), nodes.node("cpu-node-0"))
+# GPU nodes carry the product label that NVIDIA's GPU feature discovery sets (examples/pretraining.yaml
+# selects it).
+GPU_PRODUCT = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+NODES = (nodes.node("gpu-node-0", gpus=8, labels=GPU_PRODUCT), nodes.node("gpu-node-1", gpus=8, labels=GPU_PRODUCT),
+         nodes.node("cpu-node-0"))
 
 __all__ = ["control_plane", "namespace", "pytest_runtest_makereport"]
 

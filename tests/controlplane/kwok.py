@@ -125,3 +125,56 @@ def pod_logs(api: client.ApiClient, namespace: str, log_file: Path, text: str,
         yield log_file
     finally:
         _delete(api, "clusterlogs", name)
+
+
+def unready_stage(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A Stage that starts the pods of `namespace` with `labels` but never makes them Ready, as a
+    kubelet does while a readiness probe fails; weight 1 beats kwok's pod-ready."""
+    expressions: list[dict[str, Any]] = [
+        {"key": ".metadata.namespace", "operator": "In", "values": [namespace]},
+        {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+        {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+        *({"key": f'.metadata.labels["{k}"]', "operator": "In", "values": [v]} for k, v in sorted(labels.items())),
+    ]
+    template = "\n".join([
+        "{{ $now := Now }}",
+        "conditions:",
+        '- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}',
+        *(f'- {{lastTransitionTime: {{{{ $now | Quote }}}}, status: "False", reason: ContainersNotReady, '
+          f'message: "containers with unready status: [{{{{ range .spec.containers }}}}{{{{ .name }}}} '
+          f'{{{{ end }}}}]", type: {kind}}}' for kind in ("Ready", "ContainersReady")),
+        "containerStatuses:",
+        "{{ range .spec.containers }}",
+        "- image: {{ .image | Quote }}",
+        "  name: {{ .name | Quote }}",
+        "  ready: false",
+        "  started: true",
+        "  restartCount: 0",
+        "  state:",
+        "    running:",
+        "      startedAt: {{ $now | Quote }}",
+        "{{ end }}",
+        "{{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid \"\" ) "
+        "( or .metadata.name \"\" ) ( or .metadata.namespace \"\" ) }}",
+        "{{ with $podIPs }}",
+        "podIP: {{ index . 0 | Quote }}",
+        "{{ end }}",
+        "phase: Running",
+        "startTime: {{ $now | Quote }}",
+    ])
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Stage", "metadata": {"name": name},
+            "spec": {"resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+                     "selector": {"matchExpressions": expressions}, "weight": 1,
+                     "next": {"statusTemplate": template}}}
+
+
+@contextlib.contextmanager
+def pods_unready(api: client.ApiClient, namespace: str, labels: dict[str, str]) -> Iterator[str]:
+    """While open, pods of `namespace` with `labels` that start run but never become Ready (their
+    readiness probe fails). Pods started meanwhile stay so: delete them to have them replaced."""
+    name = f"rejoinder-unready-{namespace}-{uuid.uuid4().hex[:6]}"
+    _create(api, "stages", unready_stage(name, namespace, labels))
+    try:
+        yield name
+    finally:
+        _delete(api, "stages", name)

@@ -107,6 +107,34 @@ def _pod_specs(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[
         yield ".".join(path) + ".spec", node["spec"], node.get("metadata")
 
 
+# Plain (not pointer) Go bools with `omitempty` in a pod spec: the apiserver stores `false` as
+# nothing, so an object read back has no such key (a client comparing "desired ⊆ stored" must
+# not send them).
+_POD_FALSE_OMITTED = ("hostNetwork", "hostPID", "hostIPC")
+_CONTAINER_FALSE_OMITTED = ("stdin", "stdinOnce", "tty")
+
+
+def drop_false_bools(pod_spec: dict[str, Any]) -> None:
+    """Remove, in place, the `false` values the apiserver does not store (see above)."""
+    for key in _POD_FALSE_OMITTED:
+        if pod_spec.get(key) is False:
+            del pod_spec[key]
+    for volume in pod_spec.get("volumes") or []:
+        claim = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
+        if isinstance(claim, dict) and claim.get("readOnly") is False:
+            del claim["readOnly"]
+    for key in ("initContainers", "containers"):
+        for container in pod_spec.get(key) or []:
+            if not isinstance(container, dict):
+                continue
+            for flag in _CONTAINER_FALSE_OMITTED:
+                if container.get(flag) is False:
+                    del container[flag]
+            for mount in container.get("volumeMounts") or []:
+                if isinstance(mount, dict) and mount.get("readOnly") is False:
+                    del mount["readOnly"]
+
+
 def normalise_resources(pod_spec: dict[str, Any], field: str) -> list[Cause]:
     """Canonicalise every container's requests/limits in place; requests above limits are invalid.
 
@@ -170,6 +198,7 @@ def admit_builtin(group: str, plural: str, obj: dict[str, Any]) -> list[Cause]:
     causes = name_causes(group, plural, str(meta.get("name", "")))
     causes += label_causes(meta.get("labels"), "metadata.labels")
     for field, pod_spec, template_meta in _pod_specs(obj):
+        drop_false_bools(pod_spec)
         causes += normalise_resources(pod_spec, field)
         if template_meta is not None:
             causes += label_causes(template_meta.get("labels"), field.rsplit(".", 1)[0] + ".metadata.labels")

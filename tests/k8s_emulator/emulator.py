@@ -3,37 +3,55 @@
 kmock supplies the HTTP server, the request parsing (resource, namespace, name, subresource,
 action) and user-defined reactions (`emulator['get /x'] << ...` still work for anything this
 class does not serve). This subclass replaces its object store with one that behaves like the
-kube-apiserver where clients depend on it (see /work/shared/notes/kubernetes-without-a-cluster.md):
+kube-apiserver where clients depend on it (see /work/shared/notes/kubernetes-without-a-cluster.md),
+measured against a real Kubernetes 1.36 apiserver by tests/realcluster/test_realcluster_emulator_parity.py
+(the same request sequences to both, answers compared):
 
-- namespace from the URL, `uid`, `resourceVersion` bumped on every write, `generation` bumped on
-  spec changes, `creationTimestamp`, `generateName`; 201 on create;
-- merge / strategic-merge / JSON patch (a failed `test` op answers 422), PUT with optimistic
-  concurrency (409 Conflict), the `/status` subresource writes only status (and the main
+- namespace from the URL, `uid`, `resourceVersion` bumped on every write, `generation` (only on
+  the kinds that have one: custom resources and GENERATION_KINDS, not ConfigMaps or Services)
+  bumped on spec changes and when a deletion starts, `creationTimestamp`, `generateName`; 201 on create;
+- merge / strategic-merge / JSON patch (a failed `test` op answers 422; a strategic merge patch
+  of a custom resource is 415), PUT with optimistic concurrency (409 Conflict; a custom resource
+  without `resourceVersion` is 422), the `/status` subresource writes only status (and the main
   resource ignores status when the subresource exists);
-- deletion with finalizers (deletionTimestamp, then DELETED when the last finalizer goes);
+- deletion with finalizers (deletionTimestamp, deletionGracePeriodSeconds 0, no new finalizer
+  accepted (422), DELETED when the last finalizer goes); Namespaces carry the `kubernetes`
+  finalizer and stay Terminating once deleted (no namespace controller empties them);
 - strict JSON bodies (NaN/Infinity → 400); built-in objects checked by admission.py (names,
   label keys and values, the kind's OpenAPI schema, canonical quantities, requests ≤ limits,
-  the Job's job-name label) → 422 with field paths in `details.causes`; creates in a
-  terminating namespace → 403 (NamespaceLifecycle);
-- list with `kind`/`apiVersion`/`resourceVersion`, label and field selectors, `limit`/`continue`
-  pages (looser: later pages come from the current store, not the first page's snapshot);
+  the Job's job-name label, `false` of plain bools such as a mount's readOnly not stored)
+  → 422 with field paths in `details.causes`; creates in a terminating namespace → 403
+  (NamespaceLifecycle);
+- list with `kind`/`apiVersion`/`resourceVersion`, label and field selectors (an unparsable one,
+  or a field the kind cannot be selected on, is 400), `limit`/`continue` pages that all show the
+  objects as they were at the first page (`remainingItemCount` only without selectors; a token
+  from before compact() is 410 Expired);
 - watch that subscribes under the same lock as its snapshot (no lost events), replays every event
-  after a `resourceVersion` from a bounded history (`history_limit`: older is an ERROR event with a
-  410 Status, as after etcd compaction), honours label/field selectors and `timeoutSeconds`;
+  after a `resourceVersion` from a bounded history (`history_limit`, or compact(): older is an
+  ERROR event with a 410 Status, as after etcd compaction), honours label/field selectors and
+  `timeoutSeconds`, and ends the initial events of `sendInitialEvents=true` with a BOOKMARK;
 - discovery that kubectl and the Python client accept (`groupVersion: v1`, `/apis/`);
 - errors with the reasons client-go relies on (NotFound, AlreadyExists, Conflict, Invalid);
 - CustomResourceDefinitions: creating one registers its served versions and subresources, sets
   `Established`, and every custom resource is defaulted, pruned and validated against the
-  `openAPIV3Schema` (CEL rules too, with cel-python), answering 422 like the apiserver;
+  `openAPIV3Schema` (CEL rules too, with cel-python, numbers bound as doubles; an integer is
+  compared with a fractional minimum/maximum truncated, as kube-openapi does), answering 422
+  like the apiserver;
 - `pods/<name>/log` serves what a test put in `pod_logs`;
 - every request is recorded in `requests_log` (verb, API group, resource, subresource, namespace)
   so an RBAC test can compare it with a Role.
 
-Not emulated: controllers (tests play them by patching `/status`), owner-reference garbage
-collection, admission plugins other than NamespaceLifecycle (RBAC and OwnerReferences-
-PermissionEnforcement: tests/helm/rbac_support.py), server-side apply, protobuf, defaulting of built-in objects. Looser than the
-apiserver: see admission.py. Stricter: unknown fields of built-in objects are refused (the
-apiserver drops them with a warning) and OpenAPI `required` is enforced on status too.
+Not emulated (the real control plane of tests/controlplane has them): authentication and RBAC
+(tests/helm/rbac_support.py checks recorded requests against a Role instead), admission plugins
+other than NamespaceLifecycle (OwnerReferencesPermissionEnforcement refuses a child with
+blockOwnerDeletion unless the client may update the owner's finalizers), controllers (tests
+play them by patching `/status`) and with them owner-reference garbage collection and the
+namespace controller, defaulting of built-in objects (the apiserver fills in e.g.
+terminationGracePeriodSeconds, imagePullPolicy, a Deployment's strategy), managedFields and
+server-side apply, the objects every namespace gets (the kube-root-ca.crt ConfigMap, the default
+ServiceAccount), periodic watch BOOKMARKs, protobuf. Stricter than the apiserver: unknown fields
+of built-in objects are refused (the apiserver drops them with a warning unless
+fieldValidation=Strict) and OpenAPI `required` is enforced on status too. Looser: see admission.py.
 """
 
 from __future__ import annotations
@@ -61,7 +79,7 @@ from kmock._internal import rendering  # pinned kmock==0.8: the parsed request t
 
 from . import admission
 from .schema import CelRules, Cause, CustomResourceSchema
-from .selectors import field_selector, label_selector
+from .selectors import SelectorError, field_selector, label_selector
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +124,11 @@ class ResourceType:
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None):
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None):
         super().__init__(message)
         self.code, self.reason, self.message, self.details = code, reason, message, details or {}
+        self.metadata = metadata or {}  # the Status's own (a 410 list answer carries a continue token)
 
 
 def _now() -> str:
@@ -146,6 +166,21 @@ def _invalid(kind: str, group: str, name: str, causes: list[Cause]) -> ApiError:
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}',
                     {"name": name, "group": group, "kind": kind,
                      "causes": [{"reason": "FieldValueInvalid", "field": c.field, "message": c.message} for c in causes]})
+
+
+# Built-in kinds whose objects carry metadata.generation (measured on Kubernetes 1.36 by
+# tests/realcluster/test_realcluster_emulator_parity.py); others (ConfigMaps, Services, Secrets,
+# Namespaces, HPAs...) have none. Custom resources always do.
+GENERATION_KINDS = frozenset({
+    ("", "pods"), ("", "podtemplates"), ("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"),
+    ("apps", "daemonsets"), ("batch", "jobs"), ("batch", "cronjobs"), ("policy", "poddisruptionbudgets"),
+    ("networking.k8s.io", "networkpolicies"), ("networking.k8s.io", "ingresses"),
+    ("discovery.k8s.io", "endpointslices"),
+})
+
+
+def _has_generation(rtype: "ResourceType") -> bool:
+    return bool(rtype.crd) or (rtype.group, rtype.plural) in GENERATION_KINDS
 
 
 def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
@@ -335,6 +370,15 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def _key(self, rtype: ResourceType, ns: str, name: str) -> Key:
         return (rtype.group, rtype.plural, ns if rtype.namespaced else "", name)
 
+    @staticmethod
+    def _selectors(rtype: ResourceType, params: dict[str, str]) -> tuple[Any, Any]:
+        """The list's or watch's label and field selectors; 400 when the apiserver could not use them."""
+        try:
+            return (label_selector(params.get("labelSelector")),
+                    field_selector(params.get("fieldSelector"), rtype.group, rtype.plural))
+        except SelectorError as error:
+            raise ApiError(400, "BadRequest", str(error)) from None
+
     def _get(self, rtype: ResourceType, ns: str, name: str) -> dict[str, Any]:
         obj = self._store.get(self._key(rtype, ns, name))
         if obj is None:
@@ -344,26 +388,70 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return obj
 
     def _list(self, rtype: ResourceType, ns: str, params: dict[str, str]) -> dict[str, Any]:
-        matches_labels = label_selector(params.get("labelSelector"))
-        matches_fields = field_selector(params.get("fieldSelector"))
-        found = sorted(((ons, name), o) for (g, p, ons, name), o in self._store.items()
-                       if g == rtype.group and p == rtype.plural and (not ns or ons == ns)
-                       and matches_labels(o) and matches_fields(o))
-        meta: dict[str, Any] = {"resourceVersion": str(self._rv)}
+        """A list, in pages with `limit`: every page shows the objects as they were when the first
+        was served (as the apiserver does from etcd); a continue token from before a compaction is
+        410 Expired, with a token that continues from the current objects instead."""
+        matches_labels, matches_fields = self._selectors(rtype, params)
         token = params.get("continue")
-        if token:  # the page after the last key of the previous one
+        at, after = self._rv, None
+        if token:  # the snapshot's resourceVersion and the last key of the previous page
             try:
-                after = tuple(json.loads(base64.urlsafe_b64decode(token.encode())))
-            except ValueError:
-                raise ApiError(400, "BadRequest", "continue key is not valid") from None
+                decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+                at, after = int(decoded["rv"]), tuple(decoded["start"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(400, "BadRequest", "invalid continue token: continue key is not valid") from None
+        objects = self._state_at(rtype, at) if at >= 0 else self._state_at(rtype, self._rv)
+        if objects is None:
+            raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent list "
+                                           "result. You can start a new list without the continue parameter, or use "
+                                           "the continue token in this response to retrieve the remainder of the "
+                                           "results.", metadata={"continue": self._token(-1, after or ())})
+        at = at if at >= 0 else self._rv
+        found = sorted((key, o) for key, o in objects.items()
+                       if (not ns or key[0] == ns) and matches_labels(o) and matches_fields(o))
+        if after is not None:
             found = [(k, o) for k, o in found if k > after]
+        meta: dict[str, Any] = {"resourceVersion": str(at)}
         limit = int(params.get("limit") or 0)
         if limit > 0 and len(found) > limit:
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(list(found[limit - 1][0])).encode()).decode()
-            meta["remainingItemCount"] = len(found) - limit
+            meta["continue"] = self._token(at, found[limit - 1][0])
+            if not params.get("labelSelector") and not params.get("fieldSelector"):
+                meta["remainingItemCount"] = len(found) - limit  # not counted through a selector
             found = found[:limit]
         return {"apiVersion": rtype.api_version, "kind": f"{rtype.kind}List", "metadata": meta,
-                "items": [o for _, o in found]}
+                "items": [copy.deepcopy(o) for _, o in found]}
+
+    @staticmethod
+    def _token(rv: int, start: tuple[str, ...]) -> str:
+        return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": list(start)}).encode()).decode()
+
+    def _state_at(self, rtype: ResourceType, rv: int) -> Optional[dict[tuple[str, str], dict[str, Any]]]:
+        """{(namespace, name): object} of a resource as it was at `rv`: the current objects with
+        the later events undone from the history; None when the history needed is compacted."""
+        state = {(ons, name): o for (g, p, ons, name), o in self._store.items() if g == rtype.group and p == rtype.plural}
+        if rv >= self._rv:
+            return state
+        oldest = self._history[0][0] if self._history else self._rv + 1
+        if rv < oldest - 1:
+            return None
+        events: dict[tuple[str, str], list[tuple[int, str, dict[str, Any]]]] = collections.defaultdict(list)
+        for at, group, plural, event, obj in self._history:
+            if group == rtype.group and plural == rtype.plural:
+                events[(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])].append((at, event, obj))
+        for key, history in events.items():
+            if history[-1][0] <= rv:
+                continue  # unchanged since
+            before = [h for h in history if h[0] <= rv]
+            if before:
+                if before[-1][1] == "DELETED":
+                    state.pop(key, None)
+                else:
+                    state[key] = before[-1][2]
+            elif history[0][1] == "ADDED":
+                state.pop(key, None)  # created after rv
+            else:
+                return None  # it existed at rv, in a state the history no longer holds
+        return state
 
     def _create(self, rtype: ResourceType, ns: str, body: Any, params: dict[str, str]) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -401,7 +489,15 @@ class KubeEmulator(kmock.KubernetesEmulator):
         self._admit(rtype, obj, params)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = _now()
-        meta["generation"] = 1
+        if _has_generation(rtype):
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if (rtype.group, rtype.plural) == ("", "namespaces"):
+            # the namespace controller's finalizer, and the label the apiserver puts on every namespace
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            obj["status"] = {"phase": "Active"}
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
         if rtype.plural == "customresourcedefinitions" and rtype.group == "apiextensions.k8s.io":
             self._register_crd(obj)
         self._commit(rtype, key, obj, "ADDED")
@@ -416,6 +512,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rtype.plural} "{name}": '
                                             "the object has been modified; please apply your changes to the latest version and try again")
+        if not rv and rtype.crd:  # custom resources allow no unconditional update (built-ins mostly do)
+            raise _invalid(rtype.kind, rtype.group, name, [Cause(
+                "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")])
         return self._write(rtype, ns, name, old, copy.deepcopy(body), sub, params)
 
     def _patch(self, rtype: ResourceType, ns: str, name: str, body: Any, ctype: str, sub: str | None,
@@ -429,13 +528,17 @@ class KubeEmulator(kmock.KubernetesEmulator):
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
                 raise ApiError(422, "Invalid", f"the JSON patch cannot be applied: {error}") from None
         else:
+            if "strategic-merge-patch" in ctype and rtype.crd:
+                raise ApiError(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted media types include: "
+                               "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
             if not isinstance(body, dict):
                 raise ApiError(400, "BadRequest", "a merge patch must be an object")
             rv = (body.get("metadata") or {}).get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rtype.plural} "{name}": '
                                                 "the object has been modified")
-            new = _merge_patch(old, body)
+            new = _merge_patch(copy.deepcopy(old), body)  # a copy: the merge shares what it does not touch
         return self._write(rtype, ns, name, old, new, sub, params)
 
     def _write(self, rtype: ResourceType, ns: str, name: str, old: dict[str, Any], new: dict[str, Any],
@@ -454,18 +557,25 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 else:
                     new.pop("status", None)
             meta = new.setdefault("metadata", {})
-            for fixed in ("uid", "creationTimestamp", "namespace", "name", "generation"):
+            meta.pop("generation", None)
+            for fixed in ("uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp",
+                          "deletionGracePeriodSeconds"):
                 if fixed in old["metadata"]:
                     meta[fixed] = old["metadata"][fixed]
             if old["metadata"].get("deletionTimestamp"):
-                meta["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
-            if _spec_part(new) != _spec_part(old):
-                meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
+                added = [f for f in meta.get("finalizers") or [] if f not in (old["metadata"].get("finalizers") or [])]
+                if added:
+                    raise _invalid(rtype.kind, rtype.group, name, [Cause(
+                        "metadata.finalizers",
+                        f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added}")])
+            if _spec_part(new) != _spec_part(old) and "generation" in meta:
+                meta["generation"] = int(meta["generation"]) + 1
         new["apiVersion"], new["kind"] = old["apiVersion"], old["kind"]
         self._admit(rtype, new, params)
         key = self._key(rtype, ns, name)
         meta = new["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        held_by_spec = (rtype.group, rtype.plural) == ("", "namespaces") and (new.get("spec") or {}).get("finalizers")
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not held_by_spec:
             self._commit(rtype, key, new, "DELETED", remove=True)
             return new
         if new == old:  # a no-op write keeps the resourceVersion, as the apiserver does
@@ -476,10 +586,18 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def _delete(self, rtype: ResourceType, ns: str, name: str) -> dict[str, Any]:
         obj = self._get(rtype, ns, name)
         key = self._key(rtype, ns, name)
-        if obj["metadata"].get("finalizers"):
+        namespace = (rtype.group, rtype.plural) == ("", "namespaces")
+        # A namespace goes once the namespace controller (not emulated: it stays Terminating) has
+        # emptied it and removed its spec.finalizers; other objects once their finalizers are gone.
+        if obj["metadata"].get("finalizers") or (namespace and (obj.get("spec") or {}).get("finalizers")):
             if not obj["metadata"].get("deletionTimestamp"):
                 obj = copy.deepcopy(obj)
                 obj["metadata"]["deletionTimestamp"] = _now()
+                obj["metadata"]["deletionGracePeriodSeconds"] = 0
+                if "generation" in obj["metadata"]:  # the apiserver counts the deletion as a change
+                    obj["metadata"]["generation"] = int(obj["metadata"]["generation"]) + 1
+                if namespace:
+                    obj.setdefault("status", {})["phase"] = "Terminating"
                 self._commit(rtype, key, obj, "MODIFIED")
             return obj
         self._commit(rtype, key, copy.deepcopy(obj), "DELETED", remove=True)
@@ -609,8 +727,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     async def _watch(self, request: rendering.Request, rtype: ResourceType, ns: str) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
-        labels = label_selector(request.params.get("labelSelector"))
-        fields = field_selector(request.params.get("fieldSelector"))
+        labels, fields = self._selectors(rtype, request.params)
         if request.name:
             fields_by_name = field_selector(f"metadata.name={request.name}")
             matches = lambda o: labels(o) and fields(o) and fields_by_name(o)  # noqa: E731
@@ -634,6 +751,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 for (g, p, ons, _), obj in self._store.items():
                     if g == rtype.group and p == rtype.plural and (not ns or ons == ns) and matches(obj):
                         queue.put_nowait({"type": "ADDED", "object": copy.deepcopy(obj)})
+                if request.params.get("sendInitialEvents") == "true":  # a streaming list: say where it ends
+                    queue.put_nowait({"type": "BOOKMARK", "object": {
+                        "kind": rtype.kind, "apiVersion": rtype.api_version,
+                        "metadata": {"resourceVersion": str(self._rv),
+                                     "annotations": {"k8s.io/initial-events-end": "true"}}}})
             watcher = (rtype, ns, matches, queue)
             self._watchers.append(watcher)
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -664,6 +786,13 @@ class KubeEmulator(kmock.KubernetesEmulator):
         except Exception:  # the client is gone already
             pass
         return response
+
+    def compact(self) -> int:
+        """Forget the history before the current resourceVersion, as etcd compaction does: a watch
+        from an older resourceVersion is then 410 Gone. Returns the resourceVersion kept."""
+        while self._history and self._history[0][0] < self._rv:
+            self._history.popleft()
+        return self._rv
 
     def end_watches(self) -> int:
         """Close every open watch stream, as an apiserver restart or a load balancer would (call from
@@ -754,7 +883,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     @staticmethod
     def _status_response(error: ApiError) -> aiohttp.web.Response:
         return aiohttp.web.Response(
-            body=json.dumps({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+            body=json.dumps({"apiVersion": "v1", "kind": "Status", "metadata": error.metadata, "status": "Failure",
                              "message": error.message, "reason": error.reason, "details": error.details,
                              "code": error.code}).encode(),
             status=error.code, content_type="application/json")

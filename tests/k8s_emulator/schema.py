@@ -42,6 +42,24 @@ def _date_time(value: object) -> bool:
     return True
 
 
+def _go_bound(keyword: str) -> Any:
+    """The apiserver's minimum/maximum (kube-openapi MinimumNativeType): an integer value is
+    compared with int64(bound), the bound truncated toward zero, so `0` passes `minimum: 0.005`
+    where `0.0` does not. CRDs guard fractional bounds with CEL (rejoinder/api/crd.py)."""
+    original = jsonschema.Draft4Validator.VALIDATORS[keyword]
+
+    def check(validator: Any, bound: Any, instance: Any, schema: dict[str, Any]) -> Any:
+        if isinstance(instance, int) and not isinstance(instance, bool) and isinstance(bound, float):
+            return original(validator, int(bound), instance, schema)
+        return original(validator, bound, instance, schema)
+
+    return check
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft4Validator, {
+    "minimum": _go_bound("minimum"), "maximum": _go_bound("maximum")})
+
+
 def _to_json_schema(node: Any) -> Any:
     """OpenAPI v3.0 + x-kubernetes-* → draft 4 JSON Schema (only what validation needs)."""
     if isinstance(node, list):
@@ -113,6 +131,20 @@ def prune(schema: dict[str, Any], value: Any, path: str, unknown: list[str]) -> 
     return value
 
 
+def numbers_as_doubles(schema: dict[str, Any], value: Any) -> Any:
+    """The value as the apiserver binds it for CEL: a `type: number` is a double even when its
+    JSON is an integer (cel-python would find no `int >= double` overload)."""
+    if schema.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else {}
+        return {k: numbers_as_doubles(props.get(k) or extra, v) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [numbers_as_doubles(schema["items"], v) for v in value]
+    return value
+
+
 class CelRules:
     """Evaluates `x-kubernetes-validations` with cel-python when it is installed."""
 
@@ -129,8 +161,10 @@ class CelRules:
     def check(self, schema: dict[str, Any], value: Any, path: str, causes: list[Cause]) -> None:
         if self._celpy is None or value is None:
             return
-        for rule in schema.get("x-kubernetes-validations") or ():
-            if not self._holds(rule["rule"], value):
+        rules = schema.get("x-kubernetes-validations") or ()
+        bound = numbers_as_doubles(schema, value) if rules else value
+        for rule in rules:
+            if not self._holds(rule["rule"], bound):
                 field = path + rule.get("fieldPath", "") if rule.get("fieldPath") else path
                 causes.append(Cause(field.lstrip("."), rule.get("message") or f"failed rule: {rule['rule']}"))
         if isinstance(value, dict):
@@ -159,7 +193,7 @@ class CustomResourceSchema:
 
     def __init__(self, openapi: dict[str, Any], cel: CelRules):
         self.openapi = openapi
-        self._validator = jsonschema.Draft4Validator(_to_json_schema(openapi), format_checker=FORMATS)
+        self._validator = _Validator(_to_json_schema(openapi), format_checker=FORMATS)
         self._cel = cel
         self._cel_verdicts: dict[str, list[Cause]] = {}  # by spec JSON: CEL in Python is slow
 

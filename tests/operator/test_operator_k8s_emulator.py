@@ -67,9 +67,14 @@ def test_generate_name_labels_and_generation(emu: EmulatorThread) -> None:
     assert len(c.list("v1", "configmaps", "ns2", "app in (x,y)")) == 2
     assert len(c.list("v1", "configmaps", "ns2", "app!=x")) == 1
     patched = c.patch("v1", "configmaps", "ns2", "other", {"data": {"k": "w"}})
-    assert patched["metadata"]["generation"] == 2
+    assert "generation" not in patched["metadata"]  # as on the apiserver: ConfigMaps have none
     assert int(patched["metadata"]["resourceVersion"]) > int(made["metadata"]["resourceVersion"])
-    labelled = c.patch("v1", "configmaps", "ns2", "other", {"metadata": {"labels": {"extra": "1"}}})
+    template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t", "namespace": "ns2"},
+                "template": {"spec": {"containers": [{"name": "c", "image": "x:1"}]}}}
+    assert c.create(template, "podtemplates")["metadata"]["generation"] == 1
+    changed = c.patch("v1", "podtemplates", "ns2", "t", {"template": {"metadata": {"labels": {"a": "b"}}}})
+    assert changed["metadata"]["generation"] == 2
+    labelled = c.patch("v1", "podtemplates", "ns2", "t", {"metadata": {"labels": {"extra": "1"}}})
     assert labelled["metadata"]["generation"] == 2  # metadata changes do not bump the generation
 
 

@@ -97,7 +97,7 @@ def test_new_model_creates_spec_config_map_and_training_job_with_gpus_and_volume
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["horovodrun", "-np", "2", "rejoinder", "train", "-f", "/etc/rejoinder/dialogmodel.yaml"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
-    assert {"name": "artifacts", "mountPath": "/data", "readOnly": False} in container["volumeMounts"]
+    assert {"name": "artifacts", "mountPath": "/data"} in container["volumeMounts"]  # writable: no readOnly
     volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
     assert volumes["artifacts"]["persistentVolumeClaim"]["claimName"] == "pvc"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
@@ -679,6 +679,22 @@ def test_a_server_reads_the_artifacts_read_only_but_appends_to_its_own_reaction_
     mounts = pod["containers"][0]["volumeMounts"]
     assert {"name": "artifacts", "mountPath": "/data", "readOnly": True} in mounts
     log_dir = str(reactions_dir("/data", "ns", "m"))
-    assert {"name": "artifacts", "mountPath": log_dir, "readOnly": False, "subPath": "ns/m/reactions"} in mounts
+    assert {"name": "artifacts", "mountPath": log_dir, "subPath": "ns/m/reactions"} in mounts  # writable
     [claim] = [v for v in pod["volumes"] if v["name"] == "artifacts"]
-    assert claim["persistentVolumeClaim"]["readOnly"] is False  # a read-only claim would make every mount read-only
+    assert "readOnly" not in claim["persistentVolumeClaim"]  # a read-only claim would make every mount read-only
+
+
+def test_children_hold_no_false_the_apiserver_would_drop() -> None:
+    """A volume's or mount's `readOnly: false` is not stored (a plain Go bool, omitempty): the
+    Deployment read back would never contain the desired object, and the operator patched it at
+    every reconcile (seen against the real apiserver, tests/realcluster)."""
+    from rejoinder.operator import children
+
+    m = model()
+    version = model_version(m.spec)
+    for obj in (children.server_deployment(m, version, 1, SETTINGS, {}, "h"),
+                children.training_job(m, version, SETTINGS), children.index_job(m, version, "i", SETTINGS)):
+        pod = obj["spec"]["template"]["spec"]
+        for holder in [*pod["volumes"], *(v.get("persistentVolumeClaim") or {} for v in pod["volumes"]),
+                       *(m for c in pod["containers"] for m in c["volumeMounts"])]:
+            assert holder.get("readOnly", True) is True, holder

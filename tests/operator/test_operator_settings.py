@@ -37,19 +37,3 @@ def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(args, argparse.Namespace)
     s = settings_from(args)
     assert s.namespaces == ("x", "y") and s.model_server_image == "flag:2" and s.trainer_image == "from-env:1"
-
-
-def test_credentials_from_in_cluster_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubernetes import config
-
-    from rejoinder.operator.kube import Credentials
-
-    def fake_incluster(client_configuration: object) -> None:
-        client_configuration.host = "https://10.0.0.1:443"  # type: ignore[attr-defined]
-        client_configuration.api_key = {"authorization": "bearer sa-token"}  # type: ignore[attr-defined]
-        client_configuration.ssl_ca_cert = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(config, "load_incluster_config", fake_incluster)
-    creds = Credentials.load()
-    assert (creds.server, creds.token) == ("https://10.0.0.1:443", "sa-token")
-    assert creds.ca_file and creds.ca_file.endswith("ca.crt")
