@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import atomic
 from ..api.spec import Architecture, Task
@@ -438,7 +439,9 @@ class ModelBundle:
         results scattered back to the input order."""
         lengths = row_lengths(features, self.config.special.pad)
         out: Optional[np.ndarray] = None
-        for chunk in plan_chunks(lengths, self._bulk_buckets[kind], self.batch_sizes[-1]):
+        chunks = list(plan_chunks(lengths, self._bulk_buckets[kind], self.batch_sizes[-1]))
+        # a bar where the work is long (an evaluation or index over a 100k+ pool), none for requests
+        for chunk in tqdm(chunks, desc=f"encode {kind}s", unit="batch", leave=False, disable=len(chunks) < 50):
             part = {k: v[chunk.rows] for k, v in features.items()}
             result = self.run(kind, self.pad(trim(part, chunk.length), self.bucket(len(chunk.rows))))[: len(chunk.rows)]
             if out is None:
