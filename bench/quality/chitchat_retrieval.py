@@ -1,0 +1,86 @@
+"""The Chit-Chat retrieval table of docs/quality.md, from the metrics.json of trained versions.
+
+    .venv/bin/python bench/quality/chitchat_retrieval.py --write-docs \\
+        quickstart=.rejoinder/default/quickstart/versions/v-… other=…/versions/v-…
+
+Each version was trained by `rejoinder up` / `horovodrun … rejoinder train` on the chitchat preset
+and evaluated as served (every dev and test context against the whole pool of ~122k replies,
+the no-parroting rule on every row). The untrained start and BM25 come from the same files, so a
+row's gain is paired with its own start. Dev is what recipes are chosen on; test is only reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchdocs import replace_section  # noqa: E402
+
+QUALITY = Path(__file__).resolve().parents[2] / "docs" / "quality.md"
+HEADING = "## Retrieval on Chit-Chat"
+METRICS = ("recall@1", "recall@5", "recall@20", "mrr@20")
+
+
+def _gain(block: dict[str, Any], metric: str) -> str:
+    lo, hi = block["gainIntervals"][metric]
+    return f"{block['gainOverStart'][metric]:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+
+
+def rows(name: str, metrics: dict[str, Any]) -> list[str]:
+    out = []
+    for split, block in (("dev", metrics), ("test", metrics["test"])):
+        model, start, bm25 = block["metrics"], block["baselines"]["init"], block["baselines"]["bm25"]
+        cells = [f"{model[m]:.4f} ({start[m]:.4f}; {bm25[m]:.4f})" for m in METRICS]
+        out.append(f"| {name} | {split} | " + " | ".join(cells) + f" | {_gain(block, 'recall@5')} | {_gain(block, 'mrr@20')} |"
+                   f" {block['echoTop1']['model']:.2f} ({block['echoTop1']['init']:.2f}) |")
+    return out
+
+
+def recipe(metrics: dict[str, Any], spec: dict[str, Any]) -> str:
+    t = metrics["training"]
+    loss = spec.get("training", {}).get("contrastiveLoss", {})
+    return (f"{t['steps']} steps × {t['globalBatch']} pairs, lr {spec['training']['learningRate']}, "
+            f"echo negatives {'off' if loss.get('echoNegatives') is False else 'on'}, "
+            f"{t['seconds']:.0f} s training at {t['examplesPerSec']} pairs/s; served {metrics.get('engine', '?').split(' (')[0]}")
+
+
+def markdown(runs: list[tuple[str, Path]]) -> str:
+    import yaml
+
+    head = ("Data: the chitchat preset (docs/data.md): 100,861 train pairs; 13,320 dev and 14,467 test contexts, each "
+            "ranked against all 122,315 distinct replies (the served index's pool), a reply equal to one of the "
+            "context's own turns never counted (the no-parroting rule). Cells: the model (its untrained start, "
+            "MiniLM-L6; BM25). Gains over the start with 95 % paired bootstrap intervals. Echo@1: share of contexts "
+            "whose top candidate before the rule is one of their own turns (start's in brackets).\n\n"
+            "| run | split | R@1 | R@5 | R@20 | MRR@20 | gain R@5 | gain MRR@20 | echo@1 |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    body, recipes = [], []
+    for name, version in runs:
+        metrics = json.loads((version / "metrics.json").read_text())
+        spec = yaml.safe_load((version / "spec.yaml").read_text())
+        spec = spec.get("spec", spec)
+        body += rows(name, metrics)
+        recipes.append(f"- **{name}**: {recipe(metrics, spec)}.")
+    return head + "\n".join(body) + "\n\n" + "\n".join(recipes) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="name=VERSION_DIR (a trained version with metrics.json)")
+    parser.add_argument("--write-docs", action="store_true", help=f"replace '{HEADING}' in docs/quality.md")
+    parser.add_argument("--note", default="", help="a paragraph written under the table")
+    args = parser.parse_args(argv)
+    runs = [(r.split("=", 1)[0], Path(r.split("=", 1)[1])) for r in args.runs]
+    text = markdown(runs) + (f"\n{args.note}\n" if args.note else "")
+    print(text)
+    if args.write_docs:
+        replace_section(QUALITY, HEADING, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
