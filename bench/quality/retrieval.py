@@ -34,7 +34,7 @@ from .timing import bench_lock
 
 log = logging.getLogger(__name__)
 
-HEADING = "## Retrieval"
+HEADING = "## Retrieval (chatterbot)"
 DEFAULT_CACHE = ROOT / "bench" / "quality" / "retrieval-results.json"
 QUICKSTART_KEY = "quickstart (horovodrun -np 2)"
 # Changes to the quickstart itself, trained as `up` trains it (2 ranks, 16 pairs each) on the
