@@ -40,15 +40,17 @@ def rows(name: str, metrics: dict[str, Any]) -> list[str]:
     return out
 
 
-def recipe(metrics: dict[str, Any], spec: dict[str, Any]) -> str:
+def recipe(metrics: dict[str, Any], spec: dict[str, Any], echo_default: bool) -> str:
     t = metrics["training"]
-    loss = spec.get("training", {}).get("contrastiveLoss", {})
+    echo = spec.get("training", {}).get("contrastiveLoss", {}).get("echoNegatives", echo_default)
     return (f"{t['steps']} steps × {t['globalBatch']} pairs, lr {spec['training']['learningRate']}, "
-            f"echo negatives {'off' if loss.get('echoNegatives') is False else 'on'}, "
+            f"echo negatives {'on' if echo else 'off'}, "
             f"{t['seconds']:.0f} s training at {t['examplesPerSec']} pairs/s; served {metrics.get('engine', '?').split(' (')[0]}")
 
 
-def markdown(runs: list[tuple[str, Path]]) -> str:
+def markdown(runs: list[tuple[str, Path]], echo_default_on: frozenset[str] = frozenset()) -> str:
+    """`echo_default_on`: runs trained while echoNegatives defaulted to on (their spec.yaml is as
+    written, without defaults)."""
     import yaml
 
     head = ("Data: the chitchat preset (docs/data.md): 100,861 train pairs; 13,320 dev and 14,467 test contexts, each "
@@ -64,7 +66,7 @@ def markdown(runs: list[tuple[str, Path]]) -> str:
         spec = yaml.safe_load((version / "spec.yaml").read_text())
         spec = spec.get("spec", spec)
         body += rows(name, metrics)
-        recipes.append(f"- **{name}**: {recipe(metrics, spec)}.")
+        recipes.append(f"- **{name}**: {recipe(metrics, spec, name in echo_default_on)}.")
     return head + "\n".join(body) + "\n\n" + "\n".join(recipes) + "\n"
 
 
@@ -72,10 +74,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="name=VERSION_DIR (a trained version with metrics.json)")
     parser.add_argument("--write-docs", action="store_true", help=f"replace '{HEADING}' in docs/quality.md")
+    parser.add_argument("--echo-default-on", action="append", default=[], metavar="NAME",
+                        help="a run trained when training.contrastiveLoss.echoNegatives defaulted to true")
     parser.add_argument("--note", default="", help="a paragraph written under the table")
     args = parser.parse_args(argv)
     runs = [(r.split("=", 1)[0], Path(r.split("=", 1)[1])) for r in args.runs]
-    text = markdown(runs) + (f"\n{args.note}\n" if args.note else "")
+    text = markdown(runs, frozenset(args.echo_default_on)) + (f"\n{args.note}\n" if args.note else "")
     print(text)
     if args.write_docs:
         replace_section(QUALITY, HEADING, text)
