@@ -32,7 +32,7 @@ from rejoinder.progress_lines import CI_HIGH, CI_LOW, GAIN_PREFIX, TEST_PREFIX
 
 from .bm25_baseline import Bm25Ranker
 from .metrics import (binary_metrics, bootstrap_intervals, masked_lm_accuracy, mean_metrics, per_query_metrics,
-                      random_retrieval_metrics, rank_of_relevant)
+                      random_retrieval_metrics, rank_of_relevant, roc_auc)
 from .tfidf_baseline import TfidfRanker
 
 from .embedding_cache import texts_fingerprint
@@ -248,8 +248,6 @@ def evaluate_binary(model: Any, features: Mapping[str, np.ndarray]) -> dict[str,
 
 def binary_intervals(labels: np.ndarray, probabilities: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict[str, list[float]]:
     """95 % percentile-bootstrap intervals of accuracy and ROC-AUC (examples resampled)."""
-    from sklearn.metrics import roc_auc_score
-
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     correct = ((probabilities >= 0.5).astype(np.int64) == labels).astype(np.float64)
@@ -258,8 +256,7 @@ def binary_intervals(labels: np.ndarray, probabilities: np.ndarray, resamples: i
     for _ in range(resamples):
         idx = rng.integers(0, labels.size, labels.size)
         found["accuracy"].append(float(correct[idx].mean()))
-        both = len(np.unique(labels[idx])) == 2  # as binary_metrics: AUC 0.5 where one class is drawn
-        found["roc_auc"].append(float(roc_auc_score(labels[idx], probabilities[idx])) if both else 0.5)
+        found["roc_auc"].append(roc_auc(labels[idx], probabilities[idx]))
     return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in found.items()}
 
 

@@ -126,20 +126,23 @@ def random_retrieval_metrics(
     return out
 
 
-def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy at a threshold and ROC-AUC (scikit-learn) of binary predictions."""
+def roc_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """ROC-AUC (scikit-learn); undefined when the labels hold one class only: a NaN-free 0.5 then."""
     from sklearn.metrics import roc_auc_score
 
+    return float(roc_auc_score(labels, probabilities)) if len(np.unique(labels)) == 2 else 0.5
+
+
+def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy at a threshold and ROC-AUC (scikit-learn) of binary predictions."""
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     if labels.shape != probabilities.shape:
         raise ValueError(f"{labels.size} labels for {probabilities.size} predictions")
     if labels.size == 0:
         raise ValueError("no examples to evaluate")
-    out = {"accuracy": float(np.mean((probabilities >= threshold).astype(np.int64) == labels))}
-    # ROC-AUC is undefined when the evaluation set has one class only; report NaN-free 0.5 then.
-    out["roc_auc"] = float(roc_auc_score(labels, probabilities)) if len(np.unique(labels)) == 2 else 0.5
-    return out
+    return {"accuracy": float(np.mean((probabilities >= threshold).astype(np.int64) == labels)),
+            "roc_auc": roc_auc(labels, probabilities)}
 
 
 def masked_lm_accuracy(predictions: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> float:
