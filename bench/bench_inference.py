@@ -402,13 +402,16 @@ def main() -> int:
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--skip-server", action="store_true")
     parser.add_argument("--render", type=Path, help="only render (and with --write-docs write) an earlier run's result.json")
+    parser.add_argument("--note", type=Path, help="a file of paragraphs written under the tables (what the numbers mean)")
     args = parser.parse_args()
+    note = f"\n\n{args.note.read_text().strip()}\n" if args.note else "\n"
     if args.render:
-        text = markdown(json.loads(args.render.read_text()))
+        text = markdown(json.loads(args.render.read_text())) + note
         print(text)
         if args.write_docs:
             replace_section(DOCS, HEADING, text)
         return 0
+    load_start = load_avg()
     n_ctx, n_quality, n_replies = (200, 400, 10_000) if args.small else (1000, 2000, 100_000)
     args.duration, args.raw_seconds = (3.0, 1.0) if args.small else (8.0, 3.0)
     seconds, rounds = (1.0, 2) if args.small else (3.0, 3)
@@ -461,10 +464,10 @@ def main() -> int:
         servers = server_section(bundle_dir, flat_dir, auto_dir, contexts, args, work)
     result = {"encoder": encoder_rows, "recipes": recipes, "index": index, "servers": servers, "gate": manifest["inference"],
               "realLen": real_len, "paddedLen": float(padded.mean()), "bucketLen": float(bucket_len.mean()), "flops": flops,
-              "peaks": peaks, "contexts": n_ctx, "judged": n_quality, "replies": n_replies, "load": load_avg(),
+              "peaks": peaks, "contexts": n_ctx, "judged": n_quality, "replies": n_replies, "loadStart": load_start, "load": load_avg(),
               "small": args.small, "cpu": cpu_name()}
     (work / "result.json").write_text(json.dumps(result, indent=1, default=float))
-    text = markdown(result)
+    text = markdown(result) + note
     print(text)
     if args.write_docs:
         replace_section(DOCS, HEADING, text)
@@ -528,9 +531,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['paddedLen']:.1f} padded to each batch's longest row, {r['bucketLen']:.1f} to TF's serving buckets), sorted "
         f"batches of 32; quality on {r['judged']} other dev pairs (pool = their replies). {r['cpu']}, "
         f"{os.cpu_count()} cores, VNNI {'yes' if has_vnni() else 'no'}. "
-        + ("**Measured under load (other jobs on the same cores): 1-minute load average "
-           f"{r['load']} at the end — ratios only, not an idle measurement.**" if r["load"] > 0.5 else
-           f"Load average {r['load']} at the end."),
+        + load_sentence(r),
         "",
         "| encoder | contexts/s | × TF f32 + XLA | cosine to f32 (mean / p1) | R@20 | MRR@20 | GFLOP/s | of peak |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -593,6 +594,17 @@ def markdown(r: dict[str, Any]) -> str:
                 first = False
     lines += ["", *goals(r)]
     return "\n".join(lines)
+
+
+def load_sentence(r: dict[str, Any]) -> str:
+    """Whether other work shared the cores: the load average before the run started (at its end it
+    includes the bench's own server and load generator, so it cannot tell)."""
+    if "loadStart" not in r:  # runs recorded before loadStart was
+        return f"1-minute load average {r['load']} at the end, the bench's own server and load generator included."
+    if r["loadStart"] > 0.5:
+        return (f"**Measured under load (other jobs on the same cores): 1-minute load average {r['loadStart']} at the "
+                f"start, {r['load']} at the end — ratios only, not an idle measurement.**")
+    return f"1-minute load average {r['loadStart']} at the start, {r['load']} at the end (the bench's own server and load generator)."
 
 
 def errors(counts: Any) -> int:
