@@ -27,7 +27,7 @@ pytestmark = pytest.mark.realcluster
 # Each set is one namespace: the examples that refer to each other by name.
 SETS = {
     "production": ["pretraining.yaml", "reranking.yaml", "retrieval.yaml", "session-scoring.yaml",
-                   "retrieval-qa-lstm.yaml"],
+                   "retrieval-qa-lstm.yaml", "chitchat-retrieval.yaml"],
     "pipeline": ["pipeline.yaml"],
     "flywheel": ["flywheel.yaml"],
 }
