@@ -3,7 +3,8 @@
     cd bench && python -m quality.time_to_serving ../examples/quickstart.yaml
 
 (from bench/, so `quality` imports and the repository's operator/ does not shadow the stdlib's; a
-run that does not reach Serving is printed and exits 1 without replacing the cached time)
+run that does not reach Serving is printed and exits 1). The result is written to result.json in
+the run's directory, for bench/quality/chitchat_retrieval.py --time-to-serving to record.
 
 The DialogModel's storage.path is replaced by a fresh directory, so nothing earlier is reused
 (no finished stage, no tokenizer, no checkpoint); `up` is stopped with SIGINT (as Ctrl-C would)
@@ -52,27 +53,16 @@ def cache_key(spec_file: Path) -> str:
 
 
 if __name__ == "__main__":
-    from . import sweep
-    from .recipes import QUICKSTART
-    from .retrieval import DEFAULT_CACHE, QUICKSTART_KEY
-
     spec = Path(sys.argv[1]).resolve()
     result = time_to_serving(spec)
-    print(json.dumps({k: v for k, v in result.items() if k != "metrics"}))
+    work = Path(result["work"])
+    summary = {**{k: v for k, v in result.items() if k != "metrics"}, "cores": os.cpu_count(),
+               "spec": str(spec.relative_to(ROOT)) if spec.is_relative_to(ROOT) else str(spec)}
+    (work / "result.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary))
     if result["phase"] != "Serving":
-        sys.exit(f"`rejoinder up` ended in phase {result['phase']}, not Serving: see {result['work']}/up.log")
-    if result["metrics"]:
-        out = Path(result["work"]) / "metrics.json"
-        out.write_text(json.dumps(result["metrics"]))
-        print(out)
-    # the retrieval section of docs/quality.md reports it from the results file
-    results = sweep.load(DEFAULT_CACHE)
-    results[cache_key(spec)] = {k: v for k, v in result.items() if k in ("phase", "seconds", "loadavgBefore", "loadavgAfter")}
-    if result["metrics"]:
-        # the same training as the bench's quickstart run of this seed (`up` runs horovodrun -np 2)
-        run = {**sweep.summary(result["metrics"]), "horovod": True, "via": "time_to_serving"}
-        results[cache_key(spec)]["run"] = run
-        if spec == QUICKSTART:
-            seed = yaml.safe_load(spec.read_text(encoding="utf-8"))["spec"]["training"].get("seed", 42)
-            results.setdefault(f"{QUICKSTART_KEY} | seed {seed}", run)
-    sweep.save(DEFAULT_CACHE, results)
+        sys.exit(f"`rejoinder up` ended in phase {result['phase']}, not Serving: see {work}/up.log")
+    # The quickstart trains on Chit-Chat: its table records the time (and the trained version).
+    versions = sorted(work.glob("artifacts/*/*/versions/v-*"))
+    print("record it: .venv/bin/python bench/quality/chitchat_retrieval.py --write-docs "
+          f"--time-to-serving {work / 'result.json'}" + (f' "NAME, seed N={versions[0]}"' if versions else ""))
