@@ -155,13 +155,10 @@ def add_version(record: dict[str, Any], name: str, version: Path, echo_default: 
 
 
 def add_time_to_serving(record: dict[str, Any], result_file: Path) -> None:
-    import os
-
     result = json.loads(result_file.read_text())
     if result["phase"] != "Serving":
         raise SystemExit(f"{result_file}: `rejoinder up` ended in {result['phase']}, not Serving")
-    record["timeToServing"] = {**{k: result[k] for k in ("spec", "seconds", "loadavgBefore", "loadavgAfter")},
-                               "cores": result.get("cores", os.cpu_count())}
+    record["timeToServing"] = {k: result[k] for k in ("spec", "seconds", "loadavgBefore", "loadavgAfter", "cores")}
 
 
 def main(argv: list[str]) -> int:
@@ -181,10 +178,9 @@ def main(argv: list[str]) -> int:
     if args.time_to_serving:
         add_time_to_serving(record, args.time_to_serving)
     if args.runs or args.time_to_serving:
-        args.record.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.record.with_suffix(".partial")  # replaced whole: a crash never leaves half a record
-        partial.write_text(json.dumps(record, indent=1) + "\n")
-        partial.replace(args.record)
+        from rejoinder.atomic import write_text
+
+        write_text(args.record, json.dumps(record, indent=1) + "\n")  # not write_json: it sorts, and run order is row order
     text = markdown(record, NOTE.read_text() if NOTE.exists() else "")
     print(text)
     if args.write_docs:
